@@ -1,0 +1,161 @@
+"""The runtime every component script starts through.
+
+A component script holds only its logic::
+
+    from scmib.component import ComponentRun, run_component
+
+    def main(run: ComponentRun) -> None:
+        train = run.read("input_train_mod1")          # validated against its contract
+        ...
+        run.write("output", prediction)               # validated, then written atomically
+
+    if __name__ == "__main__":
+        run_component(__file__, main)
+
+The command line is built from the spec beside the script (``config.yaml``), so
+the runner, Nextflow and a person at a shell all call it the same way:
+``python script.py --input_train_mod1 a.h5ad ... --output pred.h5ad``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import anndata as ad
+
+from scmib.contracts import check_file, load_contract
+from scmib.errors import EXIT_NOT_APPLICABLE, ContractError, NotApplicable, ScmibError
+from scmib.io import read_h5ad, write_h5ad_atomic
+from scmib.spec import Argument, ComponentSpec, load_spec
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got '{text}'")
+
+
+_CONVERTERS: dict[str, Callable[[str], Any]] = {
+    "file": str,
+    "integer": int,
+    "double": float,
+    "string": str,
+    "boolean": _parse_bool,
+}
+
+
+def build_parser(spec: ComponentSpec) -> argparse.ArgumentParser:
+    """An argparse parser with one ``--name`` option per argument of ``spec``."""
+    parser = argparse.ArgumentParser(
+        prog=f"{spec.id}/{spec.script}", description=f"{spec.label}: {spec.summary}"
+    )
+    for arg in spec.arguments:
+        required = arg.required and arg.default is None
+        help_text = arg.description or arg.name
+        if arg.contract:
+            help_text += f" [{arg.direction} file, contract {arg.contract}]"
+        parser.add_argument(
+            f"--{arg.name}",
+            type=_CONVERTERS[arg.type],
+            required=required,
+            default=arg.default,
+            choices=arg.choices,
+            help=help_text,
+        )
+    return parser
+
+
+def command_line(spec: ComponentSpec, values: dict[str, Any]) -> list[str]:
+    """The argv (after ``python script.py``) that passes ``values`` to a component."""
+    argv: list[str] = []
+    for name, value in values.items():
+        if name not in spec.argument_map:
+            raise ScmibError(f"{spec.id}: no argument named '{name}'")
+        if value is None:
+            continue
+        argv += [f"--{name}", str(value).lower() if isinstance(value, bool) else str(value)]
+    return argv
+
+
+class ComponentRun:
+    """Arguments of one component invocation, with validated readers and writers for its files."""
+
+    def __init__(self, spec: ComponentSpec, values: dict[str, Any]) -> None:
+        self.spec = spec
+        self.values = values
+
+    @property
+    def par(self) -> dict[str, Any]:
+        """The non-file parameters (e.g. ``{"n_neighbors": 25, "seed": 0}``)."""
+        return {a.name: self.values[a.name] for a in self.spec.parameters()}
+
+    def _file_arg(self, name: str, direction: str) -> Argument:
+        arg = self.spec.argument_map.get(name)
+        if arg is None or arg.type != "file" or arg.direction != direction:
+            raise ScmibError(f"{self.spec.id}: '{name}' is not an {direction} file argument")
+        return arg
+
+    def has(self, name: str) -> bool:
+        """Whether an optional file argument was given."""
+        return self.values.get(name) is not None
+
+    def path(self, name: str) -> Path:
+        return Path(self.values[name])
+
+    def read(self, name: str) -> ad.AnnData:
+        """Read the input file ``name`` and validate it against its contract."""
+        arg = self._file_arg(name, "input")
+        if self.values.get(name) is None:
+            raise ContractError(f"{self.spec.id}: input '--{name}' was not given")
+        adata = read_h5ad(self.values[name], role=f"input '--{name}'")
+        if arg.contract:
+            check_file(adata, load_contract(arg.contract), self.values[name])
+        return adata
+
+    def write(self, name: str, adata: ad.AnnData) -> Path:
+        """Validate ``adata`` against the output contract of ``name`` and write it atomically.
+
+        For methods and controls, ``uns['method_id']`` is set to the component's name
+        when absent, so a prediction always says who made it.
+        """
+        arg = self._file_arg(name, "output")
+        if self.spec.kind in ("method", "control_method"):
+            adata.uns.setdefault("method_id", self.spec.name)
+        path = self.values[name]
+        if arg.contract:
+            check_file(adata, load_contract(arg.contract), f"{path} (output '--{name}')")
+        return write_h5ad_atomic(adata, path)
+
+
+def run_component(
+    script_file: str | os.PathLike,
+    main: Callable[[ComponentRun], None],
+    argv: Sequence[str] | None = None,
+) -> None:
+    """Parse the command line from the spec beside ``script_file`` and call ``main``.
+
+    Exit codes: 0 done, 99 not applicable (:class:`NotApplicable`), 2 bad input or
+    spec (:class:`ScmibError`, message on stderr), 1 any other failure (traceback).
+    """
+    spec = load_spec(Path(script_file).resolve().parent)
+    values = vars(build_parser(spec).parse_args(argv))
+    try:
+        main(ComponentRun(spec, values))
+    except NotApplicable as exc:
+        print(f"[{spec.id}] not applicable: {exc}", file=sys.stderr)
+        sys.exit(EXIT_NOT_APPLICABLE)
+    except ScmibError as exc:
+        print(f"[{spec.id}] error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except Exception:
+        traceback.print_exc()
+        sys.exit(1)

@@ -1,0 +1,204 @@
+"""File contracts: which slots an AnnData file holds, written once per task in YAML.
+
+A contract lives in ``scmib/api/<task>/file_<name>.yaml`` and is referred to as
+``<task>/<name>`` (e.g. ``predict_modality/train_mod1``). Its ``slots`` list the
+``X``, ``layers``, ``obs``, ``var``, ``obsm`` and ``uns`` entries a file has,
+each with a ``type`` and whether it is ``required``. Component scripts validate
+every input they read and every output they write against its contract, so a
+method never discovers a missing field half-way through a run.
+
+A layer may declare ``fallback: X``: files that keep those values in ``.X``
+(as the NeurIPS 2021 organisers' files do) are accepted unchanged, and the
+reader fills the layer from ``.X`` in memory.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from scmib.errors import ContractError, SpecError
+
+SlotType = Literal["integer", "double", "boolean", "string", "category", "any"]
+MATRIX_SLOTS = ("layers", "obsm")
+FRAME_SLOTS = ("obs", "var")
+
+
+class Slot(BaseModel):
+    """One entry of a file contract."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    type: SlotType = "any"
+    required: bool = True
+    description: str = ""
+    multiple: bool = False
+    """For ``uns``: the value is a list or 1-d array of ``type``."""
+    fallback: Literal["X"] | None = None
+    """For ``layers``: read the values from ``.X`` when the layer is absent."""
+    finite: bool = False
+    """For matrices: every value must be finite (no NaN or infinity)."""
+
+
+class XSlot(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: SlotType = "double"
+    required: bool = False
+    description: str = ""
+    finite: bool = False
+
+
+class Slots(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    X: XSlot | None = None
+    layers: list[Slot] = Field(default_factory=list)
+    obs: list[Slot] = Field(default_factory=list)
+    var: list[Slot] = Field(default_factory=list)
+    obsm: list[Slot] = Field(default_factory=list)
+    uns: list[Slot] = Field(default_factory=list)
+
+
+class FileContract(BaseModel):
+    """A file contract as written in ``api/<task>/file_<name>.yaml``."""
+
+    model_config = ConfigDict(extra="forbid")
+    label: str
+    summary: str
+    description: str = ""
+    format: Literal["h5ad"] = "h5ad"
+    slots: Slots = Field(default_factory=Slots)
+    id: str = ""
+
+
+def api_root() -> Path:
+    """Folder holding the packaged task APIs (contracts, shared component APIs, task info)."""
+    return Path(str(resources.files("scmib") / "api"))
+
+
+def contract_path(contract_id: str) -> Path:
+    task, _, name = contract_id.partition("/")
+    return api_root() / task / f"file_{name}.yaml"
+
+
+@cache
+def load_contract(contract_id: str) -> FileContract:
+    """Load the contract named ``<task>/<name>``; raises :class:`SpecError` if unknown or malformed."""
+    path = contract_path(contract_id)
+    if "/" not in contract_id or not path.is_file():
+        raise SpecError(f"unknown file contract '{contract_id}' (expected file {path})")
+    try:
+        data = yaml.safe_load(path.read_text())
+        return FileContract(**data, id=contract_id)
+    except (ValidationError, yaml.YAMLError, TypeError) as exc:
+        raise SpecError(f"{path}: malformed file contract: {exc}") from exc
+
+
+def _matrix_problems(value: Any, where: str, slot: Slot | XSlot) -> list[str]:
+    data = value.data if sp.issparse(value) else np.asarray(value)
+    if not (np.issubdtype(data.dtype, np.number) or data.dtype == bool):
+        return [f"{where}: expected a numeric matrix, found dtype {data.dtype}"]
+    problems = []
+    if slot.type == "integer" and data.size and not np.all(np.equal(np.mod(data, 1), 0)):
+        problems.append(f"{where}: expected whole-number counts, found fractional values")
+    if slot.finite and data.size and not np.all(np.isfinite(data)):
+        n_bad = int(np.size(data) - np.isfinite(data).sum())
+        problems.append(f"{where}: expected finite values, found {n_bad} NaN or infinite entries")
+    return problems
+
+
+def _column_problems(column: pd.Series, where: str, slot: Slot) -> list[str]:
+    kind = column.dtype
+    if slot.type in ("string", "category"):
+        ok = (
+            isinstance(kind, pd.CategoricalDtype)
+            or pd.api.types.is_string_dtype(kind)
+            or pd.api.types.is_object_dtype(kind)
+        )
+    elif slot.type == "integer":
+        ok = pd.api.types.is_integer_dtype(kind)
+    elif slot.type == "double":
+        ok = pd.api.types.is_numeric_dtype(kind) and not pd.api.types.is_bool_dtype(kind)
+    elif slot.type == "boolean":
+        ok = pd.api.types.is_bool_dtype(kind)
+    else:
+        ok = True
+    return [] if ok else [f"{where}: expected {slot.type} values, found dtype {kind}"]
+
+
+def _uns_problems(value: Any, where: str, slot: Slot) -> list[str]:
+    values = list(np.ravel(value)) if slot.multiple else [value]
+    if slot.multiple and np.ndim(value) != 1 and not isinstance(value, list):
+        return [f"{where}: expected a list of {slot.type}, found {type(value).__name__}"]
+    checks = {
+        "string": lambda v: isinstance(v, str | np.str_),
+        "integer": lambda v: isinstance(v, int | np.integer) and not isinstance(v, bool),
+        "double": lambda v: isinstance(v, int | float | np.integer | np.floating),
+        "boolean": lambda v: isinstance(v, bool | np.bool_),
+    }
+    check = checks.get(slot.type, lambda v: True)
+    if all(check(v) for v in values):
+        return []
+    return [f"{where}: expected {slot.type}{' list' if slot.multiple else ''}, found {value!r:.60}"]
+
+
+def check_file(adata: ad.AnnData, contract: FileContract, path: str | Path) -> ad.AnnData:
+    """Validate ``adata`` (read from ``path``) against ``contract``; return it with fallbacks filled.
+
+    Raises :class:`ContractError` listing every problem, each naming the file and the slot.
+    """
+    problems: list[str] = []
+    label = f"file '{path}' ({contract.id})"
+    slots = contract.slots
+    if slots.X is not None:
+        if adata.X is None:
+            if slots.X.required:
+                problems.append(f"{label}: slot X is missing")
+        else:
+            problems += _matrix_problems(adata.X, f"{label}: X", slots.X)
+    for slot in slots.layers:
+        where = f"{label}: layers['{slot.name}']"
+        if slot.name not in adata.layers:
+            if slot.fallback == "X" and adata.X is not None:
+                adata.layers[slot.name] = adata.X
+            elif slot.required:
+                fallback = " (nor .X as a fallback)" if slot.fallback else ""
+                problems.append(f"{where} is missing{fallback}: {slot.description}".rstrip(": "))
+                continue
+            else:
+                continue
+        problems += _matrix_problems(adata.layers[slot.name], where, slot)
+    for axis in FRAME_SLOTS:
+        frame: pd.DataFrame = getattr(adata, axis)
+        for slot in getattr(slots, axis):
+            where = f"{label}: {axis}['{slot.name}']"
+            if slot.name not in frame.columns:
+                if slot.required:
+                    problems.append(f"{where} is missing: {slot.description}".rstrip(": "))
+                continue
+            problems += _column_problems(frame[slot.name], where, slot)
+    for slot in slots.obsm:
+        where = f"{label}: obsm['{slot.name}']"
+        if slot.name not in adata.obsm:
+            if slot.required:
+                problems.append(f"{where} is missing: {slot.description}".rstrip(": "))
+            continue
+        problems += _matrix_problems(adata.obsm[slot.name], where, slot)
+    for slot in slots.uns:
+        where = f"{label}: uns['{slot.name}']"
+        if slot.name not in adata.uns:
+            if slot.required:
+                problems.append(f"{where} is missing: {slot.description}".rstrip(": "))
+            continue
+        problems += _uns_problems(adata.uns[slot.name], where, slot)
+    if problems:
+        raise ContractError("\n".join(problems))
+    return adata

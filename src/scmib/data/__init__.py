@@ -1,0 +1,1 @@
+"""Data sources, verified downloads and the common dataset format."""

@@ -1,0 +1,90 @@
+"""Verified downloads with an offline mirror.
+
+Every source file has a URL and (where known) a sha256. :func:`fetch` serves a
+file from a mirror folder when one is set and holds it (the layout of
+``shared/data``: ``<mirror>/<relpath>``), and otherwise downloads it once into
+a pooch cache, checking its hash either way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pooch
+
+from scmib.errors import ScmibError
+
+#: Environment variable naming the mirror folder when no ``--data_mirror`` is given.
+MIRROR_ENV = "SCMIB_DATA_MIRROR"
+CACHE_ENV = "SCMIB_CACHE_DIR"
+
+
+@dataclass(frozen=True)
+class Source:
+    """One downloadable file: where it lives online and in a mirror folder."""
+
+    relpath: str
+    url: str
+    sha256: str | None = None
+    size_bytes: int | None = None
+
+
+def sha256sum(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _verify(path: Path, source: Source) -> Path:
+    if source.size_bytes is not None and path.stat().st_size != source.size_bytes:
+        raise ScmibError(f"{path}: size {path.stat().st_size} bytes, expected {source.size_bytes}")
+    if source.sha256 is not None and (found := sha256sum(path)) != source.sha256:
+        raise ScmibError(f"{path}: sha256 {found} does not match the expected {source.sha256}")
+    return path
+
+
+def fetch(source: Source, *, mirror: str | None = None, cache_dir: str | None = None) -> Path:
+    """Path to a verified local copy of ``source`` (from the mirror, the cache, or downloaded)."""
+    mirror = mirror or os.environ.get(MIRROR_ENV)
+    if mirror:
+        candidate = Path(mirror) / source.relpath
+        if candidate.is_file():
+            return _verify(candidate, source)
+    cache = Path(cache_dir or os.environ.get(CACHE_ENV) or pooch.os_cache("scmib"))
+    known_hash = f"sha256:{source.sha256}" if source.sha256 else None
+    try:
+        local = pooch.retrieve(
+            source.url, known_hash=known_hash, fname=source.relpath.replace("/", "__"),
+            path=cache, progressbar=False,
+        )
+    except Exception as exc:  # network errors come in many types
+        where = f" nor in the mirror '{mirror}'" if mirror else ""
+        raise ScmibError(
+            f"could not download {source.url} ({exc}); the file was not in the cache{where}. "
+            f"Set --data_mirror or ${MIRROR_ENV} to a folder holding '{source.relpath}'."
+        ) from exc
+    return _verify(Path(local), source)
+
+
+def gunzipped(path: Path, cache_dir: str | None = None) -> Path:
+    """A decompressed copy of ``path`` (a ``.gz`` file), made once beside the cache, atomically."""
+    import gzip
+    import shutil
+    import tempfile
+
+    cache = Path(cache_dir or os.environ.get(CACHE_ENV) or pooch.os_cache("scmib"))
+    cache.mkdir(parents=True, exist_ok=True)
+    # The key includes the file's size and mtime, so a replaced source is decompressed again.
+    stat = path.stat()
+    target = cache / f"{path.name.removesuffix('.gz')}.{stat.st_size}-{int(stat.st_mtime)}"
+    if not target.exists():
+        fd, tmp = tempfile.mkstemp(dir=cache, prefix=f".{target.name}.")
+        with os.fdopen(fd, "wb") as out, gzip.open(path, "rb") as src:
+            shutil.copyfileobj(src, out, length=1 << 22)
+        os.replace(tmp, target)
+    return target

@@ -1,0 +1,1 @@
+"""Metric kernels: small pure vectorised functions, one module per metric family."""

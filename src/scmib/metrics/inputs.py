@@ -1,0 +1,54 @@
+"""Checks and alignment shared by metric components."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import scipy.sparse as sp
+
+from scmib.errors import ContractError
+
+
+def _reorder(names: np.ndarray, expected: np.ndarray, axis: str, path: str) -> np.ndarray | None:
+    """Positions that put ``names`` in the order of ``expected``; None if already in order."""
+    if np.array_equal(names, expected):
+        return None
+    if len(set(names)) == len(names) and set(names) == set(expected):
+        index = {name: i for i, name in enumerate(names)}
+        return np.array([index[name] for name in expected])
+    missing = [n for n in expected if n not in set(names)][:3]
+    raise ContractError(f"prediction '{path}': {axis} names differ from the solution's "
+                        f"(e.g. missing {missing})")
+
+
+def aligned_layers(
+    prediction: ad.AnnData, solution: ad.AnnData, path: str, layer: str = "normalized"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Dense ``(solution, prediction)`` values with the prediction's rows and columns in the
+    solution's order. Raises :class:`ContractError` naming ``path`` on a shape or name mismatch."""
+    if prediction.shape != solution.shape:
+        raise ContractError(f"prediction '{path}': shape {prediction.shape}, "
+                            f"expected the solution's {solution.shape}")
+    rows = _reorder(prediction.obs_names.to_numpy(), solution.obs_names.to_numpy(), "obs", path)
+    cols = _reorder(prediction.var_names.to_numpy(), solution.var_names.to_numpy(), "var", path)
+    values = prediction.layers[layer]
+    values = values.toarray() if sp.issparse(values) else np.asarray(values)
+    if rows is not None:
+        values = values[rows]
+    if cols is not None:
+        values = values[:, cols]
+    truth = solution.layers[layer]
+    truth = truth.toarray() if sp.issparse(truth) else np.asarray(truth)
+    return truth.astype(np.float64), values.astype(np.float64)
+
+
+def score_file(prediction: ad.AnnData, values: dict[str, float]) -> ad.AnnData:
+    """A score file (contract ``<task>/score``) for the metric ``values`` of one prediction."""
+    out = ad.AnnData()
+    out.uns.update(
+        dataset_id=str(prediction.uns["dataset_id"]),
+        method_id=str(prediction.uns["method_id"]),
+        metric_ids=list(values),
+        metric_values=[float(v) for v in values.values()],
+    )
+    return out

@@ -1,0 +1,61 @@
+"""Predict-modality metrics on dense ``cells x features`` arrays (benchmark.md, task 1).
+
+Every function takes the solution and the prediction as arrays of the same
+shape. Correlations of a constant vector are defined as 0, never NaN.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from scipy.stats import rankdata
+
+Axis = Literal["cell", "feature", "overall"]
+
+
+def rmse(solution: np.ndarray, prediction: np.ndarray) -> float:
+    """Root mean squared error over the whole matrix at once (the competition's headline)."""
+    diff = np.asarray(solution, dtype=np.float64) - np.asarray(prediction, dtype=np.float64)
+    return float(np.sqrt(np.mean(diff * diff)))
+
+
+def mae(solution: np.ndarray, prediction: np.ndarray) -> float:
+    """Mean absolute error over the whole matrix."""
+    diff = np.asarray(solution, dtype=np.float64) - np.asarray(prediction, dtype=np.float64)
+    return float(np.mean(np.abs(diff)))
+
+
+def rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation of each row of ``a`` with the same row of ``b``; 0 where either is constant."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean(axis=1, keepdims=True)
+    numerator = np.einsum("ij,ij->i", a, b)
+    denominator = np.sqrt(np.einsum("ij,ij->i", a, a) * np.einsum("ij,ij->i", b, b))
+    out = np.zeros(len(a))
+    # Relative tolerance: a row that is constant up to float rounding correlates 0.
+    ok = denominator > 1e-12 * max(1.0, float(np.max(denominator, initial=0.0)))
+    out[ok] = numerator[ok] / denominator[ok]
+    return np.clip(out, -1.0, 1.0)
+
+
+def _oriented(solution: np.ndarray, prediction: np.ndarray, axis: Axis):
+    if axis == "cell":
+        return solution, prediction
+    if axis == "feature":
+        return solution.T, prediction.T
+    return solution.reshape(1, -1), prediction.reshape(1, -1)
+
+
+def pearson(solution: np.ndarray, prediction: np.ndarray, axis: Axis) -> float:
+    """Mean Pearson correlation per cell, per feature, or over all entries at once."""
+    sol, pred = _oriented(np.asarray(solution), np.asarray(prediction), axis)
+    return float(np.mean(rowwise_pearson(sol, pred)))
+
+
+def spearman(solution: np.ndarray, prediction: np.ndarray, axis: Axis) -> float:
+    """Mean Spearman correlation (Pearson of average ranks) per cell, per feature or overall."""
+    sol, pred = _oriented(np.asarray(solution), np.asarray(prediction), axis)
+    return float(np.mean(rowwise_pearson(rankdata(sol, axis=1), rankdata(pred, axis=1))))

@@ -1,0 +1,1 @@
+"""Turning common datasets into task files, as the competition did."""

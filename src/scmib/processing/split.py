@@ -1,0 +1,50 @@
+"""Train/test splits and subsampling shared by every task's processor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+#: The competition's site split (benchmark.md): sites 1-3 train and validate, site 4 tests.
+NEURIPS_TRAIN_BATCHES = ("s1d1", "s1d3", "s2d1", "s2d4", "s2d5", "s3d1", "s3d3", "s3d6", "s3d10")
+NEURIPS_VALID_BATCHES = ("s1d2", "s3d7")
+NEURIPS_TEST_BATCHES = ("s4d1", "s4d8", "s4d9")
+
+
+def held_out_batches(batches: pd.Series, seed: int, fraction: float = 0.25) -> list[str]:
+    """A seeded choice of about ``fraction`` of the batches (at least one, never all)."""
+    names = sorted(pd.unique(batches.astype(str)))
+    if len(names) < 2:
+        raise ValueError(f"need at least two batches to hold one out, found {names}")
+    n_test = min(len(names) - 1, max(1, round(fraction * len(names))))
+    rng = np.random.default_rng(seed)
+    return sorted(rng.choice(names, size=n_test, replace=False).tolist())
+
+
+def train_mask(obs: pd.DataFrame, seed: int) -> np.ndarray:
+    """Which cells train: the source's ``is_train`` where it has one, else held-out batches."""
+    if "is_train" in obs:
+        return obs["is_train"].astype(bool).to_numpy()
+    test = held_out_batches(obs["batch"], seed)
+    return ~obs["batch"].astype(str).isin(test).to_numpy()
+
+
+def subsample_by_cell_type(
+    cell_types: pd.Series | None, n: int, n_cells: int, seed: int
+) -> np.ndarray:
+    """Indices of ``n`` cells drawn without replacement, probability ~ sqrt(1 / type frequency).
+
+    This is how the competition drew its 1,000 test cells per subtask, so rare
+    cell types are over-represented. Without labels the draw is uniform; with
+    ``n >= n_cells`` every cell is kept. Returned indices are sorted.
+    """
+    if n >= n_cells:
+        return np.arange(n_cells)
+    rng = np.random.default_rng(seed)
+    if cell_types is None:
+        weights = np.ones(n_cells)
+    else:
+        freq = cell_types.astype(str).map(cell_types.astype(str).value_counts(normalize=True))
+        weights = np.sqrt(1.0 / freq.to_numpy(dtype=np.float64))
+    chosen = rng.choice(n_cells, size=n, replace=False, p=weights / weights.sum())
+    return np.sort(chosen)

@@ -1,0 +1,41 @@
+"""Resource labels a component spec declares, and what they mean.
+
+The same table drives the local runner (time limits, threads per job) and the
+Nextflow configuration (``withLabel`` blocks), so a label means one thing everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Label:
+    name: str
+    group: str  # cpu | memory | time | gpu
+    cpus: int | None = None
+    memory_gb: int | None = None
+    time_s: int | None = None
+
+
+LABELS: dict[str, Label] = {
+    label.name: label
+    for label in (
+        Label("lowcpu", "cpu", cpus=1),
+        Label("midcpu", "cpu", cpus=4),
+        Label("highcpu", "cpu", cpus=16),
+        Label("lowmem", "memory", memory_gb=4),
+        Label("midmem", "memory", memory_gb=16),
+        Label("highmem", "memory", memory_gb=64),
+        Label("lowtime", "time", time_s=10 * 60),
+        Label("midtime", "time", time_s=60 * 60),
+        Label("hightime", "time", time_s=6 * 60 * 60),
+        Label("gpu", "gpu"),
+    )
+}
+
+
+def time_limit_s(labels: list[str]) -> int:
+    """Wall-time limit of a component from its labels (the longest time label; default midtime)."""
+    limits = [LABELS[name].time_s for name in labels if LABELS[name].group == "time"]
+    return max((t for t in limits if t is not None), default=LABELS["midtime"].time_s or 3600)

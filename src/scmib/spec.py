@@ -1,0 +1,246 @@
+"""Component specs: one ``config.yaml`` per component folder, validated by a schema.
+
+A component lives in ``components/<task>/<kind folder>/<name>/`` with a
+``config.yaml`` (this spec), a ``script.py`` and a ``Dockerfile``. A spec may
+name a shared ``api`` (``<task>/comp_<kind>``, from ``scmib/api``) whose
+arguments it inherits, so every method of a task takes the same files.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from scmib.contracts import api_root, load_contract
+from scmib.errors import SpecError
+from scmib.resources import LABELS
+
+Kind = Literal["dataset_loader", "dataset_processor", "control_method", "method", "metric"]
+#: Folder that holds each kind of component inside ``components/<task>/``.
+KIND_FOLDERS: dict[str, str] = {
+    "dataset_loader": "loaders",
+    "dataset_processor": "processors",
+    "control_method": "control_methods",
+    "method": "methods",
+    "metric": "metrics",
+}
+TASKS = ("datasets", "predict_modality", "match_modalities", "joint_embedding")
+ArgType = Literal["file", "integer", "double", "string", "boolean"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Argument(Strict):
+    """One command-line argument of a component (``--name value``)."""
+
+    name: str
+    type: ArgType
+    description: str = ""
+    required: bool = False
+    default: Any = None
+    test_default: Any = None
+    """A smaller value the ``test`` profile passes instead of ``default``."""
+    choices: list[Any] | None = None
+    direction: Literal["input", "output"] = "input"
+    contract: str | None = None
+    """For files: the file contract (``<task>/<name>``) the file follows."""
+
+    @field_validator("name")
+    @classmethod
+    def _identifier(cls, name: str) -> str:
+        if not name.isidentifier():
+            raise ValueError(f"argument name '{name}' must be a Python identifier")
+        return name
+
+
+class MetricInfo(Strict):
+    name: str
+    label: str
+    summary: str
+    min: float
+    max: float
+    maximize: bool
+
+
+class DatasetInfo(Strict):
+    """A dataset a loader produces: its id, the loader arguments and the profiles it belongs to."""
+
+    id: str
+    label: str
+    summary: str
+    modalities: list[Literal["GEX", "ADT", "ATAC"]]
+    organism: Literal["human", "mouse"]
+    args: dict[str, Any] = Field(default_factory=dict)
+    profiles: list[str] = Field(default_factory=lambda: ["default"])
+
+
+class Info(Strict):
+    preferred_normalization: str | None = None
+    modality_pairs: list[str] | None = None
+    """For methods and controls: the task variants (e.g. ``gex2adt``) they support; None = all."""
+    metrics: list[MetricInfo] = Field(default_factory=list)
+    datasets: list[DatasetInfo] = Field(default_factory=list)
+    is_solution: bool = False
+    """For controls: the control that is handed the solution (scores perfectly)."""
+
+
+class References(Strict):
+    doi: list[str] = Field(default_factory=list)
+    bibtex: list[str] = Field(default_factory=list)
+
+
+class Links(Strict):
+    repository: str | None = None
+    documentation: str | None = None
+    homepage: str | None = None
+
+
+class Container(Strict):
+    image: str
+    tag: str = "0.1.0"
+    dockerfile: str = "Dockerfile"
+
+
+class Requirements(Strict):
+    python: list[str] = Field(default_factory=list)
+    apt: list[str] = Field(default_factory=list)
+
+
+class ComponentSpec(Strict):
+    """The schema of a component's ``config.yaml``."""
+
+    name: str
+    kind: Kind
+    task: Literal["datasets", "predict_modality", "match_modalities", "joint_embedding"]
+    label: str
+    summary: str
+    description: str
+    api: str | None = None
+    references: References = Field(default_factory=References)
+    links: Links = Field(default_factory=Links)
+    info: Info = Field(default_factory=Info)
+    arguments: list[Argument] = Field(default_factory=list)
+    resources: list[str] = Field(default_factory=lambda: ["lowcpu", "lowmem", "lowtime"])
+    container: Container
+    requirements: Requirements = Field(default_factory=Requirements)
+    script: str = "script.py"
+    folder: Path = Field(default=Path("."), exclude=True)
+
+    @field_validator("resources")
+    @classmethod
+    def _known_labels(cls, labels: list[str]) -> list[str]:
+        unknown = sorted(set(labels) - set(LABELS))
+        if unknown:
+            raise ValueError(f"unknown resource labels {unknown}; known: {sorted(LABELS)}")
+        return labels
+
+    @property
+    def id(self) -> str:
+        """``<task>/<kind folder>/<name>``, unique across the repository."""
+        return f"{self.task}/{KIND_FOLDERS[self.kind]}/{self.name}"
+
+    @property
+    def script_path(self) -> Path:
+        return self.folder / self.script
+
+    @cached_property
+    def argument_map(self) -> dict[str, Argument]:
+        return {arg.name: arg for arg in self.arguments}
+
+    def files(self, direction: str) -> list[Argument]:
+        return [a for a in self.arguments if a.type == "file" and a.direction == direction]
+
+    def parameters(self) -> list[Argument]:
+        return [a for a in self.arguments if a.type != "file"]
+
+    def applies_to(self, variant: str) -> bool:
+        pairs = self.info.modality_pairs
+        return pairs is None or variant in pairs
+
+
+def _load_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def load_api(api_id: str) -> dict[str, Any]:
+    """Load a shared component API (``<task>/comp_<kind>``) from ``scmib/api``."""
+    task, _, name = api_id.partition("/")
+    path = api_root() / task / f"{name}.yaml"
+    if not path.is_file():
+        raise SpecError(f"unknown component api '{api_id}' (expected file {path})")
+    return _load_yaml(path)
+
+
+def _format_validation_error(path: Path, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = "unknown field (misspelt?)" if err["type"] == "extra_forbidden" else err["msg"]
+        lines.append(f"{path}: field '{field}': {msg}")
+    return "\n".join(lines)
+
+
+def load_spec(path: str | Path) -> ComponentSpec:
+    """Load and validate a component spec, merging the arguments of its ``api``.
+
+    Raises :class:`SpecError` naming the file and the field on any problem.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "config.yaml"
+    if not path.is_file():
+        raise SpecError(f"{path}: component spec not found")
+    data = _load_yaml(path)
+    if api_id := data.get("api"):
+        api = load_api(api_id)
+        if api.get("kind") != data.get("kind"):
+            raise SpecError(f"{path}: field 'kind': '{data.get('kind')}' does not match "
+                            f"api '{api_id}' (kind '{api.get('kind')}')")
+        own = {a.get("name"): a for a in data.get("arguments", []) if isinstance(a, dict)}
+        merged = [{**arg, **own.pop(arg["name"], {})} for arg in api.get("arguments", [])]
+        data["arguments"] = merged + list(own.values())
+    try:
+        spec = ComponentSpec(**data, folder=path.parent.resolve())
+    except ValidationError as exc:
+        raise SpecError(_format_validation_error(path, exc)) from exc
+    for arg in spec.arguments:
+        if arg.type == "file" and arg.contract:
+            try:
+                load_contract(arg.contract)
+            except SpecError as exc:
+                raise SpecError(f"{path}: argument '{arg.name}': {exc}") from exc
+    return spec
+
+
+def find_repo_root(start: Path | None = None) -> Path:
+    """The folder holding ``components/``: ``$SCMIB_REPO`` or the nearest parent of ``start``."""
+    import os
+
+    if env := os.environ.get("SCMIB_REPO"):
+        return Path(env).resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "components").is_dir():
+            return folder
+    raise SpecError(f"no 'components/' folder found in {here} or its parents (set SCMIB_REPO)")
+
+
+def discover_spec_files(components_dir: Path) -> list[Path]:
+    return sorted(components_dir.glob("*/*/*/config.yaml"))
+
+
+def discover(components_dir: Path) -> list[ComponentSpec]:
+    """Load every component spec under ``components_dir`` (raises on the first broken one)."""
+    return [load_spec(path) for path in discover_spec_files(components_dir)]
