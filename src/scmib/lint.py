@@ -1,0 +1,93 @@
+"""``scmib lint``: every component spec is valid, unique and matches its script."""
+
+from __future__ import annotations
+
+import ast
+from collections import Counter
+from pathlib import Path
+
+from scmib.errors import SpecError
+from scmib.spec import KIND_FOLDERS, ComponentSpec, discover_spec_files, load_spec
+
+#: ``run.<method>("name")`` calls in scripts and the kind of argument each needs.
+_ACCESSORS = {"read": "input file", "write": "output file", "path": "file", "has": "file"}
+
+
+def _script_problems(spec: ComponentSpec) -> list[str]:
+    """Check that the script starts through ``run_component`` and uses only declared arguments."""
+    path = spec.script_path
+    try:
+        tree = ast.parse(path.read_text(), filename=str(path))
+    except SyntaxError as exc:
+        return [f"{path}:{exc.lineno}: syntax error: {exc.msg}"]
+    problems = []
+    args = spec.argument_map
+    calls_runtime = False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            calls_runtime |= node.func.id == "run_component"
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in _ACCESSORS and node.args
+                and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+            name, need = node.args[0].value, _ACCESSORS[node.func.attr]
+            arg = args.get(name)
+            ok = arg is not None and arg.type == "file" and (
+                need == "file" or need.startswith(arg.direction))
+            if not ok:
+                problems.append(f"{path}:{node.lineno}: run.{node.func.attr}('{name}') but the spec "
+                                f"declares no {need} argument '{name}'")
+        if (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute)
+                and node.value.attr == "par" and isinstance(node.slice, ast.Constant)):
+            name = node.slice.value
+            if name not in args or args[name].type == "file":
+                problems.append(f"{path}:{node.lineno}: run.par['{name}'] but the spec declares "
+                                f"no parameter '{name}'")
+    if not calls_runtime:
+        problems.append(f"{path}: does not start through scmib.component.run_component, so its "
+                        "command line would not follow its spec")
+    return problems
+
+
+def _spec_problems(spec: ComponentSpec, config: Path, components_dir: Path) -> list[str]:
+    problems = []
+    expected = components_dir / spec.task / KIND_FOLDERS[spec.kind] / spec.name
+    if config.parent.resolve() != expected.resolve():
+        problems.append(f"{config}: fields 'task', 'kind', 'name' say the folder should be "
+                        f"{expected.relative_to(components_dir.parent)}")
+    for field, filename in (("script", spec.script), ("container.dockerfile",
+                                                      spec.container.dockerfile)):
+        if not (spec.folder / filename).is_file():
+            problems.append(f"{config}: field '{field}': file {spec.folder / filename} not found")
+    if spec.kind == "metric" and not spec.info.metrics:
+        problems.append(f"{config}: field 'info.metrics': a metric must declare its metric ids")
+    if spec.kind == "dataset_loader" and not spec.info.datasets:
+        problems.append(f"{config}: field 'info.datasets': a loader must declare its datasets")
+    for arg in spec.arguments:
+        if arg.type == "file" and not arg.contract:
+            problems.append(f"{config}: argument '{arg.name}': file arguments need a 'contract'")
+    if (spec.folder / spec.script).is_file():
+        problems += _script_problems(spec)
+    return problems
+
+
+def lint(components_dir: Path) -> list[str]:
+    """All problems found in the specs under ``components_dir`` (empty when everything is fine)."""
+    problems: list[str] = []
+    specs: list[ComponentSpec] = []
+    configs = discover_spec_files(components_dir)
+    if not configs:
+        return [f"{components_dir}: no component specs found (components/<task>/<kind>/<name>/)"]
+    for config in configs:
+        try:
+            spec = load_spec(config)
+        except SpecError as exc:
+            problems.append(str(exc))
+            continue
+        specs.append(spec)
+        problems += _spec_problems(spec, config, components_dir)
+    for (task, name), count in Counter((s.task, s.name) for s in specs).items():
+        if count > 1:
+            problems.append(f"component name '{name}' is used {count} times in task '{task}'")
+    dataset_ids = Counter(d.id for s in specs for d in s.info.datasets)
+    problems += [f"dataset id '{d}' is declared {n} times" for d, n in dataset_ids.items() if n > 1]
+    return problems

@@ -1,0 +1,175 @@
+"""Run planned jobs as separate processes, in parallel, with resume and resource accounting."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from scmib.component import command_line
+from scmib.errors import EXIT_NOT_APPLICABLE
+from scmib.resources import time_limit_s
+from scmib.runner.plan import Job
+
+RECORD = ".job.json"
+LOG = ".job.log"
+#: Job outcomes. ``cached`` is a success reused from an earlier run.
+SUCCESS, CACHED, NOT_APPLICABLE, FAILED, TIMEOUT, UPSTREAM = (
+    "success", "cached", "not_applicable", "failed", "timeout", "upstream_failed")
+OK = (SUCCESS, CACHED)
+
+
+@dataclass
+class JobResult:
+    job_id: str
+    status: str
+    exit_code: int | None
+    wall_time_s: float
+    cpu_time_s: float
+    peak_memory_mb: float
+    key: str
+    log: str
+    message: str = ""
+
+
+def _tail(path: Path, n_lines: int = 8) -> str:
+    try:
+        lines = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return "\n".join(lines[-n_lines:])
+
+
+def cached_result(job: Job, key: str) -> JobResult | None:
+    """The earlier result of this job if its key matches, it finished, and its outputs exist."""
+    record = job.workdir / RECORD
+    try:
+        data = json.loads(record.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    if data.get("key") != key or data.get("status") not in (SUCCESS, CACHED, NOT_APPLICABLE):
+        return None
+    if data["status"] != NOT_APPLICABLE and not all(p.is_file() for p in job.outputs.values()):
+        return None
+    data["status"] = data["status"] if data["status"] == NOT_APPLICABLE else CACHED
+    return JobResult(**data)
+
+
+def run_job(job: Job, key: str, threads: int) -> JobResult:
+    """Run one job in its own process, measuring wall time, CPU time and peak memory."""
+    job.workdir.mkdir(parents=True, exist_ok=True)
+    for output in job.outputs.values():
+        output.unlink(missing_ok=True)
+    cmd = [sys.executable, str(job.spec.script_path), *command_line(job.spec, job.argv_values)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        env[var] = str(threads)
+    log_path = job.workdir / LOG
+    limit = time_limit_s(job.spec.resources)
+    start = time.perf_counter()
+    with open(log_path, "w") as log:
+        log.write("$ " + " ".join(cmd) + "\n")
+        log.flush()
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)
+        timed_out = threading.Event()
+
+        def _kill() -> None:
+            timed_out.set()
+            os.killpg(proc.pid, signal.SIGKILL)
+
+        timer = threading.Timer(limit, _kill)
+        timer.start()
+        # wait4 (not Popen.wait) returns the child's own resource usage.
+        _, wait_status, usage = os.wait4(proc.pid, 0)
+        timer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(wait_status)
+    wall = time.perf_counter() - start
+    code = proc.returncode
+    if timed_out.is_set():
+        status, message = TIMEOUT, f"killed after the {limit} s time limit of its labels"
+    elif code == 0:
+        missing = [str(p) for p in job.outputs.values() if not p.is_file()]
+        status = FAILED if missing else SUCCESS
+        message = f"exited 0 but did not write {missing}" if missing else ""
+    elif code == EXIT_NOT_APPLICABLE:
+        status, message = NOT_APPLICABLE, _tail(log_path, 1)
+    else:
+        status, message = FAILED, _tail(log_path)
+    result = JobResult(
+        job_id=job.id, status=status, exit_code=code, wall_time_s=round(wall, 3),
+        cpu_time_s=round(usage.ru_utime + usage.ru_stime, 3),
+        peak_memory_mb=round(usage.ru_maxrss / 1024, 1),  # Linux reports KiB
+        key=key, log=str(log_path), message=message,
+    )
+    tmp = job.workdir / f"{RECORD}.tmp"
+    tmp.write_text(json.dumps(asdict(result), indent=1))
+    os.replace(tmp, job.workdir / RECORD)
+    return result
+
+
+def execute(jobs: list[Job], n_jobs: int = 1, progress: bool = True) -> dict[str, JobResult]:
+    """Run ``jobs`` (dependencies first), ``n_jobs`` at a time; a failure skips only its dependents."""
+    keys = {job.id: job.key for job in jobs}
+    threads = max(1, (os.cpu_count() or 1) // max(1, n_jobs))
+    results: dict[str, JobResult] = {}
+    pending = list(jobs)
+    running: dict[Future, Job] = {}
+    n_jobs = max(1, n_jobs)
+    bar = tqdm(total=len(jobs), desc="scmib run", unit="job", disable=not progress,
+               file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
+
+    def counts() -> str:
+        failed = sum(r.status in (FAILED, TIMEOUT) for r in results.values())
+        return f"running={len(running)} done={len(results)} failed={failed}"
+
+    with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+        while pending or running:
+            for job in list(pending):
+                if len(running) >= n_jobs:
+                    break  # submit no more than can run, so "running" means running
+                dep_results = [results.get(dep.id) for dep in job.deps]
+                if any(r is None for r in dep_results):
+                    continue
+                pending.remove(job)
+                blocked = [r for r in dep_results if r.status not in OK]  # type: ignore[union-attr]
+                if blocked:
+                    reason = blocked[0]
+                    results[job.id] = JobResult(job.id, UPSTREAM, None, 0.0, 0.0, 0.0,
+                                                keys[job.id], "", f"{reason.job_id}: {reason.status}")
+                    bar.update(1)
+                    continue
+                if (cached := cached_result(job, keys[job.id])) is not None:
+                    results[job.id] = cached
+                    bar.update(1)
+                    continue
+                running[pool.submit(run_job, job, keys[job.id], threads)] = job
+            bar.set_postfix_str(counts())
+            if not running:
+                if pending and all(any(d.id not in results for d in j.deps) for j in pending):
+                    raise RuntimeError(f"jobs depend on jobs that are not planned: {pending[0].id}")
+                continue
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                job = running.pop(future)
+                try:
+                    result = future.result()
+                except Exception as exc:  # the runner itself must never stop on one job
+                    result = JobResult(job.id, FAILED, None, 0.0, 0.0, 0.0, keys[job.id], "",
+                                       f"runner error: {exc}")
+                results[job.id] = result
+                if result.status in (FAILED, TIMEOUT):
+                    bar.write(f"[{result.status}] {job.id}: see {result.log}")
+                bar.update(1)
+            bar.set_postfix_str(counts())
+    bar.close()
+    return results

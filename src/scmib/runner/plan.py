@@ -1,0 +1,216 @@
+"""Plan a benchmark run: which component runs on which files, and in what order.
+
+Files are wired by their contracts: a processor's outputs are the task files of
+one (dataset, variant); a method's inputs are the task files whose contracts
+its arguments name; a metric reads the prediction plus the task files. So a
+new component folder is picked up with no change here.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from scmib import __version__
+from scmib.contracts import api_root
+from scmib.errors import ScmibError
+from scmib.spec import ComponentSpec, DatasetInfo, discover
+
+#: Tasks with a ``task.yaml`` that the runner can plan.
+RUNNABLE_TASKS = ("predict_modality",)
+PROFILES = ("test", "default", "full")
+#: Stages in the order results are reported.
+STAGES = ("load", "process", "control_method", "method", "metric")
+
+
+@dataclass
+class Job:
+    """One component invocation."""
+
+    id: str
+    spec: ComponentSpec
+    stage: str
+    workdir: Path
+    inputs: dict[str, Path] = field(default_factory=dict)
+    outputs: dict[str, Path] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    deps: list[Job] = field(default_factory=list)
+    task: str = "datasets"
+    dataset: str = ""
+    variant: str = ""
+    method: str = ""
+
+    @property
+    def argv_values(self) -> dict[str, Any]:
+        return {**{k: str(v) for k, v in self.inputs.items()},
+                **{k: str(v) for k, v in self.outputs.items()}, **self.params}
+
+    @property
+    def key(self) -> str:
+        """Content key: the component's files, its parameters and its inputs' keys (like -resume)."""
+        digest = hashlib.sha256(__version__.encode())
+        digest.update(component_digest(self.spec).encode())
+        digest.update(json.dumps(self.params, sort_keys=True, default=str).encode())
+        for dep in sorted(self.deps, key=lambda d: d.id):
+            digest.update(dep.key.encode())
+        return digest.hexdigest()
+
+
+_DIGESTS: dict[Path, str] = {}
+
+
+def component_digest(spec: ComponentSpec) -> str:
+    """Hash of every file in the component folder plus its merged spec (api arguments included)."""
+    if spec.folder not in _DIGESTS:
+        digest = hashlib.sha256(spec.model_dump_json().encode())
+        for path in sorted(p for p in spec.folder.rglob("*") if p.is_file()):
+            if "__pycache__" not in path.parts:
+                digest.update(path.relative_to(spec.folder).as_posix().encode())
+                digest.update(path.read_bytes())
+        _DIGESTS[spec.folder] = digest.hexdigest()
+    return _DIGESTS[spec.folder]
+
+
+def load_task_info(task: str) -> dict[str, Any]:
+    path = api_root() / task / "task.yaml"
+    if not path.is_file():
+        raise ScmibError(f"unknown task '{task}' (no {path})")
+    return yaml.safe_load(path.read_text())
+
+
+def _matches(name: str, patterns: list[str] | None) -> bool:
+    return not patterns or any(fnmatch.fnmatch(name, p) for p in patterns)
+
+
+@dataclass
+class Selection:
+    """What to run: tasks, profile and name filters (shell patterns; None = everything)."""
+
+    tasks: list[str] = field(default_factory=lambda: list(RUNNABLE_TASKS))
+    profile: str = "default"
+    datasets: list[str] | None = None
+    methods: list[str] | None = None
+    metrics: list[str] | None = None
+    data_mirror: str | None = None
+    cache_dir: str | None = None
+
+
+def _params(spec: ComponentSpec, profile: str, fixed: dict[str, Any]) -> dict[str, Any]:
+    """Parameter values for a job: defaults (test defaults under the test profile), then ``fixed``."""
+    values: dict[str, Any] = {}
+    for arg in spec.parameters():
+        value = arg.test_default if profile == "test" and arg.test_default is not None else arg.default
+        if value is not None:
+            values[arg.name] = value
+    values.update({k: v for k, v in fixed.items() if k in spec.argument_map and v is not None})
+    return values
+
+
+def _file_name(arg_name: str) -> str:
+    return arg_name.removeprefix("output_").removeprefix("input_") + ".h5ad"
+
+
+def _outputs(spec: ComponentSpec, workdir: Path) -> dict[str, Path]:
+    return {arg.name: workdir / _file_name(arg.name) for arg in spec.files("output")}
+
+
+def _wire_inputs(spec: ComponentSpec, files: dict[str, Path]) -> dict[str, Path]:
+    """Input paths by argument, looked up by the argument's contract."""
+    inputs = {}
+    for arg in spec.files("input"):
+        if arg.contract in files:
+            inputs[arg.name] = files[arg.contract]
+        elif arg.required:
+            raise ScmibError(f"{spec.id}: no file follows contract '{arg.contract}' "
+                             f"for its input '{arg.name}'")
+    return inputs
+
+
+def plan(repo: Path, outdir: Path, selection: Selection) -> list[Job]:
+    """Every job of a run, dependencies before dependents."""
+    if selection.profile not in PROFILES:
+        raise ScmibError(f"unknown profile '{selection.profile}'; choose from {PROFILES}")
+    specs = discover(repo / "components")
+    by_kind: dict[tuple[str, str], list[ComponentSpec]] = {}
+    for spec in specs:
+        by_kind.setdefault((spec.task, spec.kind), []).append(spec)
+
+    jobs: list[Job] = []
+    loads: list[tuple[Job, DatasetInfo]] = []
+    profiles = {"test": {"test"}, "default": {"test", "default"}, "full": set(PROFILES)}
+    for loader in by_kind.get(("datasets", "dataset_loader"), []):
+        for info in loader.info.datasets:
+            if not profiles[selection.profile] & set(info.profiles):
+                continue
+            if not _matches(info.id, selection.datasets):
+                continue
+            workdir = outdir / "datasets" / info.id
+            fixed = {**info.args, "data_mirror": selection.data_mirror,
+                     "cache_dir": selection.cache_dir}
+            job = Job(id=f"datasets/{info.id}", spec=loader, stage="load", workdir=workdir,
+                      outputs=_outputs(loader, workdir),
+                      params=_params(loader, selection.profile, fixed), dataset=info.id)
+            jobs.append(job)
+            loads.append((job, info))
+    if not loads:
+        raise ScmibError(f"no dataset matches {selection.datasets} in profile '{selection.profile}'")
+
+    for task in selection.tasks:
+        jobs += _plan_task(task, loads, by_kind, outdir, selection)
+    return jobs
+
+
+def _plan_task(task: str, loads: list[tuple[Job, DatasetInfo]],
+               by_kind: dict[tuple[str, str], list[ComponentSpec]], outdir: Path,
+               selection: Selection) -> list[Job]:
+    info = load_task_info(task)
+    variant_arg = info["processor_argument"]
+    processors = by_kind.get((task, "dataset_processor"), [])
+    if len(processors) != 1:
+        raise ScmibError(f"task '{task}' needs exactly one processor, found {len(processors)}")
+    processor = processors[0]
+    controls = by_kind.get((task, "control_method"), [])
+    methods = [m for m in by_kind.get((task, "method"), []) if _matches(m.name, selection.methods)]
+    metrics = [m for m in by_kind.get((task, "metric"), []) if _matches(m.name, selection.metrics)]
+    jobs: list[Job] = []
+    for load, dataset in loads:
+        for variant, modalities in info["variants"].items():
+            if not set(modalities.values()) <= set(dataset.modalities):
+                continue
+            base = outdir / task / dataset.id / variant
+            common = {"task": task, "dataset": dataset.id, "variant": variant}
+            loaded = {arg.contract: path for arg in load.spec.files("output")
+                      for name, path in load.outputs.items() if name == arg.name}
+            proc = Job(id=f"{task}/{dataset.id}/{variant}/data", spec=processor, stage="process",
+                       workdir=base / "data", inputs=_wire_inputs(processor, loaded),
+                       outputs=_outputs(processor, base / "data"),
+                       params=_params(processor, selection.profile, {variant_arg: variant}),
+                       deps=[load], **common)
+            jobs.append(proc)
+            files = {arg.contract: proc.outputs[arg.name] for arg in processor.files("output")}
+            for spec in controls + methods:
+                if not spec.applies_to(variant):
+                    continue
+                workdir = base / spec.name
+                method_job = Job(
+                    id=f"{task}/{dataset.id}/{variant}/{spec.name}", spec=spec, stage=spec.kind,
+                    workdir=workdir, inputs=_wire_inputs(spec, files),
+                    outputs=_outputs(spec, workdir), params=_params(spec, selection.profile, {}),
+                    deps=[proc], method=spec.name, **common)
+                jobs.append(method_job)
+                prediction = {f"{task}/prediction": method_job.outputs["output"]}
+                for metric in metrics:
+                    metric_dir = workdir / "scores" / metric.name
+                    jobs.append(Job(
+                        id=f"{method_job.id}/{metric.name}", spec=metric, stage="metric",
+                        workdir=metric_dir, inputs=_wire_inputs(metric, {**files, **prediction}),
+                        outputs=_outputs(metric, metric_dir),
+                        params=_params(metric, selection.profile, {}),
+                        deps=[method_job], method=spec.name, **common))
+    return jobs

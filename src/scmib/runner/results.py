@@ -1,0 +1,125 @@
+"""The results table of a run: raw values, control-scaled scores and resources.
+
+Scaling follows Open Problems (benchmark.md): per (task, dataset, variant,
+metric), ``(value - worst control) / (best control - worst control)`` with
+best and worst taken by the metric's direction; per (dataset, method) the mean
+of scaled scores clipped to [0, 1], missing results counting 0.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scmib.io import read_h5ad
+from scmib.runner.execute import OK, JobResult
+from scmib.runner.plan import Job
+
+RESULT_COLUMNS = [
+    "task", "dataset", "variant", "method", "method_kind", "metric", "value", "scaled",
+    "maximize", "status", "metric_status", "wall_time_s", "cpu_time_s", "peak_memory_mb", "log",
+]
+
+
+def runs_table(jobs: list[Job], results: dict[str, JobResult]) -> pd.DataFrame:
+    """One row per job: what ran, its outcome and its resources."""
+    rows = []
+    for job in jobs:
+        result = results[job.id]
+        rows.append({
+            "job": job.id, "stage": job.stage, "component": job.spec.id, "task": job.task,
+            "dataset": job.dataset, "variant": job.variant, "method": job.method,
+            "status": result.status, "exit_code": result.exit_code,
+            "wall_time_s": result.wall_time_s, "cpu_time_s": result.cpu_time_s,
+            "peak_memory_mb": result.peak_memory_mb, "message": result.message,
+            "log": result.log,
+        })
+    return pd.DataFrame(rows)
+
+
+def results_table(jobs: list[Job], results: dict[str, JobResult]) -> pd.DataFrame:
+    """The long table: one row per (task, dataset, variant, method, metric id).
+
+    Every metric a planned method should have is present; when the method or
+    the metric did not succeed the value is NaN and the statuses say why.
+    """
+    method_jobs = {j.id: j for j in jobs if j.stage in ("method", "control_method")}
+    rows = []
+    for job in jobs:
+        if job.stage != "metric":
+            continue
+        method_job = job.deps[0]
+        method_result, metric_result = results[method_job.id], results[job.id]
+        values: dict[str, float] = {}
+        if metric_result.status in OK:
+            score = read_h5ad(job.outputs["output"], role="score")
+            values = dict(zip(score.uns["metric_ids"], score.uns["metric_values"], strict=True))
+        for info in job.spec.info.metrics:
+            rows.append({
+                "task": job.task, "dataset": job.dataset, "variant": job.variant,
+                "method": job.method, "method_kind": method_jobs[method_job.id].stage,
+                "metric": info.name, "value": float(values.get(info.name, np.nan)),
+                "maximize": info.maximize, "status": method_result.status,
+                "metric_status": metric_result.status,
+                "wall_time_s": method_result.wall_time_s, "cpu_time_s": method_result.cpu_time_s,
+                "peak_memory_mb": method_result.peak_memory_mb,
+                "log": method_result.log if method_result.status not in OK else metric_result.log,
+            })
+    table = pd.DataFrame(rows, columns=[c for c in RESULT_COLUMNS if c != "scaled"])
+    table.insert(RESULT_COLUMNS.index("scaled"), "scaled", scale(table))
+    return table
+
+
+def scale(table: pd.DataFrame) -> pd.Series:
+    """Control-scaled values (unclipped); NaN where the controls do not span a range."""
+    scaled = pd.Series(np.nan, index=table.index, dtype=float)
+    for _, group in table.groupby(["task", "dataset", "variant", "metric"], sort=False):
+        controls = group.loc[group["method_kind"] == "control_method", "value"].dropna()
+        if len(controls) < 2:
+            continue
+        maximize = bool(group["maximize"].iloc[0])
+        best, worst = (controls.max(), controls.min()) if maximize else (controls.min(), controls.max())
+        if np.isclose(best, worst):
+            continue
+        scaled[group.index] = (group["value"] - worst) / (best - worst)
+    return scaled
+
+
+def method_scores(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean scaled score per (task, dataset, variant, method), clipped to [0, 1], missing as 0."""
+    clipped = table.assign(score=table["scaled"].clip(0, 1).fillna(0.0))
+    return (clipped.groupby(["task", "dataset", "variant", "method", "method_kind"], sort=False)
+            .agg(mean_score=("score", "mean"), status=("status", "first"),
+                 wall_time_s=("wall_time_s", "first"), peak_memory_mb=("peak_memory_mb", "first"))
+            .reset_index())
+
+
+def summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per method: mean score over task datasets, how many ran, failed, and typical resources."""
+    scores = method_scores(table)
+    grouped = scores.groupby(["task", "method", "method_kind"], sort=False)
+    out = grouped.agg(
+        mean_score=("mean_score", "mean"),
+        datasets=("status", "size"),
+        succeeded=("status", lambda s: int(s.isin(OK).sum())),
+        failed=("status", lambda s: int(s.isin(["failed", "timeout", "upstream_failed"]).sum())),
+        not_applicable=("status", lambda s: int((s == "not_applicable").sum())),
+        median_time_s=("wall_time_s", "median"),
+        max_memory_mb=("peak_memory_mb", "max"),
+    ).reset_index()
+    return out.sort_values(["task", "method_kind", "mean_score"], ascending=[True, False, False])
+
+
+def write_tables(outdir: Path, jobs: list[Job], results: dict[str, JobResult]) -> pd.DataFrame:
+    """Write ``results.tsv``/``.parquet``, ``scores.tsv``, ``summary.tsv`` and ``runs.tsv``."""
+    folder = outdir / "results"
+    folder.mkdir(parents=True, exist_ok=True)
+    table = results_table(jobs, results)
+    table.to_csv(folder / "results.tsv", sep="\t", index=False)
+    table.to_parquet(folder / "results.parquet", index=False)
+    method_scores(table).to_csv(folder / "scores.tsv", sep="\t", index=False)
+    summary(table).to_csv(folder / "summary.tsv", sep="\t", index=False)
+    runs_table(jobs, results).to_csv(folder / "runs.tsv", sep="\t", index=False)
+    return table
