@@ -112,12 +112,10 @@ def _params(spec: ComponentSpec, profile: str, fixed: dict[str, Any]) -> dict[st
     return values
 
 
-def _file_name(arg_name: str) -> str:
-    return arg_name.removeprefix("output_").removeprefix("input_") + ".h5ad"
-
-
 def _outputs(spec: ComponentSpec, workdir: Path) -> dict[str, Path]:
-    return {arg.name: workdir / _file_name(arg.name) for arg in spec.files("output")}
+    """Output paths named after their contracts (``.../prediction.h5ad``, ``.../score.h5ad``)."""
+    return {arg.name: workdir / f"{str(arg.contract).rpartition('/')[2]}.h5ad"
+            for arg in spec.files("output")}
 
 
 def _wire_inputs(spec: ComponentSpec, files: dict[str, Path]) -> dict[str, Path]:

@@ -65,7 +65,7 @@ def results_table(jobs: list[Job], results: dict[str, JobResult]) -> pd.DataFram
                 "metric_status": metric_result.status,
                 "wall_time_s": method_result.wall_time_s, "cpu_time_s": method_result.cpu_time_s,
                 "peak_memory_mb": method_result.peak_memory_mb,
-                "log": method_result.log if method_result.status not in OK else metric_result.log,
+                "log": metric_result.log if method_result.status in OK else method_result.log,
             })
     table = pd.DataFrame(rows, columns=[c for c in RESULT_COLUMNS if c != "scaled"])
     table.insert(RESULT_COLUMNS.index("scaled"), "scaled", scale(table))

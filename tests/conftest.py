@@ -1,0 +1,106 @@
+"""Shared fixtures: the real data folder and components run through their command lines.
+
+Components are always run as the runner and Nextflow run them: ``python
+script.py --arg value ...``, with the command line built from the spec.
+Expensive outputs (loaded datasets, task files) are made once per session.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import anndata as ad
+import pytest
+
+from scmib.component import command_line
+from scmib.spec import ComponentSpec, load_spec
+
+REPO = Path(__file__).resolve().parents[1]
+COMPONENTS = REPO / "components"
+
+
+def shared_data_dir() -> Path:
+    """``$SCMIB_TEST_DATA`` or ``../shared/data`` beside the checkout (never copied into the repo)."""
+    path = Path(os.environ.get("SCMIB_TEST_DATA", REPO.parent / "shared" / "data"))
+    if not (path / "MANIFEST.md").is_file():
+        pytest.fail(f"real test data not found at {path}; set SCMIB_TEST_DATA", pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return shared_data_dir()
+
+
+def spec_of(component: str) -> ComponentSpec:
+    return load_spec(COMPONENTS / component)
+
+
+def run_cli(component: str, check: bool = True, **values) -> subprocess.CompletedProcess:
+    """Run a component through the command line its spec defines."""
+    spec = spec_of(component)
+    cmd = [sys.executable, str(spec.script_path), *command_line(spec, values)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ,
+                                                                     "OMP_NUM_THREADS": "1"})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{component} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def load_common(folder: Path, loader: str, data_dir: Path, **args) -> tuple[Path, Path]:
+    rna, mod2 = folder / "rna.h5ad", folder / "mod2.h5ad"
+    run_cli(f"datasets/loaders/{loader}", output_rna=rna, output_mod2=mod2,
+            data_mirror=data_dir, **args)
+    return rna, mod2
+
+
+def make_task(folder: Path, common: tuple[Path, Path], direction: str, **params) -> dict[str, Path]:
+    files = {name: folder / f"{name}.h5ad"
+             for name in ("train_mod1", "train_mod2", "test_mod1", "test_mod2")}
+    run_cli("predict_modality/processors/train_test_split", input_rna=common[0],
+            input_mod2=common[1], direction=direction,
+            **{f"output_{k}": v for k, v in files.items()}, **params)
+    return files
+
+
+@pytest.fixture(scope="session")
+def triana_common(tmp_path_factory, data_dir) -> tuple[Path, Path]:
+    return load_common(tmp_path_factory.mktemp("triana"), "triana2021_bm_abseq", data_dir)
+
+
+@pytest.fixture(scope="session")
+def snare_common(tmp_path_factory, data_dir) -> tuple[Path, Path]:
+    return load_common(tmp_path_factory.mktemp("snare"), "snareseq2_mop2021", data_dir)
+
+
+@pytest.fixture(scope="session")
+def starter_cite_common(tmp_path_factory, data_dir) -> tuple[Path, Path]:
+    return load_common(tmp_path_factory.mktemp("starter_cite"), "neurips2021_starter", data_dir,
+                       modality="cite")
+
+
+@pytest.fixture(scope="session")
+def triana_gex2adt(tmp_path_factory, triana_common) -> dict[str, Path]:
+    return make_task(tmp_path_factory.mktemp("triana_gex2adt"), triana_common, "gex2adt")
+
+
+@pytest.fixture(scope="session")
+def triana_adt2gex(tmp_path_factory, triana_common) -> dict[str, Path]:
+    return make_task(tmp_path_factory.mktemp("triana_adt2gex"), triana_common, "adt2gex")
+
+
+@pytest.fixture(scope="session")
+def snare_gex2atac(tmp_path_factory, snare_common) -> dict[str, Path]:
+    return make_task(tmp_path_factory.mktemp("snare_gex2atac"), snare_common, "gex2atac")
+
+
+def organisers_files(data_dir: Path, modality: str) -> dict[str, Path]:
+    folder = data_dir / "neurips2021_starter" / modality / "predict_modality"
+    return {p.stem: p for p in folder.glob("*.h5ad")}
+
+
+def read(path: Path) -> ad.AnnData:
+    return ad.read_h5ad(path)

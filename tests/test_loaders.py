@@ -1,0 +1,117 @@
+"""Dataset loaders, run through their command lines on the real data."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import read, run_cli
+
+from scmib.contracts import check_file, load_contract
+from scmib.data.cache import Source, fetch, sha256sum
+from scmib.errors import ScmibError
+
+
+def _check_common(rna_path, mod2_path):
+    rna, mod2 = read(rna_path), read(mod2_path)
+    check_file(rna, load_contract("datasets/rna"), rna_path)
+    check_file(mod2, load_contract("datasets/mod2"), mod2_path)
+    assert np.array_equal(rna.obs_names, mod2.obs_names)
+    return rna, mod2
+
+
+def test_triana_loader(triana_common):
+    rna, adt = _check_common(*triana_common)
+    assert rna.shape == (9663, 422) and adt.shape == (9663, 97)
+    assert sorted(rna.obs["batch"].unique()) == ["Aged1", "Aged2", "Aged3", "BM1", "BM2", "BM3"]
+    assert rna.obs["cell_type"].nunique() == 41
+    assert adt.uns["modality"] == "ADT" and rna.uns["organism"] == "human"
+    assert "CD34" in adt.var_names and not any(v.startswith("mod2_") for v in adt.var_names)
+    np.testing.assert_allclose(rna.obs["size_factors"].mean(), 1.0)
+
+
+def test_snareseq2_loader_filters_rare_peaks(snare_common):
+    rna, atac = _check_common(*snare_common)
+    assert rna.shape == (10309, 1677)
+    assert atac.n_vars < 25734
+    open_in = np.asarray((atac.layers["counts"] > 0).sum(axis=0)).ravel()
+    assert open_in.min() >= 15
+    assert set(np.unique(atac.layers["normalized"].data)) == {1.0}
+    assert rna.obs["batch"].nunique() == 12 and rna.uns["organism"] == "mouse"
+
+
+def test_starter_loader_keeps_the_organisers_values_and_split(starter_cite_common, data_dir):
+    rna, adt = _check_common(*starter_cite_common)
+    source = read(data_dir / "neurips2021_starter/cite/common/output_rna.h5ad")
+    np.testing.assert_allclose(rna.layers["normalized"].toarray(), source.X.toarray(), atol=1e-5)
+    assert rna.obs["is_train"].sum() == 311
+    assert set(rna.obs["site"]) == {"s1"} and set(rna.obs["donor"]) == {"d1", "d2"}
+    assert "pseudotime_order_ADT" in rna.obs
+
+
+@pytest.fixture
+def geo_mirror(tmp_path, data_dir):
+    """A small file in GEO GSE194122's layout, built from the starter cells.
+
+    One AnnData with both modalities (``var.feature_types``), raw counts in
+    ``layers["counts"]``, the GEO obs column names, gzipped. Batch s1d2 is
+    renamed s4d1 so the competition's site split has test cells.
+    """
+    folder = data_dir / "neurips2021_starter/cite/common"
+    rna, adt = read(folder / "output_rna.h5ad"), read(folder / "output_mod2.h5ad")
+    combined = ad.concat([rna, adt], axis=1, merge="first")
+    combined.var["feature_types"] = ["GEX"] * rna.n_vars + ["ADT"] * adt.n_vars
+    obs = pd.DataFrame(index=rna.obs_names)
+    obs["batch"] = rna.obs["batch"].astype(str).replace({"s1d2": "s4d1"})
+    obs["cell_type"] = rna.obs["cell_type"].astype(str)
+    obs["GEX_size_factors"] = rna.obs["size_factors"]
+    obs["GEX_phase"] = rna.obs["phase"].astype(str)
+    obs["GEX_pseudotime_order"] = rna.obs["pseudotime_order_GEX"]
+    obs["ADT_pseudotime_order"] = rna.obs["pseudotime_order_ADT"]
+    obs["Site"] = obs["batch"].str[:2]
+    combined.obs = obs
+    combined.layers["counts"] = combined.layers["counts"].tocsr()
+    mirror = tmp_path / "mirror" / "neurips2021_geo"
+    mirror.mkdir(parents=True)
+    raw = tmp_path / "geo.h5ad"
+    combined.write_h5ad(raw)
+    archive = mirror / "GSE194122_openproblems_neurips2021_cite_BMMC_processed.h5ad.gz"
+    with open(raw, "rb") as src, gzip.open(archive, "wb") as out:
+        shutil.copyfileobj(src, out)
+    return mirror.parent, sha256sum(archive)
+
+
+def test_geo_loader_on_a_file_in_the_geo_layout(tmp_path, geo_mirror):
+    mirror, sha = geo_mirror
+    out = {"output_rna": tmp_path / "rna.h5ad", "output_mod2": tmp_path / "mod2.h5ad"}
+    # The pinned checksum is the real GEO file's: the small copy is refused ...
+    refused = run_cli("datasets/loaders/neurips2021_bmmc", check=False, modality="cite",
+                      data_mirror=mirror, cache_dir=tmp_path / "cache", **out)
+    assert refused.returncode == 2 and "sha256" in refused.stderr
+    assert not out["output_rna"].exists()
+    # ... and accepted when its own checksum is given.
+    run_cli("datasets/loaders/neurips2021_bmmc", modality="cite", data_mirror=mirror,
+            cache_dir=tmp_path / "cache", source_sha256=sha, **out)
+    rna, adt = _check_common(out["output_rna"], out["output_mod2"])
+    assert rna.shape == (600, 1000) and adt.shape == (600, 134)
+    assert adt.var["feature_types"].eq("ADT").all()
+    assert rna.obs.loc[rna.obs["batch"] == "s4d1", "is_train"].eq(False).all()
+    assert rna.obs.loc[rna.obs["batch"] == "s1d1", "is_train"].all()
+    assert set(rna.obs["site"]) == {"s1", "s4"}
+    assert rna.uns["dataset_id"] == "neurips2021_bmmc_cite"
+
+
+def test_fetch_verifies_mirror_files_and_explains_offline_failures(tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "file.txt").write_text("hello")
+    good = Source("x/file.txt", "https://invalid.invalid/file.txt", sha256sum(tmp_path / "x/file.txt"))
+    assert fetch(good, mirror=str(tmp_path)) == tmp_path / "x" / "file.txt"
+    with pytest.raises(ScmibError, match="does not match"):
+        fetch(Source("x/file.txt", good.url, "0" * 64), mirror=str(tmp_path))
+    with pytest.raises(ScmibError, match="--data_mirror"):
+        fetch(Source("y/absent.txt", good.url, None), mirror=str(tmp_path),
+              cache_dir=str(tmp_path / "cache"))

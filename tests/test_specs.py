@@ -1,0 +1,100 @@
+"""Component specs: the schema, the linter, and the command line built from a spec."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import COMPONENTS, spec_of
+
+from scmib.component import build_parser, command_line
+from scmib.errors import SpecError
+from scmib.lint import lint
+from scmib.spec import discover, load_spec
+
+
+def test_every_repository_spec_passes_lint():
+    assert lint(COMPONENTS) == []
+
+
+def test_specs_inherit_the_task_api():
+    specs = {s.id: s for s in discover(COMPONENTS)}
+    method = specs["predict_modality/methods/knn_regression"]
+    inputs = {a.name: a.contract for a in method.files("input")}
+    assert inputs == {
+        "input_train_mod1": "predict_modality/train_mod1",
+        "input_train_mod2": "predict_modality/train_mod2",
+        "input_test_mod1": "predict_modality/test_mod1",
+    }
+    assert {a.name for a in method.parameters()} == {"n_components", "n_neighbors", "seed"}
+    metric = specs["predict_modality/metrics/error"]
+    assert [(m.name, m.maximize) for m in metric.info.metrics] == [("rmse", False), ("mae", False)]
+
+
+def _copy_component(tmp_path: Path, component: str) -> Path:
+    target = tmp_path / "components" / component
+    shutil.copytree(COMPONENTS / component, target)
+    return target
+
+
+def test_misspelt_field_is_named_with_its_file(tmp_path):
+    folder = _copy_component(tmp_path, "predict_modality/methods/knn_regression")
+    config = yaml.safe_load((folder / "config.yaml").read_text())
+    config["sumary"] = config.pop("summary")
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(SpecError) as err:
+        load_spec(folder)
+    message = str(err.value)
+    assert "config.yaml" in message and "'sumary'" in message and "misspelt" in message
+    assert "'summary'" in message  # the required field that is now missing
+
+
+def test_unknown_resource_label_and_contract_are_rejected(tmp_path):
+    folder = _copy_component(tmp_path, "predict_modality/metrics/error")
+    config = yaml.safe_load((folder / "config.yaml").read_text())
+    config["resources"] = ["lowcpu", "hugemem"]
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(SpecError, match="hugemem"):
+        load_spec(folder)
+    config["resources"] = ["lowcpu"]
+    config["arguments"] = [{"name": "output", "contract": "predict_modality/scores_typo"}]
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(SpecError, match="scores_typo"):
+        load_spec(folder)
+
+
+def test_lint_catches_undeclared_arguments_wrong_folder_and_duplicates(tmp_path):
+    folder = _copy_component(tmp_path, "predict_modality/methods/knn_regression")
+    script = folder / "script.py"
+    script.write_text(script.read_text().replace('run.par["n_neighbors"]', 'run.par["n_neighbours"]')
+                      .replace('run.read("input_test_mod1")', 'run.read("input_test")'))
+    misplaced = _copy_component(tmp_path, "predict_modality/methods/ridge_regression")
+    misplaced.rename(misplaced.parent / "ridge")
+    problems = "\n".join(lint(tmp_path / "components"))
+    assert "run.par['n_neighbours']" in problems
+    assert "run.read('input_test')" in problems
+    assert "ridge_regression" in problems and "folder should be" in problems
+
+
+def test_lint_cli_exits_non_zero_on_a_broken_spec(tmp_path):
+    folder = _copy_component(tmp_path, "predict_modality/metrics/error")
+    (folder / "config.yaml").write_text("name: error\nkind: metric\n  bad: [indent\n")
+    proc = subprocess.run([sys.executable, "-m", "scmib.cli", "lint", "--components",
+                           str(tmp_path / "components")], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "config.yaml" in proc.stderr and "not valid YAML" in proc.stderr
+
+
+def test_command_line_round_trips_through_the_parser():
+    spec = spec_of("predict_modality/methods/knn_regression")
+    values = {"input_train_mod1": "a.h5ad", "input_train_mod2": "b.h5ad",
+              "input_test_mod1": "c.h5ad", "output": "d.h5ad", "n_neighbors": 7}
+    parsed = vars(build_parser(spec).parse_args(command_line(spec, values)))
+    assert parsed["n_neighbors"] == 7 and parsed["n_components"] == 50
+    assert parsed["output"] == "d.h5ad"
+    with pytest.raises(SystemExit):
+        build_parser(spec).parse_args(["--output", "d.h5ad"])  # required inputs missing
