@@ -43,8 +43,7 @@ def run_cli(component: str, check: bool = True, **values) -> subprocess.Complete
     """Run a component through the command line its spec defines."""
     spec = spec_of(component)
     cmd = [sys.executable, str(spec.script_path), *command_line(spec, values)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ,
-                                                                     "OMP_NUM_THREADS": "1"})
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     if check and proc.returncode != 0:
         raise AssertionError(f"{component} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
     return proc
@@ -52,17 +51,20 @@ def run_cli(component: str, check: bool = True, **values) -> subprocess.Complete
 
 def load_common(folder: Path, loader: str, data_dir: Path, **args) -> tuple[Path, Path]:
     rna, mod2 = folder / "rna.h5ad", folder / "mod2.h5ad"
-    run_cli(f"datasets/loaders/{loader}", output_rna=rna, output_mod2=mod2,
-            data_mirror=data_dir, **args)
+    run_cli(f"datasets/loaders/{loader}", output_rna=rna, output_mod2=mod2, data_mirror=data_dir, **args)
     return rna, mod2
 
 
 def make_task(folder: Path, common: tuple[Path, Path], direction: str, **params) -> dict[str, Path]:
-    files = {name: folder / f"{name}.h5ad"
-             for name in ("train_mod1", "train_mod2", "test_mod1", "test_mod2")}
-    run_cli("predict_modality/processors/train_test_split", input_rna=common[0],
-            input_mod2=common[1], direction=direction,
-            **{f"output_{k}": v for k, v in files.items()}, **params)
+    files = {name: folder / f"{name}.h5ad" for name in ("train_mod1", "train_mod2", "test_mod1", "test_mod2")}
+    run_cli(
+        "predict_modality/processors/train_test_split",
+        input_rna=common[0],
+        input_mod2=common[1],
+        direction=direction,
+        **{f"output_{k}": v for k, v in files.items()},
+        **params,
+    )
     return files
 
 
@@ -78,8 +80,9 @@ def snare_common(tmp_path_factory, data_dir) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="session")
 def starter_cite_common(tmp_path_factory, data_dir) -> tuple[Path, Path]:
-    return load_common(tmp_path_factory.mktemp("starter_cite"), "neurips2021_starter", data_dir,
-                       modality="cite")
+    return load_common(
+        tmp_path_factory.mktemp("starter_cite"), "neurips2021_starter", data_dir, modality="cite"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -19,13 +19,13 @@ TASK_FILES = ("train_mod1", "train_mod2", "test_mod1", "test_mod2")
 def test_organisers_files_follow_the_contracts(data_dir, modality):
     files = organisers_files(data_dir, modality)
     for name in TASK_FILES:
-        adata = check_file(read_h5ad(files[name]), load_contract(f"predict_modality/{name}"),
-                           files[name])
+        adata = check_file(read_h5ad(files[name]), load_contract(f"predict_modality/{name}"), files[name])
         # Values live in .X in their layout; the reader fills the layer from it.
         assert "normalized" in adata.layers
         np.testing.assert_array_equal(adata.layers["normalized"].toarray(), adata.X.toarray())
-    check_file(read_h5ad(files["prediction"]), load_contract("predict_modality/prediction"),
-               files["prediction"])
+    check_file(
+        read_h5ad(files["prediction"]), load_contract("predict_modality/prediction"), files["prediction"]
+    )
 
 
 def _tiny(n_obs=5, n_vars=3) -> ad.AnnData:
@@ -69,7 +69,7 @@ def test_fractional_counts_and_nan_predictions_are_rejected():
 def test_a_file_that_is_not_h5ad_is_named(tmp_path):
     bogus = tmp_path / "prediction.h5ad"
     bogus.write_text("cell,value\n")
-    with pytest.raises(ContractError, match="prediction.h5ad.*not an h5ad"):
+    with pytest.raises(ContractError, match=r"prediction\.h5ad.*not an h5ad"):
         read_h5ad(bogus)
     with pytest.raises(ContractError, match="does not exist"):
         read_h5ad(tmp_path / "absent.h5ad")

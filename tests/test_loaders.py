@@ -45,7 +45,7 @@ def test_snareseq2_loader_filters_rare_peaks(snare_common):
 
 
 def test_starter_loader_keeps_the_organisers_values_and_split(starter_cite_common, data_dir):
-    rna, adt = _check_common(*starter_cite_common)
+    rna, _ = _check_common(*starter_cite_common)
     source = read(data_dir / "neurips2021_starter/cite/common/output_rna.h5ad")
     np.testing.assert_allclose(rna.layers["normalized"].toarray(), source.X.toarray(), atol=1e-5)
     assert rna.obs["is_train"].sum() == 311
@@ -89,13 +89,25 @@ def test_geo_loader_on_a_file_in_the_geo_layout(tmp_path, geo_mirror):
     mirror, sha = geo_mirror
     out = {"output_rna": tmp_path / "rna.h5ad", "output_mod2": tmp_path / "mod2.h5ad"}
     # The pinned checksum is the real GEO file's: the small copy is refused ...
-    refused = run_cli("datasets/loaders/neurips2021_bmmc", check=False, modality="cite",
-                      data_mirror=mirror, cache_dir=tmp_path / "cache", **out)
+    refused = run_cli(
+        "datasets/loaders/neurips2021_bmmc",
+        check=False,
+        modality="cite",
+        data_mirror=mirror,
+        cache_dir=tmp_path / "cache",
+        **out,
+    )
     assert refused.returncode == 2 and "sha256" in refused.stderr
     assert not out["output_rna"].exists()
     # ... and accepted when its own checksum is given.
-    run_cli("datasets/loaders/neurips2021_bmmc", modality="cite", data_mirror=mirror,
-            cache_dir=tmp_path / "cache", source_sha256=sha, **out)
+    run_cli(
+        "datasets/loaders/neurips2021_bmmc",
+        modality="cite",
+        data_mirror=mirror,
+        cache_dir=tmp_path / "cache",
+        source_sha256=sha,
+        **out,
+    )
     rna, adt = _check_common(out["output_rna"], out["output_mod2"])
     assert rna.shape == (600, 1000) and adt.shape == (600, 134)
     assert adt.var["feature_types"].eq("ADT").all()
@@ -113,5 +125,4 @@ def test_fetch_verifies_mirror_files_and_explains_offline_failures(tmp_path):
     with pytest.raises(ScmibError, match="does not match"):
         fetch(Source("x/file.txt", good.url, "0" * 64), mirror=str(tmp_path))
     with pytest.raises(ScmibError, match="--data_mirror"):
-        fetch(Source("y/absent.txt", good.url, None), mirror=str(tmp_path),
-              cache_dir=str(tmp_path / "cache"))
+        fetch(Source("y/absent.txt", good.url, None), mirror=str(tmp_path), cache_dir=str(tmp_path / "cache"))

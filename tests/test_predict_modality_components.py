@@ -24,8 +24,12 @@ def predict(component: str, task: dict[str, Path], out: Path, **params) -> Path:
 
 
 def score(prediction: Path, solution: Path, out: Path, metric: str = "error") -> dict[str, float]:
-    run_cli(f"predict_modality/metrics/{metric}", input_prediction=prediction,
-            input_test_mod2=solution, output=out)
+    run_cli(
+        f"predict_modality/metrics/{metric}",
+        input_prediction=prediction,
+        input_test_mod2=solution,
+        output=out,
+    )
     adata = read(out)
     check_file(adata, load_contract("predict_modality/score"), out)
     return dict(zip(adata.uns["metric_ids"], map(float, adata.uns["metric_values"]), strict=True))
@@ -37,7 +41,8 @@ def triana_predictions(tmp_path_factory, triana_gex2adt) -> dict[str, Path]:
     components = [f"control_methods/{c}" for c in CONTROLS] + [f"methods/{m}" for m in METHODS]
     return {
         component.partition("/")[2]: predict(
-            component, triana_gex2adt, folder / f"{component.partition('/')[2]}.h5ad")
+            component, triana_gex2adt, folder / f"{component.partition('/')[2]}.h5ad"
+        )
         for component in components
     }
 
@@ -45,14 +50,17 @@ def triana_predictions(tmp_path_factory, triana_gex2adt) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def triana_rmse(tmp_path_factory, triana_predictions, triana_gex2adt) -> dict[str, float]:
     folder = tmp_path_factory.mktemp("triana_scores")
-    return {name: score(path, triana_gex2adt["test_mod2"], folder / f"{name}.h5ad")["rmse"]
-            for name, path in triana_predictions.items()}
+    return {
+        name: score(path, triana_gex2adt["test_mod2"], folder / f"{name}.h5ad")["rmse"]
+        for name, path in triana_predictions.items()
+    }
 
 
 def test_solution_scores_perfectly(triana_rmse, triana_predictions, triana_gex2adt, tmp_path):
     assert triana_rmse["solution"] == 0.0
-    correlations = score(triana_predictions["solution"], triana_gex2adt["test_mod2"],
-                         tmp_path / "s.h5ad", metric="correlation")
+    correlations = score(
+        triana_predictions["solution"], triana_gex2adt["test_mod2"], tmp_path / "s.h5ad", metric="correlation"
+    )
     assert correlations["pearson_overall"] == pytest.approx(1.0)
     assert correlations["spearman_per_cell"] == pytest.approx(1.0)
 
@@ -73,8 +81,9 @@ def test_control_outputs_are_what_they_claim(triana_predictions, triana_gex2adt)
     zeros = read(triana_predictions["zeros"]).layers["normalized"]
     assert not np.any(zeros)
     mean = read(triana_predictions["mean_per_feature"]).layers["normalized"]
-    np.testing.assert_allclose(mean[0], read(triana_gex2adt["train_mod2"]).layers["normalized"]
-                               .toarray().mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(
+        mean[0], read(triana_gex2adt["train_mod2"]).layers["normalized"].toarray().mean(axis=0), rtol=1e-5
+    )
     random_rows = read(triana_predictions["random_train_profiles"]).layers["normalized"]
     train = read(triana_gex2adt["train_mod2"]).layers["normalized"].toarray()
     assert all(np.any(np.all(np.isclose(train, row), axis=1)) for row in random_rows[:20])
@@ -84,16 +93,16 @@ def test_adt2gex_direction(tmp_path, triana_adt2gex):
     knn = predict("methods/knn_regression", triana_adt2gex, tmp_path / "knn.h5ad")
     mean = predict("control_methods/mean_per_feature", triana_adt2gex, tmp_path / "mean.h5ad")
     solution = triana_adt2gex["test_mod2"]
-    assert score(knn, solution, tmp_path / "a.h5ad")["rmse"] < score(
-        mean, solution, tmp_path / "b.h5ad")["rmse"]
+    assert (
+        score(knn, solution, tmp_path / "a.h5ad")["rmse"] < score(mean, solution, tmp_path / "b.h5ad")["rmse"]
+    )
 
 
 @pytest.mark.parametrize("modality", ["cite", "multiome"])
 def test_organisers_files_work_unchanged_and_rmse_matches_numpy(tmp_path, data_dir, modality):
     files = organisers_files(data_dir, modality)
     for method in METHODS:
-        out = predict(f"methods/{method}", files, tmp_path / f"{method}.h5ad",
-                      n_components=20)
+        out = predict(f"methods/{method}", files, tmp_path / f"{method}.h5ad", n_components=20)
         assert read(out).shape == read(files["test_mod2"]).shape
     for control in CONTROLS:
         predict(f"control_methods/{control}", files, tmp_path / f"{control}.h5ad")
@@ -106,22 +115,31 @@ def test_organisers_files_work_unchanged_and_rmse_matches_numpy(tmp_path, data_d
     assert ours["mae"] == pytest.approx(np.mean(np.abs(truth - pred)), abs=1e-12)
 
 
-def test_metric_rejects_nan_and_wrong_shape_without_partial_output(tmp_path, triana_predictions,
-                                                                  triana_gex2adt):
+def test_metric_rejects_nan_and_wrong_shape_without_partial_output(
+    tmp_path, triana_predictions, triana_gex2adt
+):
     bad = read(triana_predictions["knn_regression"])
     bad.layers["normalized"][0, 0] = np.nan
     bad.write_h5ad(tmp_path / "nan.h5ad")
     out = tmp_path / "score.h5ad"
-    proc = run_cli("predict_modality/metrics/error", check=False,
-                   input_prediction=tmp_path / "nan.h5ad",
-                   input_test_mod2=triana_gex2adt["test_mod2"], output=out)
+    proc = run_cli(
+        "predict_modality/metrics/error",
+        check=False,
+        input_prediction=tmp_path / "nan.h5ad",
+        input_test_mod2=triana_gex2adt["test_mod2"],
+        output=out,
+    )
     assert proc.returncode == 2
     assert "nan.h5ad" in proc.stderr and "layers['normalized']" in proc.stderr
     assert "1 NaN" in proc.stderr and not out.exists()
     read(triana_predictions["knn_regression"])[:10].write_h5ad(tmp_path / "short.h5ad")
-    proc = run_cli("predict_modality/metrics/error", check=False,
-                   input_prediction=tmp_path / "short.h5ad",
-                   input_test_mod2=triana_gex2adt["test_mod2"], output=out)
+    proc = run_cli(
+        "predict_modality/metrics/error",
+        check=False,
+        input_prediction=tmp_path / "short.h5ad",
+        input_test_mod2=triana_gex2adt["test_mod2"],
+        output=out,
+    )
     assert proc.returncode == 2 and "shape (10, 97)" in proc.stderr and not out.exists()
 
 

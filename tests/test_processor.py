@@ -38,8 +38,10 @@ def test_gex2atac_target_is_a_peak_subsample(snare_gex2atac):
     test_mod2 = read(snare_gex2atac["test_mod2"])
     assert train_mod2.n_vars == test_mod2.n_vars == 10_000
     assert np.array_equal(train_mod2.var_names, test_mod2.var_names)
-    totals = np.asarray(train_mod2.layers["counts"].sum(0)).ravel() + np.asarray(
-        test_mod2.layers["counts"].sum(0)).ravel()
+    totals = (
+        np.asarray(train_mod2.layers["counts"].sum(0)).ravel()
+        + np.asarray(test_mod2.layers["counts"].sum(0)).ravel()
+    )
     assert (totals > 0).all()
 
 
@@ -52,11 +54,17 @@ def test_processor_is_seeded(tmp_path, triana_common, triana_gex2adt):
 
 
 def test_direction_that_does_not_fit_exits_99(tmp_path, triana_common):
-    outputs = {f"output_{n}": tmp_path / f"{n}.h5ad"
-               for n in ("train_mod1", "train_mod2", "test_mod1", "test_mod2")}
-    proc = run_cli("predict_modality/processors/train_test_split", check=False,
-                   input_rna=triana_common[0], input_mod2=triana_common[1],
-                   direction="gex2atac", **outputs)
+    outputs = {
+        f"output_{n}": tmp_path / f"{n}.h5ad" for n in ("train_mod1", "train_mod2", "test_mod1", "test_mod2")
+    }
+    proc = run_cli(
+        "predict_modality/processors/train_test_split",
+        check=False,
+        input_rna=triana_common[0],
+        input_mod2=triana_common[1],
+        direction="gex2atac",
+        **outputs,
+    )
     assert proc.returncode == EXIT_NOT_APPLICABLE
     assert "not applicable" in proc.stderr
     assert not any(p.exists() for p in outputs.values())

@@ -35,8 +35,11 @@ def _scipy_mean(function, a, b):
 @pytest.mark.parametrize("axis", ["cell", "feature", "overall"])
 def test_correlations_match_scipy(pair, axis):
     truth, pred = pair
-    a, b = {"cell": (truth, pred), "feature": (truth.T, pred.T),
-            "overall": (truth.reshape(1, -1), pred.reshape(1, -1))}[axis]
+    a, b = {
+        "cell": (truth, pred),
+        "feature": (truth.T, pred.T),
+        "overall": (truth.reshape(1, -1), pred.reshape(1, -1)),
+    }[axis]
     assert reg.pearson(truth, pred, axis) == pytest.approx(_scipy_mean(stats.pearsonr, a, b))
     assert reg.spearman(truth, pred, axis) == pytest.approx(_scipy_mean(stats.spearmanr, a, b))
 

@@ -70,8 +70,11 @@ def test_unknown_resource_label_and_contract_are_rejected(tmp_path):
 def test_lint_catches_undeclared_arguments_wrong_folder_and_duplicates(tmp_path):
     folder = _copy_component(tmp_path, "predict_modality/methods/knn_regression")
     script = folder / "script.py"
-    script.write_text(script.read_text().replace('run.par["n_neighbors"]', 'run.par["n_neighbours"]')
-                      .replace('run.read("input_test_mod1")', 'run.read("input_test")'))
+    script.write_text(
+        script.read_text()
+        .replace('run.par["n_neighbors"]', 'run.par["n_neighbours"]')
+        .replace('run.read("input_test_mod1")', 'run.read("input_test")')
+    )
     misplaced = _copy_component(tmp_path, "predict_modality/methods/ridge_regression")
     misplaced.rename(misplaced.parent / "ridge")
     problems = "\n".join(lint(tmp_path / "components"))
@@ -83,16 +86,24 @@ def test_lint_catches_undeclared_arguments_wrong_folder_and_duplicates(tmp_path)
 def test_lint_cli_exits_non_zero_on_a_broken_spec(tmp_path):
     folder = _copy_component(tmp_path, "predict_modality/metrics/error")
     (folder / "config.yaml").write_text("name: error\nkind: metric\n  bad: [indent\n")
-    proc = subprocess.run([sys.executable, "-m", "scmib.cli", "lint", "--components",
-                           str(tmp_path / "components")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "scmib.cli", "lint", "--components", str(tmp_path / "components")],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 1
     assert "config.yaml" in proc.stderr and "not valid YAML" in proc.stderr
 
 
 def test_command_line_round_trips_through_the_parser():
     spec = spec_of("predict_modality/methods/knn_regression")
-    values = {"input_train_mod1": "a.h5ad", "input_train_mod2": "b.h5ad",
-              "input_test_mod1": "c.h5ad", "output": "d.h5ad", "n_neighbors": 7}
+    values = {
+        "input_train_mod1": "a.h5ad",
+        "input_train_mod2": "b.h5ad",
+        "input_test_mod1": "c.h5ad",
+        "output": "d.h5ad",
+        "n_neighbors": 7,
+    }
     parsed = vars(build_parser(spec).parse_args(command_line(spec, values)))
     assert parsed["n_neighbors"] == 7 and parsed["n_components"] == 50
     assert parsed["output"] == "d.h5ad"

@@ -31,10 +31,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     if unknown:
         raise ScmibError(f"unknown or not yet runnable tasks {unknown}; choose from {RUNNABLE_TASKS}")
     mirror = args.data_mirror or os.environ.get(MIRROR_ENV)
-    selection = Selection(tasks=tasks, profile=args.profile, datasets=_csv(args.datasets),
-                          methods=_csv(args.methods), metrics=_csv(args.metrics),
-                          data_mirror=str(Path(mirror).resolve()) if mirror else None,
-                          cache_dir=args.cache_dir)
+    selection = Selection(
+        tasks=tasks,
+        profile=args.profile,
+        datasets=_csv(args.datasets),
+        methods=_csv(args.methods),
+        metrics=_csv(args.metrics),
+        data_mirror=str(Path(mirror).resolve()) if mirror else None,
+        cache_dir=args.cache_dir,
+    )
     jobs = plan(repo, outdir, selection)
     print(f"scmib: {len(jobs)} jobs, profile '{args.profile}', output in {outdir}", file=sys.stderr)
     start = time.perf_counter()
@@ -42,11 +47,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     table = write_tables(outdir, jobs, results)
     elapsed = time.perf_counter() - start
     bad = [r for r in results.values() if r.status not in (*OK, "not_applicable")]
-    with pd.option_context("display.width", 160, "display.max_rows", 200,
-                           "display.float_format", "{:.3f}".format):
+    with pd.option_context(
+        "display.width", 160, "display.max_rows", 200, "display.float_format", "{:.3f}".format
+    ):
         print(summary(table).to_string(index=False))
-    print(f"\n{len(results) - len(bad)}/{len(results)} jobs ok in {elapsed:.1f} s; "
-          f"results in {outdir / 'results'}", file=sys.stderr)
+    print(
+        f"\n{len(results) - len(bad)}/{len(results)} jobs ok in {elapsed:.1f} s; "
+        f"results in {outdir / 'results'}",
+        file=sys.stderr,
+    )
     for result in bad:
         print(f"  {result.status}: {result.job_id} ({result.log})", file=sys.stderr)
     return 1 if bad and args.strict else 0
@@ -88,17 +97,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the benchmark locally (datasets x methods x metrics)")
     run.add_argument("--task", help="comma-separated tasks (default: all runnable)")
-    run.add_argument("--profile", default="default", choices=["test", "default", "full"],
-                     help="test: starter cells and small parameters; default: starter, Triana "
-                          "and SNARE-seq2; full: also the GEO NeurIPS data (large download)")
+    run.add_argument(
+        "--profile",
+        default="default",
+        choices=["test", "default", "full"],
+        help="test: starter cells and small parameters; default: starter, Triana "
+        "and SNARE-seq2; full: also the GEO NeurIPS data (large download)",
+    )
     run.add_argument("--datasets", help="comma-separated dataset ids or shell patterns")
     run.add_argument("--methods", help="comma-separated methods or patterns (controls always run)")
     run.add_argument("--metrics", help="comma-separated metric components or patterns")
     run.add_argument("--outdir", default="scmib_output", help="output folder (default: %(default)s)")
-    run.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                     help="components run in parallel (default: CPU count)")
-    run.add_argument("--data_mirror", help="folder with copies of the source data "
-                     "(default: $SCMIB_DATA_MIRROR); otherwise files are downloaded")
+    run.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="components run in parallel (default: CPU count)",
+    )
+    run.add_argument(
+        "--data_mirror",
+        help="folder with copies of the source data "
+        "(default: $SCMIB_DATA_MIRROR); otherwise files are downloaded",
+    )
     run.add_argument("--cache_dir", help="download cache (default: $SCMIB_CACHE_DIR or ~/.cache/scmib)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--strict", action="store_true", help="exit 1 if any component failed")

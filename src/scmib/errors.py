@@ -18,5 +18,5 @@ class ContractError(ScmibError):
     """A data file does not follow its file contract (names the file, the slot and the expectation)."""
 
 
-class NotApplicable(ScmibError):  # noqa: N818 - a signal, not a failure
+class NotApplicable(ScmibError):
     """Raised by a component that does not apply to its input; the runtime exits with code 99."""

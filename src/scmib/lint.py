@@ -26,25 +26,38 @@ def _script_problems(spec: ComponentSpec) -> list[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             calls_runtime |= node.func.id == "run_component"
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                and node.func.attr in _ACCESSORS and node.args
-                and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in _ACCESSORS
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
             name, need = node.args[0].value, _ACCESSORS[node.func.attr]
             arg = args.get(name)
-            ok = arg is not None and arg.type == "file" and (
-                need == "file" or need.startswith(arg.direction))
+            ok = arg is not None and arg.type == "file" and (need == "file" or need.startswith(arg.direction))
             if not ok:
-                problems.append(f"{path}:{node.lineno}: run.{node.func.attr}('{name}') but the spec "
-                                f"declares no {need} argument '{name}'")
-        if (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute)
-                and node.value.attr == "par" and isinstance(node.slice, ast.Constant)):
+                problems.append(
+                    f"{path}:{node.lineno}: run.{node.func.attr}('{name}') but the spec "
+                    f"declares no {need} argument '{name}'"
+                )
+        if (
+            isinstance(node, ast.Subscript)
+            and isinstance(node.value, ast.Attribute)
+            and node.value.attr == "par"
+            and isinstance(node.slice, ast.Constant)
+        ):
             name = node.slice.value
             if name not in args or args[name].type == "file":
-                problems.append(f"{path}:{node.lineno}: run.par['{name}'] but the spec declares "
-                                f"no parameter '{name}'")
+                problems.append(
+                    f"{path}:{node.lineno}: run.par['{name}'] but the spec declares no parameter '{name}'"
+                )
     if not calls_runtime:
-        problems.append(f"{path}: does not start through scmib.component.run_component, so its "
-                        "command line would not follow its spec")
+        problems.append(
+            f"{path}: does not start through scmib.component.run_component, so its "
+            "command line would not follow its spec"
+        )
     return problems
 
 
@@ -52,10 +65,11 @@ def _spec_problems(spec: ComponentSpec, config: Path, components_dir: Path) -> l
     problems = []
     expected = components_dir / spec.task / KIND_FOLDERS[spec.kind] / spec.name
     if config.parent.resolve() != expected.resolve():
-        problems.append(f"{config}: fields 'task', 'kind', 'name' say the folder should be "
-                        f"{expected.relative_to(components_dir.parent)}")
-    for field, filename in (("script", spec.script), ("container.dockerfile",
-                                                      spec.container.dockerfile)):
+        problems.append(
+            f"{config}: fields 'task', 'kind', 'name' say the folder should be "
+            f"{expected.relative_to(components_dir.parent)}"
+        )
+    for field, filename in (("script", spec.script), ("container.dockerfile", spec.container.dockerfile)):
         if not (spec.folder / filename).is_file():
             problems.append(f"{config}: field '{field}': file {spec.folder / filename} not found")
     if spec.kind == "metric" and not spec.info.metrics:

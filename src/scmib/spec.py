@@ -206,8 +206,10 @@ def load_spec(path: str | Path) -> ComponentSpec:
     if api_id := data.get("api"):
         api = load_api(api_id)
         if api.get("kind") != data.get("kind"):
-            raise SpecError(f"{path}: field 'kind': '{data.get('kind')}' does not match "
-                            f"api '{api_id}' (kind '{api.get('kind')}')")
+            raise SpecError(
+                f"{path}: field 'kind': '{data.get('kind')}' does not match "
+                f"api '{api_id}' (kind '{api.get('kind')}')"
+            )
         own = {a.get("name"): a for a in data.get("arguments", []) if isinstance(a, dict)}
         merged = [{**arg, **own.pop(arg["name"], {})} for arg in api.get("arguments", [])]
         data["arguments"] = merged + list(own.values())

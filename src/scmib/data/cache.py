@@ -59,8 +59,11 @@ def fetch(source: Source, *, mirror: str | None = None, cache_dir: str | None = 
     known_hash = f"sha256:{source.sha256}" if source.sha256 else None
     try:
         local = pooch.retrieve(
-            source.url, known_hash=known_hash, fname=source.relpath.replace("/", "__"),
-            path=cache, progressbar=False,
+            source.url,
+            known_hash=known_hash,
+            fname=source.relpath.replace("/", "__"),
+            path=cache,
+            progressbar=False,
         )
     except Exception as exc:  # network errors come in many types
         where = f" nor in the mirror '{mirror}'" if mirror else ""

@@ -75,11 +75,10 @@ def make_common(
     rna = ad.AnnData(X=None, obs=obs, var=rna_var.assign(feature_types="GEX"))
     rna.layers["counts"] = rna_counts
     rna.layers["normalized"] = normalize.log_normalize(rna_counts, obs["size_factors"].to_numpy())
-    mod2_norm = normalize.clr(mod2_counts) if mod2_modality == "ADT" else normalize.binarize(
-        mod2_counts
-    )
+    mod2_norm = normalize.clr(mod2_counts) if mod2_modality == "ADT" else normalize.binarize(mod2_counts)
     mod2 = ad.AnnData(
-        X=None, obs=obs.drop(columns=["size_factors"]),
+        X=None,
+        obs=obs.drop(columns=["size_factors"]),
         var=mod2_var.assign(feature_types=mod2_modality),
     )
     mod2.layers["counts"] = mod2_counts
@@ -87,10 +86,20 @@ def make_common(
     rna.var_names_make_unique()
     mod2.var_names_make_unique()
     common_uns = {"dataset_id": meta.dataset_id, "organism": meta.organism}
-    rna.uns.update(common_uns, modality="GEX", dataset_name=meta.dataset_name,
-                   source=meta.source, reference=meta.reference)
-    mod2.uns.update(common_uns, modality=mod2_modality, dataset_name=meta.dataset_name,
-                    source=meta.source, reference=meta.reference)
+    rna.uns.update(
+        common_uns,
+        modality="GEX",
+        dataset_name=meta.dataset_name,
+        source=meta.source,
+        reference=meta.reference,
+    )
+    mod2.uns.update(
+        common_uns,
+        modality=mod2_modality,
+        dataset_name=meta.dataset_name,
+        source=meta.source,
+        reference=meta.reference,
+    )
     return rna, mod2
 
 

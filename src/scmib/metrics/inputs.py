@@ -17,8 +17,9 @@ def _reorder(names: np.ndarray, expected: np.ndarray, axis: str, path: str) -> n
         index = {name: i for i, name in enumerate(names)}
         return np.array([index[name] for name in expected])
     missing = [n for n in expected if n not in set(names)][:3]
-    raise ContractError(f"prediction '{path}': {axis} names differ from the solution's "
-                        f"(e.g. missing {missing})")
+    raise ContractError(
+        f"prediction '{path}': {axis} names differ from the solution's (e.g. missing {missing})"
+    )
 
 
 def aligned_layers(
@@ -27,8 +28,9 @@ def aligned_layers(
     """Dense ``(solution, prediction)`` values with the prediction's rows and columns in the
     solution's order. Raises :class:`ContractError` naming ``path`` on a shape or name mismatch."""
     if prediction.shape != solution.shape:
-        raise ContractError(f"prediction '{path}': shape {prediction.shape}, "
-                            f"expected the solution's {solution.shape}")
+        raise ContractError(
+            f"prediction '{path}': shape {prediction.shape}, expected the solution's {solution.shape}"
+        )
     rows = _reorder(prediction.obs_names.to_numpy(), solution.obs_names.to_numpy(), "obs", path)
     cols = _reorder(prediction.var_names.to_numpy(), solution.var_names.to_numpy(), "var", path)
     values = prediction.layers[layer]

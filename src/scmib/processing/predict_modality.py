@@ -28,8 +28,14 @@ class PredictModalityFiles:
     test_mod2: ad.AnnData
 
 
-def _subset(adata: ad.AnnData, cells: np.ndarray, *, dataset_id: str, keep_labels: bool,
-            features: np.ndarray | None = None) -> ad.AnnData:
+def _subset(
+    adata: ad.AnnData,
+    cells: np.ndarray,
+    *,
+    dataset_id: str,
+    keep_labels: bool,
+    features: np.ndarray | None = None,
+) -> ad.AnnData:
     keep_obs = ["batch", "size_factors"] + (["cell_type"] if keep_labels else [])
     view = adata[cells] if features is None else adata[cells, features]
     out = ad.AnnData(
@@ -68,8 +74,9 @@ def make_predict_modality(
     source_mod, target_mod = DIRECTIONS[direction]
     by_modality = {rna.uns["modality"]: rna, mod2.uns["modality"]: mod2}
     if source_mod not in by_modality or target_mod not in by_modality:
-        raise NotApplicable(f"{direction} needs {source_mod} and {target_mod}, "
-                            f"dataset has {sorted(by_modality)}")
+        raise NotApplicable(
+            f"{direction} needs {source_mod} and {target_mod}, dataset has {sorted(by_modality)}"
+        )
     if not np.array_equal(rna.obs_names, mod2.obs_names):
         raise ValueError("rna and mod2 must hold the same cells in the same order")
     mod1, target = by_modality[source_mod], by_modality[target_mod]
@@ -90,11 +97,9 @@ def make_predict_modality(
     dataset_id = f"{rna.uns['dataset_id']}_{direction}"
     return PredictModalityFiles(
         train_mod1=_subset(mod1, train_ix, dataset_id=dataset_id, keep_labels=True),
-        train_mod2=_subset(target, train_ix, dataset_id=dataset_id, keep_labels=True,
-                           features=features),
+        train_mod2=_subset(target, train_ix, dataset_id=dataset_id, keep_labels=True, features=features),
         test_mod1=_subset(mod1, test_ix, dataset_id=dataset_id, keep_labels=False),
-        test_mod2=_subset(target, test_ix, dataset_id=dataset_id, keep_labels=False,
-                          features=features),
+        test_mod2=_subset(target, test_ix, dataset_id=dataset_id, keep_labels=False, features=features),
     )
 
 

@@ -29,9 +29,7 @@ def train_mask(obs: pd.DataFrame, seed: int) -> np.ndarray:
     return ~obs["batch"].astype(str).isin(test).to_numpy()
 
 
-def subsample_by_cell_type(
-    cell_types: pd.Series | None, n: int, n_cells: int, seed: int
-) -> np.ndarray:
+def subsample_by_cell_type(cell_types: pd.Series | None, n: int, n_cells: int, seed: int) -> np.ndarray:
     """Indices of ``n`` cells drawn without replacement, probability ~ sqrt(1 / type frequency).
 
     This is how the competition drew its 1,000 test cells per subtask, so rare

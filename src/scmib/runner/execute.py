@@ -24,7 +24,13 @@ RECORD = ".job.json"
 LOG = ".job.log"
 #: Job outcomes. ``cached`` is a success reused from an earlier run.
 SUCCESS, CACHED, NOT_APPLICABLE, FAILED, TIMEOUT, UPSTREAM = (
-    "success", "cached", "not_applicable", "failed", "timeout", "upstream_failed")
+    "success",
+    "cached",
+    "not_applicable",
+    "failed",
+    "timeout",
+    "upstream_failed",
+)
 OK = (SUCCESS, CACHED)
 
 
@@ -79,8 +85,7 @@ def run_job(job: Job, key: str, threads: int) -> JobResult:
     with open(log_path, "w") as log:
         log.write("$ " + " ".join(cmd) + "\n")
         log.flush()
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         timed_out = threading.Event()
 
         def _kill() -> None:
@@ -106,10 +111,15 @@ def run_job(job: Job, key: str, threads: int) -> JobResult:
     else:
         status, message = FAILED, _tail(log_path)
     result = JobResult(
-        job_id=job.id, status=status, exit_code=code, wall_time_s=round(wall, 3),
+        job_id=job.id,
+        status=status,
+        exit_code=code,
+        wall_time_s=round(wall, 3),
         cpu_time_s=round(usage.ru_utime + usage.ru_stime, 3),
         peak_memory_mb=round(usage.ru_maxrss / 1024, 1),  # Linux reports KiB
-        key=key, log=str(log_path), message=message,
+        key=key,
+        log=str(log_path),
+        message=message,
     )
     tmp = job.workdir / f"{RECORD}.tmp"
     tmp.write_text(json.dumps(asdict(result), indent=1))
@@ -125,8 +135,15 @@ def execute(jobs: list[Job], n_jobs: int = 1, progress: bool = True) -> dict[str
     pending = list(jobs)
     running: dict[Future, Job] = {}
     n_jobs = max(1, n_jobs)
-    bar = tqdm(total=len(jobs), desc="scmib run", unit="job", disable=not progress,
-               file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
+    bar = tqdm(
+        total=len(jobs),
+        desc="scmib run",
+        unit="job",
+        disable=not progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        mininterval=0.5,
+    )
 
     def counts() -> str:
         failed = sum(r.status in (FAILED, TIMEOUT) for r in results.values())
@@ -144,8 +161,19 @@ def execute(jobs: list[Job], n_jobs: int = 1, progress: bool = True) -> dict[str
                 blocked = [r for r in dep_results if r.status not in OK]  # type: ignore[union-attr]
                 if blocked:
                     reason = blocked[0]
-                    results[job.id] = JobResult(job.id, UPSTREAM, None, 0.0, 0.0, 0.0,
-                                                keys[job.id], "", f"{reason.job_id}: {reason.status}")
+                    # Downstream of a method that does not apply is not applicable either.
+                    status = NOT_APPLICABLE if all(r.status == NOT_APPLICABLE for r in blocked) else UPSTREAM
+                    results[job.id] = JobResult(
+                        job.id,
+                        status,
+                        None,
+                        0.0,
+                        0.0,
+                        0.0,
+                        keys[job.id],
+                        "",
+                        f"{reason.job_id}: {reason.status}",
+                    )
                     bar.update(1)
                     continue
                 if (cached := cached_result(job, keys[job.id])) is not None:
@@ -164,8 +192,9 @@ def execute(jobs: list[Job], n_jobs: int = 1, progress: bool = True) -> dict[str
                 try:
                     result = future.result()
                 except Exception as exc:  # the runner itself must never stop on one job
-                    result = JobResult(job.id, FAILED, None, 0.0, 0.0, 0.0, keys[job.id], "",
-                                       f"runner error: {exc}")
+                    result = JobResult(
+                        job.id, FAILED, None, 0.0, 0.0, 0.0, keys[job.id], "", f"runner error: {exc}"
+                    )
                 results[job.id] = result
                 if result.status in (FAILED, TIMEOUT):
                     bar.write(f"[{result.status}] {job.id}: see {result.log}")

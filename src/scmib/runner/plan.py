@@ -48,8 +48,11 @@ class Job:
 
     @property
     def argv_values(self) -> dict[str, Any]:
-        return {**{k: str(v) for k, v in self.inputs.items()},
-                **{k: str(v) for k, v in self.outputs.items()}, **self.params}
+        return {
+            **{k: str(v) for k, v in self.inputs.items()},
+            **{k: str(v) for k, v in self.outputs.items()},
+            **self.params,
+        }
 
     @property
     def key(self) -> str:
@@ -114,8 +117,9 @@ def _params(spec: ComponentSpec, profile: str, fixed: dict[str, Any]) -> dict[st
 
 def _outputs(spec: ComponentSpec, workdir: Path) -> dict[str, Path]:
     """Output paths named after their contracts (``.../prediction.h5ad``, ``.../score.h5ad``)."""
-    return {arg.name: workdir / f"{str(arg.contract).rpartition('/')[2]}.h5ad"
-            for arg in spec.files("output")}
+    return {
+        arg.name: workdir / f"{str(arg.contract).rpartition('/')[2]}.h5ad" for arg in spec.files("output")
+    }
 
 
 def _wire_inputs(spec: ComponentSpec, files: dict[str, Path]) -> dict[str, Path]:
@@ -125,8 +129,9 @@ def _wire_inputs(spec: ComponentSpec, files: dict[str, Path]) -> dict[str, Path]
         if arg.contract in files:
             inputs[arg.name] = files[arg.contract]
         elif arg.required:
-            raise ScmibError(f"{spec.id}: no file follows contract '{arg.contract}' "
-                             f"for its input '{arg.name}'")
+            raise ScmibError(
+                f"{spec.id}: no file follows contract '{arg.contract}' for its input '{arg.name}'"
+            )
     return inputs
 
 
@@ -149,11 +154,16 @@ def plan(repo: Path, outdir: Path, selection: Selection) -> list[Job]:
             if not _matches(info.id, selection.datasets):
                 continue
             workdir = outdir / "datasets" / info.id
-            fixed = {**info.args, "data_mirror": selection.data_mirror,
-                     "cache_dir": selection.cache_dir}
-            job = Job(id=f"datasets/{info.id}", spec=loader, stage="load", workdir=workdir,
-                      outputs=_outputs(loader, workdir),
-                      params=_params(loader, selection.profile, fixed), dataset=info.id)
+            fixed = {**info.args, "data_mirror": selection.data_mirror, "cache_dir": selection.cache_dir}
+            job = Job(
+                id=f"datasets/{info.id}",
+                spec=loader,
+                stage="load",
+                workdir=workdir,
+                outputs=_outputs(loader, workdir),
+                params=_params(loader, selection.profile, fixed),
+                dataset=info.id,
+            )
             jobs.append(job)
             loads.append((job, info))
     if not loads:
@@ -164,9 +174,13 @@ def plan(repo: Path, outdir: Path, selection: Selection) -> list[Job]:
     return jobs
 
 
-def _plan_task(task: str, loads: list[tuple[Job, DatasetInfo]],
-               by_kind: dict[tuple[str, str], list[ComponentSpec]], outdir: Path,
-               selection: Selection) -> list[Job]:
+def _plan_task(
+    task: str,
+    loads: list[tuple[Job, DatasetInfo]],
+    by_kind: dict[tuple[str, str], list[ComponentSpec]],
+    outdir: Path,
+    selection: Selection,
+) -> list[Job]:
     info = load_task_info(task)
     variant_arg = info["processor_argument"]
     processors = by_kind.get((task, "dataset_processor"), [])
@@ -183,13 +197,23 @@ def _plan_task(task: str, loads: list[tuple[Job, DatasetInfo]],
                 continue
             base = outdir / task / dataset.id / variant
             common = {"task": task, "dataset": dataset.id, "variant": variant}
-            loaded = {arg.contract: path for arg in load.spec.files("output")
-                      for name, path in load.outputs.items() if name == arg.name}
-            proc = Job(id=f"{task}/{dataset.id}/{variant}/data", spec=processor, stage="process",
-                       workdir=base / "data", inputs=_wire_inputs(processor, loaded),
-                       outputs=_outputs(processor, base / "data"),
-                       params=_params(processor, selection.profile, {variant_arg: variant}),
-                       deps=[load], **common)
+            loaded = {
+                arg.contract: path
+                for arg in load.spec.files("output")
+                for name, path in load.outputs.items()
+                if name == arg.name
+            }
+            proc = Job(
+                id=f"{task}/{dataset.id}/{variant}/data",
+                spec=processor,
+                stage="process",
+                workdir=base / "data",
+                inputs=_wire_inputs(processor, loaded),
+                outputs=_outputs(processor, base / "data"),
+                params=_params(processor, selection.profile, {variant_arg: variant}),
+                deps=[load],
+                **common,
+            )
             jobs.append(proc)
             files = {arg.contract: proc.outputs[arg.name] for arg in processor.files("output")}
             for spec in controls + methods:
@@ -197,18 +221,33 @@ def _plan_task(task: str, loads: list[tuple[Job, DatasetInfo]],
                     continue
                 workdir = base / spec.name
                 method_job = Job(
-                    id=f"{task}/{dataset.id}/{variant}/{spec.name}", spec=spec, stage=spec.kind,
-                    workdir=workdir, inputs=_wire_inputs(spec, files),
-                    outputs=_outputs(spec, workdir), params=_params(spec, selection.profile, {}),
-                    deps=[proc], method=spec.name, **common)
+                    id=f"{task}/{dataset.id}/{variant}/{spec.name}",
+                    spec=spec,
+                    stage=spec.kind,
+                    workdir=workdir,
+                    inputs=_wire_inputs(spec, files),
+                    outputs=_outputs(spec, workdir),
+                    params=_params(spec, selection.profile, {}),
+                    deps=[proc],
+                    method=spec.name,
+                    **common,
+                )
                 jobs.append(method_job)
                 prediction = {f"{task}/prediction": method_job.outputs["output"]}
                 for metric in metrics:
                     metric_dir = workdir / "scores" / metric.name
-                    jobs.append(Job(
-                        id=f"{method_job.id}/{metric.name}", spec=metric, stage="metric",
-                        workdir=metric_dir, inputs=_wire_inputs(metric, {**files, **prediction}),
-                        outputs=_outputs(metric, metric_dir),
-                        params=_params(metric, selection.profile, {}),
-                        deps=[method_job], method=spec.name, **common))
+                    jobs.append(
+                        Job(
+                            id=f"{method_job.id}/{metric.name}",
+                            spec=metric,
+                            stage="metric",
+                            workdir=metric_dir,
+                            inputs=_wire_inputs(metric, {**files, **prediction}),
+                            outputs=_outputs(metric, metric_dir),
+                            params=_params(metric, selection.profile, {}),
+                            deps=[method_job],
+                            method=spec.name,
+                            **common,
+                        )
+                    )
     return jobs

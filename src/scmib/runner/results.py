@@ -18,8 +18,21 @@ from scmib.runner.execute import OK, JobResult
 from scmib.runner.plan import Job
 
 RESULT_COLUMNS = [
-    "task", "dataset", "variant", "method", "method_kind", "metric", "value", "scaled",
-    "maximize", "status", "metric_status", "wall_time_s", "cpu_time_s", "peak_memory_mb", "log",
+    "task",
+    "dataset",
+    "variant",
+    "method",
+    "method_kind",
+    "metric",
+    "value",
+    "scaled",
+    "maximize",
+    "status",
+    "metric_status",
+    "wall_time_s",
+    "cpu_time_s",
+    "peak_memory_mb",
+    "log",
 ]
 
 
@@ -28,14 +41,24 @@ def runs_table(jobs: list[Job], results: dict[str, JobResult]) -> pd.DataFrame:
     rows = []
     for job in jobs:
         result = results[job.id]
-        rows.append({
-            "job": job.id, "stage": job.stage, "component": job.spec.id, "task": job.task,
-            "dataset": job.dataset, "variant": job.variant, "method": job.method,
-            "status": result.status, "exit_code": result.exit_code,
-            "wall_time_s": result.wall_time_s, "cpu_time_s": result.cpu_time_s,
-            "peak_memory_mb": result.peak_memory_mb, "message": result.message,
-            "log": result.log,
-        })
+        rows.append(
+            {
+                "job": job.id,
+                "stage": job.stage,
+                "component": job.spec.id,
+                "task": job.task,
+                "dataset": job.dataset,
+                "variant": job.variant,
+                "method": job.method,
+                "status": result.status,
+                "exit_code": result.exit_code,
+                "wall_time_s": result.wall_time_s,
+                "cpu_time_s": result.cpu_time_s,
+                "peak_memory_mb": result.peak_memory_mb,
+                "message": result.message,
+                "log": result.log,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -57,16 +80,24 @@ def results_table(jobs: list[Job], results: dict[str, JobResult]) -> pd.DataFram
             score = read_h5ad(job.outputs["output"], role="score")
             values = dict(zip(score.uns["metric_ids"], score.uns["metric_values"], strict=True))
         for info in job.spec.info.metrics:
-            rows.append({
-                "task": job.task, "dataset": job.dataset, "variant": job.variant,
-                "method": job.method, "method_kind": method_jobs[method_job.id].stage,
-                "metric": info.name, "value": float(values.get(info.name, np.nan)),
-                "maximize": info.maximize, "status": method_result.status,
-                "metric_status": metric_result.status,
-                "wall_time_s": method_result.wall_time_s, "cpu_time_s": method_result.cpu_time_s,
-                "peak_memory_mb": method_result.peak_memory_mb,
-                "log": metric_result.log if method_result.status in OK else method_result.log,
-            })
+            rows.append(
+                {
+                    "task": job.task,
+                    "dataset": job.dataset,
+                    "variant": job.variant,
+                    "method": job.method,
+                    "method_kind": method_jobs[method_job.id].stage,
+                    "metric": info.name,
+                    "value": float(values.get(info.name, np.nan)),
+                    "maximize": info.maximize,
+                    "status": method_result.status,
+                    "metric_status": metric_result.status,
+                    "wall_time_s": method_result.wall_time_s,
+                    "cpu_time_s": method_result.cpu_time_s,
+                    "peak_memory_mb": method_result.peak_memory_mb,
+                    "log": metric_result.log if method_result.status in OK else method_result.log,
+                }
+            )
     table = pd.DataFrame(rows, columns=[c for c in RESULT_COLUMNS if c != "scaled"])
     table.insert(RESULT_COLUMNS.index("scaled"), "scaled", scale(table))
     return table
@@ -90,10 +121,16 @@ def scale(table: pd.DataFrame) -> pd.Series:
 def method_scores(table: pd.DataFrame) -> pd.DataFrame:
     """Mean scaled score per (task, dataset, variant, method), clipped to [0, 1], missing as 0."""
     clipped = table.assign(score=table["scaled"].clip(0, 1).fillna(0.0))
-    return (clipped.groupby(["task", "dataset", "variant", "method", "method_kind"], sort=False)
-            .agg(mean_score=("score", "mean"), status=("status", "first"),
-                 wall_time_s=("wall_time_s", "first"), peak_memory_mb=("peak_memory_mb", "first"))
-            .reset_index())
+    return (
+        clipped.groupby(["task", "dataset", "variant", "method", "method_kind"], sort=False)
+        .agg(
+            mean_score=("score", "mean"),
+            status=("status", "first"),
+            wall_time_s=("wall_time_s", "first"),
+            peak_memory_mb=("peak_memory_mb", "first"),
+        )
+        .reset_index()
+    )
 
 
 def summary(table: pd.DataFrame) -> pd.DataFrame:

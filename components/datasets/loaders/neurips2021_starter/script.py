@@ -10,8 +10,11 @@ from scmib.io import read_h5ad
 def main(run: ComponentRun) -> None:
     modality = run.par["modality"]
     paths = {
-        part: fetch(sources.neurips2021_starter(modality, part),
-                    mirror=run.par["data_mirror"], cache_dir=run.par["cache_dir"])
+        part: fetch(
+            sources.neurips2021_starter(modality, part),
+            mirror=run.par["data_mirror"],
+            cache_dir=run.par["cache_dir"],
+        )
         for part in ("rna", "mod2")
     }
     rna_in, mod2_in = (read_h5ad(paths[p], role=f"source {p}") for p in ("rna", "mod2"))

@@ -12,8 +12,10 @@ def main(run: ComponentRun) -> None:
     train_mod1, train_mod2 = run.read("input_train_mod1"), run.read("input_train_mod2")
     test_mod1 = run.read("input_test_mod1")
     train_emb, test_emb = joint_svd(
-        train_mod1.layers["normalized"], test_mod1.layers["normalized"],
-        run.par["n_components"], run.par["seed"],
+        train_mod1.layers["normalized"],
+        test_mod1.layers["normalized"],
+        run.par["n_components"],
+        run.par["seed"],
     )
     k = min(run.par["n_neighbors"], train_mod1.n_obs)
     # Averaging neighbours is a sparse (test x train) matrix with 1/k per row times the

@@ -12,8 +12,10 @@ def main(run: ComponentRun) -> None:
     train_mod1, train_mod2 = run.read("input_train_mod1"), run.read("input_train_mod2")
     test_mod1 = run.read("input_test_mod1")
     train_emb, test_emb = joint_svd(
-        train_mod1.layers["normalized"], test_mod1.layers["normalized"],
-        run.par["n_components"], run.par["seed"],
+        train_mod1.layers["normalized"],
+        test_mod1.layers["normalized"],
+        run.par["n_components"],
+        run.par["seed"],
     )
     targets = as_dense(train_mod2.layers["normalized"])
     model = Ridge(alpha=run.par["alpha"]).fit(train_emb, targets)

@@ -1,0 +1,128 @@
+"""The local runner end to end: failures recorded, not-applicable runs, resume, scaling."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import COMPONENTS
+
+from scmib.runner.results import scale
+
+METHODS = Path("components/predict_modality/methods")
+
+
+def _add_method(repo: Path, name: str, body: str) -> None:
+    folder = repo / METHODS / name
+    shutil.copytree(repo / METHODS / "knn_regression", folder)
+    config = (folder / "config.yaml").read_text().replace("name: knn_regression", f"name: {name}")
+    (folder / "config.yaml").write_text(config)
+    (folder / "script.py").write_text(
+        "from scmib.component import ComponentRun, run_component\n"
+        "from scmib.errors import NotApplicable\n\n\n"
+        f"def main(run: ComponentRun) -> None:\n    run.read('input_train_mod1')\n    {body}\n\n\n"
+        "if __name__ == '__main__':\n    run_component(__file__, main)\n"
+    )
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("repo")
+    shutil.copytree(COMPONENTS, root / "components")
+    _add_method(root, "crashing_method", "raise RuntimeError('deliberate crash')")
+    _add_method(root, "inapplicable_method", "raise NotApplicable('needs ATAC')")
+    return root
+
+
+def scmib_run(repo: Path, data_dir: Path, outdir: Path) -> subprocess.CompletedProcess:
+    cmd = [
+        sys.executable,
+        "-m",
+        "scmib.cli",
+        "run",
+        "--profile",
+        "test",
+        "--datasets",
+        "neurips2021_starter_cite",
+        "--metrics",
+        "error",
+        "--outdir",
+        str(outdir),
+        "--data_mirror",
+        str(data_dir),
+        "--jobs",
+        "2",
+        "--no-progress",
+    ]
+    proc = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, env=os.environ.copy())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def first_run(repo, data_dir, tmp_path_factory):
+    outdir = tmp_path_factory.mktemp("out")
+    proc = scmib_run(repo, data_dir, outdir)
+    return outdir, proc
+
+
+def test_failures_are_recorded_while_the_rest_finishes(first_run):
+    outdir, proc = first_run
+    table = pd.read_csv(outdir / "results" / "results.tsv", sep="\t")
+    assert set(table["variant"]) == {"gex2adt", "adt2gex"}
+    crashed = table[table["method"] == "crashing_method"]
+    assert len(crashed) == 4  # rmse and mae, two directions
+    assert (crashed["status"] == "failed").all() and crashed["value"].isna().all()
+    assert (crashed["metric_status"] == "upstream_failed").all()
+    assert "deliberate crash" in Path(crashed["log"].iloc[0]).read_text()
+    inapplicable = table[table["method"] == "inapplicable_method"]
+    assert (inapplicable["status"] == "not_applicable").all()
+    knn = table[(table["method"] == "knn_regression") & (table["metric"] == "rmse")]
+    assert (knn["status"] == "success").all() and knn["value"].notna().all()
+    assert (table[table["method"] == "solution"]["scaled"] == 1.0).all()
+    assert "failed: predict_modality/neurips2021_starter_cite/gex2adt/crashing_method" in proc.stderr
+    assert (outdir / "results" / "results.parquet").is_file()
+    runs = pd.read_csv(outdir / "results" / "runs.tsv", sep="\t")
+    done = runs[runs["status"] == "success"]
+    assert (done["wall_time_s"] > 0).all() and (done["peak_memory_mb"] > 50).all()
+    assert (done["cpu_time_s"] > 0).all()
+
+
+def test_second_run_reuses_results_and_redoes_only_changes_and_failures(first_run, repo, data_dir):
+    outdir, _ = first_run
+    script = repo / METHODS / "knn_regression" / "script.py"
+    script.write_text(script.read_text() + "\n# a change that must invalidate this method\n")
+    scmib_run(repo, data_dir, outdir)
+    runs = pd.read_csv(outdir / "results" / "runs.tsv", sep="\t").set_index("job")
+    changed = runs[runs["method"] == "knn_regression"]
+    assert (changed["status"] == "success").all()  # the method and its metrics ran again
+    crashed = runs[(runs["method"] == "crashing_method") & (runs["stage"] == "method")]
+    assert (crashed["status"] == "failed").all()  # failures are retried, and fail again
+    others = runs[
+        ~runs["method"].isin(["knn_regression", "crashing_method"]) & (runs["status"] != "not_applicable")
+    ]
+    assert (others["status"] == "cached").all(), others["status"].value_counts()
+
+
+def test_scaling_uses_controls_and_metric_direction():
+    table = pd.DataFrame(
+        {
+            "task": "t",
+            "dataset": "d",
+            "variant": "v",
+            "metric": "rmse",
+            "maximize": False,
+            "method": ["good", "bad", "method"],
+            "method_kind": ["control_method", "control_method", "method"],
+            "value": [0.0, 1.0, 0.25],
+        }
+    )
+    np.testing.assert_allclose(scale(table), [1.0, 0.0, 0.75])
+    table["maximize"] = True
+    np.testing.assert_allclose(scale(table), [0.0, 1.0, 0.25])
