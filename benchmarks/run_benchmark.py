@@ -23,8 +23,19 @@ import pandas as pd
 
 
 def timed_run(outdir: Path, profile: str, jobs: int, mirror: str | None) -> dict[str, float]:
-    cmd = [sys.executable, "-m", "scmib.cli", "run", "--profile", profile, "--outdir", str(outdir),
-           "--jobs", str(jobs), "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "scmib.cli",
+        "run",
+        "--profile",
+        profile,
+        "--outdir",
+        str(outdir),
+        "--jobs",
+        str(jobs),
+        "--no-progress",
+    ]
     if mirror:
         cmd += ["--data_mirror", mirror]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -53,19 +64,31 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cold = timed_run(Path(tmp) / "cold", args.profile, args.jobs, args.data_mirror)
         warm = timed_run(Path(tmp) / "cold", args.profile, args.jobs, args.data_mirror)
-        serial = (timed_run(Path(tmp) / "serial", args.profile, 1, args.data_mirror)
-                  if args.serial else None)
+        serial = timed_run(Path(tmp) / "serial", args.profile, 1, args.data_mirror) if args.serial else None
     print(f"scmib run --profile {args.profile} --jobs {args.jobs}: {cold['jobs']} jobs")
-    print(f"  cold run    : wall {cold['wall_s']:8.1f} s  cpu {cold['cpu_s']:8.1f} s  "
-          f"peak memory {cold['peak_mb']:7.0f} MB (largest single process)")
-    print(f"  resumed run : wall {warm['wall_s']:8.1f} s  ratio resumed/cold "
-          f"{warm['wall_s'] / cold['wall_s']:.3f}")
+    print(
+        f"  cold run    : wall {cold['wall_s']:8.1f} s  cpu {cold['cpu_s']:8.1f} s  "
+        f"peak memory {cold['peak_mb']:7.0f} MB (largest single process)"
+    )
+    print(
+        f"  resumed run : wall {warm['wall_s']:8.1f} s  ratio resumed/cold "
+        f"{warm['wall_s'] / cold['wall_s']:.3f}"
+    )
     if serial:
-        print(f"  --jobs 1    : wall {serial['wall_s']:8.1f} s  speed-up of --jobs {args.jobs}: "
-              f"{serial['wall_s'] / cold['wall_s']:.2f}x")
-    by_stage = cold["runs"].groupby("stage").agg(
-        jobs=("job", "size"), wall_s=("wall_time_s", "sum"), cpu_s=("cpu_time_s", "sum"),
-        max_peak_mb=("peak_memory_mb", "max"))
+        print(
+            f"  --jobs 1    : wall {serial['wall_s']:8.1f} s  speed-up of --jobs {args.jobs}: "
+            f"{serial['wall_s'] / cold['wall_s']:.2f}x"
+        )
+    by_stage = (
+        cold["runs"]
+        .groupby("stage")
+        .agg(
+            jobs=("job", "size"),
+            wall_s=("wall_time_s", "sum"),
+            cpu_s=("cpu_time_s", "sum"),
+            max_peak_mb=("peak_memory_mb", "max"),
+        )
+    )
     print("\nper stage (sums over jobs of the cold run):")
     print(by_stage.round(1).to_string())
     slowest = cold["runs"].nlargest(5, "wall_time_s")[["job", "wall_time_s", "peak_memory_mb"]]

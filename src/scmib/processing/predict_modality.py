@@ -8,7 +8,7 @@ import anndata as ad
 import numpy as np
 import scipy.sparse as sp
 
-from scmib.errors import NotApplicable
+from scmib.errors import ContractError, NotApplicable
 from scmib.processing.split import subsample_by_cell_type, train_mask
 
 #: Modalities of each direction: (input, target).
@@ -117,3 +117,16 @@ def prediction_file(values, test_mod1: ad.AnnData, train_mod2: ad.AnnData) -> ad
     out.layers["normalized"] = values
     out.uns["dataset_id"] = test_mod1.uns["dataset_id"]
     return out
+
+
+def modality_of(adata: ad.AnnData) -> str:
+    """GEX, ADT or ATAC: from ``uns["modality"]``, else the file's single ``var.feature_types``."""
+    if "modality" in adata.uns:
+        return str(adata.uns["modality"])
+    if "feature_types" in adata.var:
+        kinds = adata.var["feature_types"].astype(str).unique()
+        if len(kinds) == 1:
+            return str(kinds[0])
+    raise ContractError(
+        "cannot tell the modality: no uns['modality'] and no single var['feature_types'] value"
+    )

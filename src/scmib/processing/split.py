@@ -46,3 +46,21 @@ def subsample_by_cell_type(cell_types: pd.Series | None, n: int, n_cells: int, s
         weights = np.sqrt(1.0 / freq.to_numpy(dtype=np.float64))
     chosen = rng.choice(n_cells, size=n, replace=False, p=weights / weights.sum())
     return np.sort(chosen)
+
+
+def half_batch_splits(batches: pd.Series, n_splits: int, seed: int) -> list[np.ndarray]:
+    """``n_splits`` index arrays, each the cells of a random half of the batches (Guanlab's ensemble).
+
+    With fewer than two batches each split is a random half of the cells instead.
+    """
+    rng = np.random.default_rng(seed)
+    labels = batches.astype(str).to_numpy()
+    names = np.unique(labels)
+    splits = []
+    for _ in range(n_splits):
+        if len(names) >= 2:
+            chosen = rng.choice(names, size=max(1, len(names) // 2), replace=False)
+            splits.append(np.flatnonzero(np.isin(labels, chosen)))
+        else:
+            splits.append(np.sort(rng.choice(len(labels), size=max(1, len(labels) // 2), replace=False)))
+    return splits

@@ -1,0 +1,86 @@
+"""Input features the competition's winners built before regression."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.decomposition import TruncatedSVD
+
+
+def zscore_rows(matrix: np.ndarray, eps: float = 1e-8) -> np.ndarray:
+    """Standardise each row (cell) to mean 0 and variance 1 (Guanlab's per-cell z-score)."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    centred = matrix - matrix.mean(axis=1, keepdims=True)
+    return centred / (centred.std(axis=1, keepdims=True) + eps)
+
+
+def tfidf(counts) -> sp.csr_matrix:
+    """Log TF-IDF (as in LSI for scATAC): ``log1p(tf * idf * 1e4)`` with tf per cell, idf per feature."""
+    counts = sp.csr_matrix(counts, dtype=np.float64, copy=True)
+    totals = np.asarray(counts.sum(axis=1)).ravel()
+    totals[totals == 0] = 1.0
+    idf = counts.shape[0] / (1.0 + np.asarray((counts > 0).sum(axis=0)).ravel())
+    counts.data /= np.repeat(totals, np.diff(counts.indptr))
+    counts = counts.multiply(idf[None, :]).tocsr()
+    counts.data = np.log1p(counts.data * 1e4)
+    return counts
+
+
+def lsi(train_counts, test_counts, n_components: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Latent semantic indexing of train and test cells together, z-scored per cell.
+
+    TF-IDF, truncated SVD, then per-cell z-score (Novel's input for GEX and ATAC).
+    Returns ``(n_train, k)`` and ``(n_test, k)`` arrays.
+    """
+    stacked = tfidf(sp.vstack([sp.csr_matrix(train_counts), sp.csr_matrix(test_counts)]))
+    k = max(1, min(n_components, min(stacked.shape) - 1))
+    embedding = zscore_rows(TruncatedSVD(k, random_state=seed).fit_transform(stacked))
+    n_train = train_counts.shape[0]
+    return embedding[:n_train], embedding[n_train:]
+
+
+def marker_features(values, cell_types: pd.Series, n_per_type: int) -> np.ndarray:
+    """Indices of the top ``n_per_type`` features per cell type, by mean difference to the rest.
+
+    For each type, features are ranked by (mean in type - mean elsewhere) divided by
+    the pooled standard deviation (a Welch-like t statistic without the sample-size
+    factor, so large types do not dominate); the union over types is returned, sorted.
+    """
+    values = sp.csr_matrix(values, dtype=np.float64)
+    labels = pd.Categorical(cell_types.astype(str))
+    indicator = sp.csr_matrix(
+        (np.ones(len(labels)), (labels.codes, np.arange(len(labels)))),
+        shape=(len(labels.categories), len(labels)),
+    )
+    sizes = np.asarray(indicator.sum(axis=1))
+    sums = np.asarray((indicator @ values).todense())
+    squares = np.asarray((indicator @ values.multiply(values)).todense())
+    total_sum, total_sq, n = sums.sum(0), squares.sum(0), len(labels)
+    mean_in = sums / sizes
+    rest = np.maximum(n - sizes, 1)
+    mean_out = (total_sum - sums) / rest
+    var_in = squares / sizes - mean_in**2
+    var_out = (total_sq - squares) / rest - mean_out**2
+    score = (mean_in - mean_out) / np.sqrt(np.maximum(var_in + var_out, 1e-12))
+    top = np.argsort(-score, axis=1)[:, : min(n_per_type, values.shape[1])]
+    return np.unique(top)
+
+
+def count_statistics(counts, batches: pd.Series) -> np.ndarray:
+    """Per-cell and per-batch count statistics (Cajal's extra inputs), shape ``(n_cells, 4)``.
+
+    log total counts and log detected features per cell, each also standardised
+    within the cell's batch, so the model sees both depth and depth relative to its batch.
+    """
+    counts = sp.csr_matrix(counts)
+    log_total = np.log1p(np.asarray(counts.sum(axis=1)).ravel())
+    log_detected = np.log1p(np.diff(counts.indptr).astype(np.float64))
+    frame = pd.DataFrame(
+        {"total": log_total, "detected": log_detected, "batch": batches.astype(str).to_numpy()}
+    )
+    grouped = frame.groupby("batch")[["total", "detected"]]
+    within = (frame[["total", "detected"]] - grouped.transform("mean")) / (
+        grouped.transform("std").fillna(1.0) + 1e-8
+    )
+    return np.column_stack([log_total, log_detected, within.to_numpy()])

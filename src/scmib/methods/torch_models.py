@@ -1,0 +1,129 @@
+"""Small torch models and a seeded training loop with early stopping, shared by methods.
+
+torch is imported lazily by callers (``import scmib.methods.torch_models``) so
+components that do not train networks never pay for it.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when a GPU is visible, else the CPU; otherwise the named device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (CPU and CUDA) so a run is repeatable on one device."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.cuda.manual_seed_all(seed)
+
+
+def mlp(
+    sizes: list[int], dropout: float = 0.0, input_dropout: float = 0.0, activation: type[nn.Module] = nn.GELU
+) -> nn.Sequential:
+    """A feed-forward network ``sizes[0] -> ... -> sizes[-1]`` with a linear last layer."""
+    layers: list[nn.Module] = [nn.Dropout(input_dropout)] if input_dropout > 0 else []
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
+        layers.append(nn.Linear(n_in, n_out))
+        if i < len(sizes) - 2:
+            layers += [nn.BatchNorm1d(n_out), activation()]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+def rmse_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """sqrt(MSE): Novel's loss, the competition metric itself."""
+    return torch.sqrt(nn.functional.mse_loss(prediction, target) + 1e-12)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 100
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    patience: int = 10
+    """Epochs without improvement of the validation loss before stopping."""
+    loss: str = "mse"  # mse | rmse
+
+
+def train_regressor(
+    model: nn.Module,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    config: TrainConfig,
+    device: torch.device,
+    seed: int,
+) -> tuple[nn.Module, dict[str, float]]:
+    """Train with Adam, keep the weights of the best validation epoch (early stopping).
+
+    Returns the model (on ``device``, in eval mode) and ``{"best_epoch", "best_val_loss"}``.
+    """
+    seed_everything(seed)
+    loss_fn = rmse_loss if config.loss == "rmse" else nn.functional.mse_loss
+    model = model.to(device)
+    optimiser = torch.optim.Adam(
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    xt = torch.as_tensor(x_train, dtype=torch.float32, device=device)
+    yt = torch.as_tensor(y_train, dtype=torch.float32, device=device)
+    xv = torch.as_tensor(x_val, dtype=torch.float32, device=device)
+    yv = torch.as_tensor(y_val, dtype=torch.float32, device=device)
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    best = (float("inf"), 0, copy.deepcopy(model.state_dict()))
+    for epoch in range(config.epochs):
+        model.train()
+        order = torch.randperm(len(xt), generator=generator).to(device)
+        for start in range(0, len(xt), config.batch_size):
+            batch = order[start : start + config.batch_size]
+            if len(batch) < 2:  # BatchNorm needs two samples
+                continue
+            optimiser.zero_grad()
+            loss_fn(model(xt[batch]), yt[batch]).backward()
+            optimiser.step()
+        model.eval()
+        with torch.no_grad():
+            val_loss = float(loss_fn(model(xv), yv))
+        if val_loss < best[0] - 1e-6:
+            best = (val_loss, epoch, copy.deepcopy(model.state_dict()))
+        elif epoch - best[1] >= config.patience:
+            break
+    model.load_state_dict(best[2])
+    model.eval()
+    return model, {"best_epoch": best[1], "best_val_loss": best[0]}
+
+
+def predict(model: nn.Module, x: np.ndarray, device: torch.device, batch_size: int = 4096) -> np.ndarray:
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(x), batch_size):
+            chunk = torch.as_tensor(x[start : start + batch_size], dtype=torch.float32, device=device)
+            out.append(model(chunk).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+
+
+def validation_split(batches: np.ndarray, seed: int, fraction: float = 0.15) -> np.ndarray:
+    """Boolean mask of validation cells: one whole held-out batch when there are 3 or more
+    batches (early stopping then rewards generalising to new batches), else a random fraction."""
+    rng = np.random.default_rng(seed)
+    names = np.unique(batches)
+    if len(names) >= 3:
+        return batches == rng.choice(names)
+    return rng.random(len(batches)) < fraction
