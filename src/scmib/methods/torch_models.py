@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import itertools
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,7 +63,7 @@ class TrainConfig:
 
 
 def train_regressor(
-    model: nn.Module,
+    build: Callable[[], nn.Module],
     x_train: np.ndarray,
     y_train: np.ndarray,
     x_val: np.ndarray,
@@ -71,11 +72,14 @@ def train_regressor(
     device: torch.device,
     seed: int,
 ) -> tuple[nn.Module, dict[str, float]]:
-    """Train with Adam, keep the weights of the best validation epoch (early stopping).
+    """Build a model with ``build()`` after seeding, train it with Adam, and keep the weights
+    of the best validation epoch (early stopping).
 
+    Taking a builder rather than a model means weight initialisation is always seeded.
     Returns the model (on ``device``, in eval mode) and ``{"best_epoch", "best_val_loss"}``.
     """
     seed_everything(seed)
+    model = build()
     loss_fn = rmse_loss if config.loss == "rmse" else nn.functional.mse_loss
     model = model.to(device)
     optimiser = torch.optim.Adam(

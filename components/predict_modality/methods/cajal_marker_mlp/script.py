@@ -44,7 +44,7 @@ def main(run: ComponentRun) -> None:
     sizes = [x_train.shape[1], par["hidden"], par["hidden"] // 2, par["hidden"] // 4, y.shape[1]]
     device = resolve_device(par["device"])
     model, _ = train_regressor(
-        mlp(sizes, dropout=0.1, input_dropout=dropout),
+        lambda: mlp(sizes, dropout=0.1, input_dropout=dropout),
         x_train[~val],
         y[~val],
         x_train[val],

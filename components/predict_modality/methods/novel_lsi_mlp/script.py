@@ -32,7 +32,7 @@ def main(run: ComponentRun) -> None:
     sizes = [x_train.shape[1], par["hidden"], par["latent"], par["hidden"], y.shape[1]]
     device = resolve_device(par["device"])
     model, _ = train_regressor(
-        mlp(sizes, dropout=par["dropout"]),
+        lambda: mlp(sizes, dropout=par["dropout"]),
         x_train[~val],
         y[~val],
         x_train[val],
