@@ -131,3 +131,23 @@ def validation_split(batches: np.ndarray, seed: int, fraction: float = 0.15) -> 
     if len(names) >= 3:
         return batches == rng.choice(names)
     return rng.random(len(batches)) < fraction
+
+
+def fit_predict_clipped(
+    build: Callable[[], nn.Module],
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    batches: np.ndarray,
+    config: TrainConfig,
+    device: str,
+    seed: int,
+) -> np.ndarray:
+    """Train on all but a validation split of the training cells (see :func:`validation_split`),
+    predict the test cells, and clip each feature to its training range."""
+    val = validation_split(np.asarray(batches).astype(str), seed)
+    torch_device = resolve_device(device)
+    model, _ = train_regressor(
+        build, x_train[~val], y_train[~val], x_train[val], y_train[val], config, torch_device, seed
+    )
+    return np.clip(predict(model, x_test, torch_device), y_train.min(axis=0), y_train.max(axis=0))

@@ -7,14 +7,7 @@ from scmib.component import ComponentRun, run_component
 from scmib.errors import NotApplicable
 from scmib.methods.features import count_statistics, marker_features
 from scmib.methods.reduction import as_dense
-from scmib.methods.torch_models import (
-    TrainConfig,
-    mlp,
-    predict,
-    resolve_device,
-    train_regressor,
-    validation_split,
-)
+from scmib.methods.torch_models import TrainConfig, fit_predict_clipped, mlp
 from scmib.processing.predict_modality import modality_of, prediction_file
 
 
@@ -40,22 +33,20 @@ def main(run: ComponentRun) -> None:
     dropout = par["input_dropout"]
     if dropout is None:
         dropout = 0.8 if modality_of(train_mod1) == "ATAC" else 0.5
-    val = validation_split(train_mod1.obs["batch"].astype(str).to_numpy(), seed)
     sizes = [x_train.shape[1], par["hidden"], par["hidden"] // 2, par["hidden"] // 4, y.shape[1]]
-    device = resolve_device(par["device"])
-    model, _ = train_regressor(
+    config = TrainConfig(
+        epochs=par["epochs"], patience=par["patience"], learning_rate=par["learning_rate"], loss="mse"
+    )
+    values = fit_predict_clipped(
         lambda: mlp(sizes, dropout=0.1, input_dropout=dropout),
-        x_train[~val],
-        y[~val],
-        x_train[val],
-        y[val],
-        TrainConfig(
-            epochs=par["epochs"], patience=par["patience"], learning_rate=par["learning_rate"], loss="mse"
-        ),
-        device,
+        x_train,
+        y,
+        x_test,
+        train_mod1.obs["batch"],
+        config,
+        par["device"],
         seed,
     )
-    values = np.clip(predict(model, x_test, device), y.min(axis=0), y.max(axis=0))
     run.write("output", prediction_file(values, test_mod1, train_mod2))
 
 

@@ -1,18 +1,9 @@
 """Novel: LSI (or ADT) inputs -> MLP encoder-decoder, sqrt-MSE loss, early stopping."""
 
-import numpy as np
-
 from scmib.component import ComponentRun, run_component
 from scmib.methods.features import lsi, zscore_rows
 from scmib.methods.reduction import as_dense
-from scmib.methods.torch_models import (
-    TrainConfig,
-    mlp,
-    predict,
-    resolve_device,
-    train_regressor,
-    validation_split,
-)
+from scmib.methods.torch_models import TrainConfig, fit_predict_clipped, mlp
 from scmib.processing.predict_modality import modality_of, prediction_file
 
 
@@ -28,22 +19,20 @@ def main(run: ComponentRun) -> None:
             train_mod1.layers["counts"], test_mod1.layers["counts"], par["n_components"], seed
         )
     y = as_dense(train_mod2.layers["normalized"])
-    val = validation_split(train_mod1.obs["batch"].astype(str).to_numpy(), seed)
     sizes = [x_train.shape[1], par["hidden"], par["latent"], par["hidden"], y.shape[1]]
-    device = resolve_device(par["device"])
-    model, _ = train_regressor(
+    config = TrainConfig(
+        epochs=par["epochs"], patience=par["patience"], learning_rate=par["learning_rate"], loss="rmse"
+    )
+    values = fit_predict_clipped(
         lambda: mlp(sizes, dropout=par["dropout"]),
-        x_train[~val],
-        y[~val],
-        x_train[val],
-        y[val],
-        TrainConfig(
-            epochs=par["epochs"], patience=par["patience"], learning_rate=par["learning_rate"], loss="rmse"
-        ),
-        device,
+        x_train,
+        y,
+        x_test,
+        train_mod1.obs["batch"],
+        config,
+        par["device"],
         seed,
     )
-    values = np.clip(predict(model, x_test, device), y.min(axis=0), y.max(axis=0))
     run.write("output", prediction_file(values, test_mod1, train_mod2))
 
 
