@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -32,6 +33,13 @@ SUCCESS, CACHED, NOT_APPLICABLE, FAILED, TIMEOUT, UPSTREAM = (
     "upstream_failed",
 )
 OK = (SUCCESS, CACHED)
+#: Process groups of running components, killed if the runner itself is interrupted.
+_LIVE: set[int] = set()
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # it may have finished in the meantime
+        os.killpg(pid, signal.SIGKILL)
 
 
 @dataclass
@@ -86,17 +94,19 @@ def run_job(job: Job, key: str, threads: int) -> JobResult:
         log.write("$ " + " ".join(cmd) + "\n")
         log.flush()
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        _LIVE.add(proc.pid)
         timed_out = threading.Event()
 
         def _kill() -> None:
             timed_out.set()
-            os.killpg(proc.pid, signal.SIGKILL)
+            _kill_group(proc.pid)
 
         timer = threading.Timer(limit, _kill)
         timer.start()
         # wait4 (not Popen.wait) returns the child's own resource usage.
         _, wait_status, usage = os.wait4(proc.pid, 0)
         timer.cancel()
+        _LIVE.discard(proc.pid)
         proc.returncode = os.waitstatus_to_exitcode(wait_status)
     wall = time.perf_counter() - start
     code = proc.returncode
@@ -127,14 +137,29 @@ def run_job(job: Job, key: str, threads: int) -> JobResult:
     return result
 
 
+def _skipped(job: Job, key: str, dep_results: list[JobResult]) -> JobResult | None:
+    """The result of a job that cannot run because a dependency did not succeed, else None."""
+    blocked = [r for r in dep_results if r.status not in OK]
+    if not blocked:
+        return None
+    # Downstream of a method that does not apply is not applicable either.
+    status = NOT_APPLICABLE if all(r.status == NOT_APPLICABLE for r in blocked) else UPSTREAM
+    return JobResult(
+        job.id, status, None, 0.0, 0.0, 0.0, key, "", f"{blocked[0].job_id}: {blocked[0].status}"
+    )
+
+
 def execute(jobs: list[Job], n_jobs: int = 1, progress: bool = True) -> dict[str, JobResult]:
-    """Run ``jobs`` (dependencies first), ``n_jobs`` at a time; a failure skips only its dependents."""
+    """Run ``jobs`` (dependencies first), ``n_jobs`` at a time; a failure skips only its dependents.
+
+    If the runner itself is interrupted, the components it started are killed.
+    """
+    n_jobs = max(1, n_jobs)
     keys = {job.id: job.key for job in jobs}
-    threads = max(1, (os.cpu_count() or 1) // max(1, n_jobs))
+    threads = max(1, (os.cpu_count() or 1) // n_jobs)
     results: dict[str, JobResult] = {}
     pending = list(jobs)
     running: dict[Future, Job] = {}
-    n_jobs = max(1, n_jobs)
     bar = tqdm(
         total=len(jobs),
         desc="scmib run",
@@ -145,60 +170,44 @@ def execute(jobs: list[Job], n_jobs: int = 1, progress: bool = True) -> dict[str
         mininterval=0.5,
     )
 
-    def counts() -> str:
+    def finish(job_id: str, result: JobResult) -> None:
+        results[job_id] = result
+        if result.status in (FAILED, TIMEOUT):
+            bar.write(f"[{result.status}] {job_id}: see {result.log}")
         failed = sum(r.status in (FAILED, TIMEOUT) for r in results.values())
-        return f"running={len(running)} done={len(results)} failed={failed}"
+        bar.set_postfix_str(f"running={len(running)} done={len(results)} failed={failed}")
+        bar.update(1)
 
-    with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-        while pending or running:
-            for job in list(pending):
-                if len(running) >= n_jobs:
-                    break  # submit no more than can run, so "running" means running
-                dep_results = [results.get(dep.id) for dep in job.deps]
-                if any(r is None for r in dep_results):
+    try:
+        with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+            while pending or running:
+                for job in [j for j in pending if all(d.id in results for d in j.deps)]:
+                    if len(running) >= n_jobs:
+                        break  # submit no more than can run, so "running" means running
+                    pending.remove(job)
+                    key = keys[job.id]
+                    done = _skipped(job, key, [results[d.id] for d in job.deps]) or cached_result(job, key)
+                    if done is not None:
+                        finish(job.id, done)
+                    else:
+                        running[pool.submit(run_job, job, key, threads)] = job
+                if not running:
+                    if pending and not any(all(d.id in results for d in j.deps) for j in pending):
+                        raise RuntimeError(f"jobs depend on jobs that are not planned: {pending[0].id}")
                     continue
-                pending.remove(job)
-                blocked = [r for r in dep_results if r.status not in OK]  # type: ignore[union-attr]
-                if blocked:
-                    reason = blocked[0]
-                    # Downstream of a method that does not apply is not applicable either.
-                    status = NOT_APPLICABLE if all(r.status == NOT_APPLICABLE for r in blocked) else UPSTREAM
-                    results[job.id] = JobResult(
-                        job.id,
-                        status,
-                        None,
-                        0.0,
-                        0.0,
-                        0.0,
-                        keys[job.id],
-                        "",
-                        f"{reason.job_id}: {reason.status}",
-                    )
-                    bar.update(1)
-                    continue
-                if (cached := cached_result(job, keys[job.id])) is not None:
-                    results[job.id] = cached
-                    bar.update(1)
-                    continue
-                running[pool.submit(run_job, job, keys[job.id], threads)] = job
-            bar.set_postfix_str(counts())
-            if not running:
-                if pending and all(any(d.id not in results for d in j.deps) for j in pending):
-                    raise RuntimeError(f"jobs depend on jobs that are not planned: {pending[0].id}")
-                continue
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                job = running.pop(future)
-                try:
-                    result = future.result()
-                except Exception as exc:  # the runner itself must never stop on one job
-                    result = JobResult(
-                        job.id, FAILED, None, 0.0, 0.0, 0.0, keys[job.id], "", f"runner error: {exc}"
-                    )
-                results[job.id] = result
-                if result.status in (FAILED, TIMEOUT):
-                    bar.write(f"[{result.status}] {job.id}: see {result.log}")
-                bar.update(1)
-            bar.set_postfix_str(counts())
-    bar.close()
+                for future in wait(running, return_when=FIRST_COMPLETED)[0]:
+                    job = running.pop(future)
+                    try:
+                        result = future.result()
+                    except Exception as exc:  # the runner itself must never stop on one job
+                        result = JobResult(
+                            job.id, FAILED, None, 0.0, 0.0, 0.0, keys[job.id], "", f"runner error: {exc}"
+                        )
+                    finish(job.id, result)
+    except BaseException:
+        for pid in list(_LIVE):
+            _kill_group(pid)
+        raise
+    finally:
+        bar.close()
     return results
