@@ -19,6 +19,7 @@ def _csv(text: str | None) -> list[str] | None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from scmib.data.cache import MIRROR_ENV
+    from scmib.report import write_report
     from scmib.runner.execute import OK, execute
     from scmib.runner.plan import RUNNABLE_TASKS, Selection, plan
     from scmib.runner.results import summary, write_tables
@@ -45,6 +46,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     results = execute(jobs, n_jobs=args.jobs, progress=not args.no_progress)
     table = write_tables(outdir, jobs, results)
+    report = write_report(outdir)
     elapsed = time.perf_counter() - start
     bad = [r for r in results.values() if r.status not in (*OK, "not_applicable")]
     with pd.option_context(
@@ -53,12 +55,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(summary(table).to_string(index=False))
     print(
         f"\n{len(results) - len(bad)}/{len(results)} jobs ok in {elapsed:.1f} s; "
-        f"results in {outdir / 'results'}",
+        f"results in {outdir / 'results'}; report {report['html']}",
         file=sys.stderr,
     )
     for result in bad:
         print(f"  {result.status}: {result.job_id} ({result.log})", file=sys.stderr)
     return 1 if bad and args.strict else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from scmib.report import write_report
+
+    paths = write_report(args.run_dir)
+    print(f"report: {paths['html']}\nresults: {paths['json']}")
+    return 0
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
@@ -123,6 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--strict", action="store_true", help="exit 1 if any component failed")
     run.set_defaults(func=cmd_run)
+
+    report = sub.add_parser("report", help="write the HTML report and JSON results of a finished run")
+    report.add_argument("run_dir", help="the --outdir of a finished scmib run")
+    report.set_defaults(func=cmd_report)
 
     lint = sub.add_parser("lint", help="validate every component spec")
     lint.add_argument("--components", help="components folder (default: the repository's)")

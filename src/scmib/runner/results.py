@@ -149,10 +149,55 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["task", "method_kind", "mean_score"], ascending=[True, False, False])
 
 
+def run_info(jobs: list[Job]) -> dict:
+    """What the report needs to know about the components of a run, taken from their specs."""
+    from scmib import __version__
+    from scmib.runner.plan import load_task_info
+
+    def refs(spec) -> dict:
+        return {"doi": spec.references.doi, "repository": spec.links.repository}
+
+    datasets, methods, metrics, tasks = {}, {}, {}, {}
+    for job in jobs:
+        spec = job.spec
+        if job.stage == "load":
+            info = next(d for d in spec.info.datasets if d.id == job.dataset)
+            datasets[job.dataset] = {**info.model_dump(exclude={"args", "profiles"}), "loader": spec.id}
+        elif job.stage in ("method", "control_method"):
+            tasks.setdefault(job.task, load_task_info(job.task))
+            methods[f"{job.task}/{spec.name}"] = {
+                "task": job.task,
+                "name": spec.name,
+                "label": spec.label,
+                "summary": spec.summary,
+                "kind": spec.kind,
+                "component": spec.id,
+                **refs(spec),
+            }
+        elif job.stage == "metric":
+            for metric in spec.info.metrics:
+                metrics[f"{job.task}/{metric.name}"] = {
+                    "task": job.task,
+                    "component": spec.id,
+                    **metric.model_dump(),
+                }
+    return {
+        "scmib_version": __version__,
+        "tasks": tasks,
+        "datasets": datasets,
+        "methods": methods,
+        "metrics": metrics,
+    }
+
+
 def write_tables(outdir: Path, jobs: list[Job], results: dict[str, JobResult]) -> pd.DataFrame:
-    """Write ``results.tsv``/``.parquet``, ``scores.tsv``, ``summary.tsv`` and ``runs.tsv``."""
+    """Write ``results.tsv``/``.parquet``, ``scores.tsv``, ``summary.tsv``, ``runs.tsv`` and
+    ``run_info.json`` (specs of the components that ran, for reports)."""
+    import json
+
     folder = outdir / "results"
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / "run_info.json").write_text(json.dumps(run_info(jobs), indent=1, default=str))
     table = results_table(jobs, results)
     table.to_csv(folder / "results.tsv", sep="\t", index=False)
     table.to_parquet(folder / "results.parquet", index=False)

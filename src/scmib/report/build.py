@@ -1,0 +1,47 @@
+"""Build the report files of a run folder."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from scmib.errors import ScmibError
+from scmib.report.export import results_json
+from scmib.report.html import render_html
+
+
+@dataclass
+class Run:
+    """A finished run, as read back from its folder."""
+
+    folder: Path
+    results: pd.DataFrame
+    runs: pd.DataFrame
+    info: dict
+
+
+def load_run(folder: str | Path) -> Run:
+    folder = Path(folder)
+    paths = {name: folder / "results" / name for name in ("results.tsv", "runs.tsv", "run_info.json")}
+    missing = [str(p) for p in paths.values() if not p.is_file()]
+    if missing:
+        raise ScmibError(f"{folder} is not a finished scmib run: missing {missing}")
+    return Run(
+        folder=folder,
+        results=pd.read_csv(paths["results.tsv"], sep="\t", keep_default_na=True),
+        runs=pd.read_csv(paths["runs.tsv"], sep="\t").fillna({"message": "", "log": ""}),
+        info=json.loads(paths["run_info.json"].read_text()),
+    )
+
+
+def write_report(folder: str | Path) -> dict[str, Path]:
+    """Write ``results/report.html`` and ``results/results.json``; return their paths."""
+    run = load_run(folder)
+    out = run.folder / "results"
+    html_path, json_path = out / "report.html", out / "results.json"
+    html_path.write_text(render_html(run))
+    json_path.write_text(json.dumps(results_json(run), indent=1, default=str))
+    return {"html": html_path, "json": json_path}
