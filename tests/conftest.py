@@ -8,6 +8,7 @@ Expensive outputs (loaded datasets, task files) are made once per session.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -107,3 +108,62 @@ def organisers_files(data_dir: Path, modality: str) -> dict[str, Path]:
 
 def read(path: Path) -> ad.AnnData:
     return ad.read_h5ad(path)
+
+
+# A copy of the repository's components plus a method that crashes and one that does
+# not apply, run once per session with the test profile on the CITE starter cells.
+METHODS = Path("components/predict_modality/methods")
+
+
+def _add_method(repo: Path, name: str, body: str) -> None:
+    folder = repo / METHODS / name
+    shutil.copytree(repo / METHODS / "knn_regression", folder)
+    config = (folder / "config.yaml").read_text().replace("name: knn_regression", f"name: {name}")
+    (folder / "config.yaml").write_text(config)
+    (folder / "script.py").write_text(
+        "from scmib.component import ComponentRun, run_component\n"
+        "from scmib.errors import NotApplicable\n\n\n"
+        f"def main(run: ComponentRun) -> None:\n    run.read('input_train_mod1')\n    {body}\n\n\n"
+        "if __name__ == '__main__':\n    run_component(__file__, main)\n"
+    )
+
+
+@pytest.fixture(scope="session")
+def repo(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("repo")
+    shutil.copytree(COMPONENTS, root / "components")
+    _add_method(root, "crashing_method", "raise RuntimeError('deliberate crash')")
+    _add_method(root, "inapplicable_method", "raise NotApplicable('needs ATAC')")
+    return root
+
+
+def scmib_run(repo: Path, data_dir: Path, outdir: Path) -> subprocess.CompletedProcess:
+    cmd = [
+        sys.executable,
+        "-m",
+        "scmib.cli",
+        "run",
+        "--profile",
+        "test",
+        "--datasets",
+        "neurips2021_starter_cite",
+        "--metrics",
+        "error",
+        "--outdir",
+        str(outdir),
+        "--data_mirror",
+        str(data_dir),
+        "--jobs",
+        "2",
+        "--no-progress",
+    ]
+    proc = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, env=os.environ.copy())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture(scope="session")
+def first_run(repo, data_dir, tmp_path_factory):
+    outdir = tmp_path_factory.mktemp("out")
+    proc = scmib_run(repo, data_dir, outdir)
+    return outdir, proc

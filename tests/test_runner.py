@@ -2,74 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
-from conftest import COMPONENTS
+from conftest import METHODS, scmib_run
 
 from scmib.runner.results import scale
-
-METHODS = Path("components/predict_modality/methods")
-
-
-def _add_method(repo: Path, name: str, body: str) -> None:
-    folder = repo / METHODS / name
-    shutil.copytree(repo / METHODS / "knn_regression", folder)
-    config = (folder / "config.yaml").read_text().replace("name: knn_regression", f"name: {name}")
-    (folder / "config.yaml").write_text(config)
-    (folder / "script.py").write_text(
-        "from scmib.component import ComponentRun, run_component\n"
-        "from scmib.errors import NotApplicable\n\n\n"
-        f"def main(run: ComponentRun) -> None:\n    run.read('input_train_mod1')\n    {body}\n\n\n"
-        "if __name__ == '__main__':\n    run_component(__file__, main)\n"
-    )
-
-
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("repo")
-    shutil.copytree(COMPONENTS, root / "components")
-    _add_method(root, "crashing_method", "raise RuntimeError('deliberate crash')")
-    _add_method(root, "inapplicable_method", "raise NotApplicable('needs ATAC')")
-    return root
-
-
-def scmib_run(repo: Path, data_dir: Path, outdir: Path) -> subprocess.CompletedProcess:
-    cmd = [
-        sys.executable,
-        "-m",
-        "scmib.cli",
-        "run",
-        "--profile",
-        "test",
-        "--datasets",
-        "neurips2021_starter_cite",
-        "--metrics",
-        "error",
-        "--outdir",
-        str(outdir),
-        "--data_mirror",
-        str(data_dir),
-        "--jobs",
-        "2",
-        "--no-progress",
-    ]
-    proc = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, env=os.environ.copy())
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc
-
-
-@pytest.fixture(scope="module")
-def first_run(repo, data_dir, tmp_path_factory):
-    outdir = tmp_path_factory.mktemp("out")
-    proc = scmib_run(repo, data_dir, outdir)
-    return outdir, proc
 
 
 def test_failures_are_recorded_while_the_rest_finishes(first_run):
