@@ -197,12 +197,7 @@ def _plan_task(
                 continue
             base = outdir / task / dataset.id / variant
             common = {"task": task, "dataset": dataset.id, "variant": variant}
-            loaded = {
-                arg.contract: path
-                for arg in load.spec.files("output")
-                for name, path in load.outputs.items()
-                if name == arg.name
-            }
+            loaded = {arg.contract: load.outputs[arg.name] for arg in load.spec.files("output")}
             proc = Job(
                 id=f"{task}/{dataset.id}/{variant}/data",
                 spec=processor,
