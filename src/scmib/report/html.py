@@ -163,6 +163,12 @@ def _log_tail(path: str, lines: int = 25) -> str:
         return "(no log)"
 
 
+def _last_line(message: object, limit: int = 300) -> str:
+    """The last line of a job's message: the error itself, for a failure."""
+    lines = str(message).strip().splitlines()
+    return lines[-1][-limit:] if lines else ""
+
+
 def problems_section(runs: pd.DataFrame) -> str:
     bad = runs[runs["status"].isin(PROBLEM_STATUSES)]
     if bad.empty:
@@ -172,7 +178,8 @@ def problems_section(runs: pd.DataFrame) -> str:
         css = "" if row.status == "not_applicable" else ' class="bad"'
         items.append(
             f"<li><span{css}>{html.escape(row.status)}</span> <code>{html.escape(row.job)}</code>"
-            f" {html.escape(str(row.message)[:300])}<details><summary>log</summary>"
+            f" {html.escape(_last_line(row.message))}"
+            f"<details><summary>log</summary>"
             f"<pre>{html.escape(_log_tail(row.log))}</pre></details></li>"
         )
     return f'<ul id="problems">{"".join(items)}</ul>'

@@ -56,11 +56,13 @@ class JobResult:
 
 
 def _tail(path: Path, n_lines: int = 8) -> str:
+    """The last lines a component printed (the error, for a failure), without the command line."""
     try:
         lines = path.read_text(errors="replace").strip().splitlines()
     except OSError:
         return ""
-    return "\n".join(lines[-n_lines:])
+    output = [line for line in lines[1:] if line.strip()]  # line 0 is "$ command"
+    return "\n".join(output[-n_lines:])
 
 
 def cached_result(job: Job, key: str) -> JobResult | None:
