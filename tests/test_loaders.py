@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
+import warnings
 
 import anndata as ad
 import numpy as np
@@ -63,7 +64,11 @@ def geo_mirror(tmp_path, data_dir):
     """
     folder = data_dir / "neurips2021_starter/cite/common"
     rna, adt = read(folder / "output_rna.h5ad"), read(folder / "output_mod2.h5ad")
-    combined = ad.concat([rna, adt], axis=1, merge="first")
+    # Gene and protein names overlap (CD4, ...), as in the real GEO file; the loader splits
+    # on var.feature_types, so the duplicate names are expected here.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Variable names are not unique")
+        combined = ad.concat([rna, adt], axis=1, merge="first")
     combined.var["feature_types"] = ["GEX"] * rna.n_vars + ["ADT"] * adt.n_vars
     obs = pd.DataFrame(index=rna.obs_names)
     obs["batch"] = rna.obs["batch"].astype(str).replace({"s1d2": "s4d1"})
