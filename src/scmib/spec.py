@@ -8,6 +8,7 @@ arguments it inherits, so every method of a task takes the same files.
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -228,8 +229,6 @@ def load_spec(path: str | Path) -> ComponentSpec:
 
 def find_repo_root(start: Path | None = None) -> Path:
     """The folder holding ``components/``: ``$SCMIB_REPO`` or the nearest parent of ``start``."""
-    import os
-
     if env := os.environ.get("SCMIB_REPO"):
         return Path(env).resolve()
     here = (start or Path.cwd()).resolve()
