@@ -24,18 +24,13 @@ import scipy.sparse as sp
 
 from scmib.data import normalize
 from scmib.io import write_h5ad_atomic
+from scmib.processing.common import DIRECTIONS
 from scmib.runner.execute import run_job
 from scmib.runner.plan import Job
 from scmib.spec import find_repo_root, load_spec
 
 N_FEATURES = {"GEX": 13_431, "ADT": 134, "ATAC": 116_490}
 DENSITY = {"GEX": 0.08, "ADT": 0.9, "ATAC": 0.02}
-DIRECTIONS = {
-    "gex2adt": ("GEX", "ADT"),
-    "adt2gex": ("ADT", "GEX"),
-    "gex2atac": ("GEX", "ATAC"),
-    "atac2gex": ("ATAC", "GEX"),
-}
 METHODS = ["knn_regression", "lslab_fold_knn", "guanlab_kernel_ridge", "novel_lsi_mlp", "cajal_marker_mlp"]
 
 

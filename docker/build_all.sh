@@ -1,16 +1,32 @@
 #!/usr/bin/env bash
-# Build the base image, then every component's image as its spec names it.
-# Usage: docker/build_all.sh   (ENGINE=podman to use podman; needs scmib installed for the specs)
+# Build the base images and component images, all from the repository root, as the specs name them.
+#
+#   docker/build_all.sh                      every component (and the bases they need)
+#   docker/build_all.sh ID...                only these components, e.g. predict_modality/methods/knn_regression
+#   docker/build_all.sh --offline [ID...]    no network inside builds: wheels are downloaded here into
+#                                            docker/wheelhouse first, builds run with --network none
+#
+# PYTHON_IMAGE picks the image the base starts from (default python:3.11-slim); ENGINE=podman works too.
+# Needs scmib installed here (pip install -e .) to read the specs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 engine="${ENGINE:-docker}"
+offline=0
+if [[ "${1:-}" == "--offline" ]]; then
+  offline=1
+  shift
+fi
 
-"$engine" build -f docker/base/Dockerfile -t ghcr.io/scmib/base:0.1.0 .
-python - <<'PY' | while read -r folder image; do "$engine" build -t "$image" "$folder"; done
-from pathlib import Path
+build=("$engine" build --build-arg "PYTHON_IMAGE=${PYTHON_IMAGE:-python:3.11-slim}")
+if ((offline)); then
+  mapfile -t extra < <(scmib images --pip-requirements "$@")
+  python -m pip download --quiet --dest docker/wheelhouse "setuptools>=77" wheel . "${extra[@]}"
+  build+=(--network none --build-arg PIP_NO_INDEX=1)
+fi
 
-from scmib.spec import discover
-
-for spec in discover(Path("components")):
-    print(spec.folder, f"{spec.container.image}:{spec.container.tag}")
-PY
+# RUN --mount (the wheelhouse) needs BuildKit.
+export DOCKER_BUILDKIT=1
+scmib images "$@" | while read -r dockerfile image; do
+  echo "== $image ($dockerfile)"
+  "${build[@]}" -f "$dockerfile" -t "$image" .
+done

@@ -115,7 +115,7 @@ def read(path: Path) -> ad.AnnData:
 METHODS = Path("components/predict_modality/methods")
 
 
-def _add_method(repo: Path, name: str, body: str) -> None:
+def add_method(repo: Path, name: str, body: str) -> None:
     folder = repo / METHODS / name
     shutil.copytree(repo / METHODS / "knn_regression", folder)
     config = (folder / "config.yaml").read_text().replace("name: knn_regression", f"name: {name}")
@@ -132,8 +132,8 @@ def _add_method(repo: Path, name: str, body: str) -> None:
 def repo(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("repo")
     shutil.copytree(COMPONENTS, root / "components")
-    _add_method(root, "crashing_method", "raise RuntimeError('deliberate crash')")
-    _add_method(root, "inapplicable_method", "raise NotApplicable('needs ATAC')")
+    add_method(root, "crashing_method", "raise RuntimeError('deliberate crash')")
+    add_method(root, "inapplicable_method", "raise NotApplicable('needs ATAC')")
     return root
 
 

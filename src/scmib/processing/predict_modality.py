@@ -8,16 +8,9 @@ import anndata as ad
 import numpy as np
 import scipy.sparse as sp
 
-from scmib.errors import ContractError, NotApplicable
-from scmib.processing.split import subsample_by_cell_type, train_mask
-
-#: Modalities of each direction: (input, target).
-DIRECTIONS: dict[str, tuple[str, str]] = {
-    "gex2adt": ("GEX", "ADT"),
-    "adt2gex": ("ADT", "GEX"),
-    "gex2atac": ("GEX", "ATAC"),
-    "atac2gex": ("ATAC", "GEX"),
-}
+from scmib.errors import ContractError
+from scmib.processing.common import direction_modalities, task_subset
+from scmib.processing.split import subsample_by_cell_type, train_test_cells
 
 
 @dataclass
@@ -26,30 +19,6 @@ class PredictModalityFiles:
     train_mod2: ad.AnnData
     test_mod1: ad.AnnData
     test_mod2: ad.AnnData
-
-
-def _subset(
-    adata: ad.AnnData,
-    cells: np.ndarray,
-    *,
-    dataset_id: str,
-    keep_labels: bool,
-    features: np.ndarray | None = None,
-) -> ad.AnnData:
-    keep_obs = ["batch", "size_factors"] + (["cell_type"] if keep_labels else [])
-    view = adata[cells] if features is None else adata[cells, features]
-    out = ad.AnnData(
-        X=None,
-        obs=view.obs[[c for c in keep_obs if c in view.obs]].copy(),
-        var=view.var[["feature_types"]].copy(),
-        layers={name: sp.csr_matrix(view.layers[name]) for name in ("counts", "normalized")},
-    )
-    out.uns = {
-        "dataset_id": dataset_id,
-        "modality": adata.uns["modality"],
-        "organism": adata.uns.get("organism", "unknown"),
-    }
-    return out
 
 
 def make_predict_modality(
@@ -71,24 +40,13 @@ def make_predict_modality(
 
     Raises :class:`NotApplicable` when the dataset lacks a modality of ``direction``.
     """
-    source_mod, target_mod = DIRECTIONS[direction]
-    by_modality = {rna.uns["modality"]: rna, mod2.uns["modality"]: mod2}
-    if source_mod not in by_modality or target_mod not in by_modality:
-        raise NotApplicable(
-            f"{direction} needs {source_mod} and {target_mod}, dataset has {sorted(by_modality)}"
-        )
-    if not np.array_equal(rna.obs_names, mod2.obs_names):
-        raise ValueError("rna and mod2 must hold the same cells in the same order")
-    mod1, target = by_modality[source_mod], by_modality[target_mod]
-    is_train = train_mask(rna.obs, seed)
-    train_ix, test_pool = np.flatnonzero(is_train), np.flatnonzero(~is_train)
-    if len(train_ix) == 0 or len(test_pool) == 0:
-        raise ValueError(f"split left {len(train_ix)} training and {len(test_pool)} test cells")
+    mod1, target = direction_modalities(rna, mod2, direction)
+    train_ix, test_pool = train_test_cells(rna.obs, seed)
     labels = rna.obs["cell_type"].iloc[test_pool] if "cell_type" in rna.obs else None
     test_ix = test_pool[subsample_by_cell_type(labels, n_test_cells, len(test_pool), seed)]
 
     features = None
-    if target_mod == "ATAC":
+    if target.uns["modality"] == "ATAC":
         open_peaks = np.flatnonzero(np.asarray(target.layers["counts"].sum(axis=0)).ravel() > 0)
         if len(open_peaks) > n_target_peaks:
             rng = np.random.default_rng(seed)
@@ -96,10 +54,10 @@ def make_predict_modality(
         features = open_peaks
     dataset_id = f"{rna.uns['dataset_id']}_{direction}"
     return PredictModalityFiles(
-        train_mod1=_subset(mod1, train_ix, dataset_id=dataset_id, keep_labels=True),
-        train_mod2=_subset(target, train_ix, dataset_id=dataset_id, keep_labels=True, features=features),
-        test_mod1=_subset(mod1, test_ix, dataset_id=dataset_id, keep_labels=False),
-        test_mod2=_subset(target, test_ix, dataset_id=dataset_id, keep_labels=False, features=features),
+        train_mod1=task_subset(mod1, train_ix, dataset_id=dataset_id, keep_labels=True),
+        train_mod2=task_subset(target, train_ix, dataset_id=dataset_id, keep_labels=True, features=features),
+        test_mod1=task_subset(mod1, test_ix, dataset_id=dataset_id, keep_labels=False),
+        test_mod2=task_subset(target, test_ix, dataset_id=dataset_id, keep_labels=False, features=features),
     )
 
 

@@ -29,6 +29,15 @@ def train_mask(obs: pd.DataFrame, seed: int) -> np.ndarray:
     return ~obs["batch"].astype(str).isin(test).to_numpy()
 
 
+def train_test_cells(obs: pd.DataFrame, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the training and the test cells (see :func:`train_mask`); neither may be empty."""
+    is_train = train_mask(obs, seed)
+    train_ix, test_ix = np.flatnonzero(is_train), np.flatnonzero(~is_train)
+    if len(train_ix) == 0 or len(test_ix) == 0:
+        raise ValueError(f"split left {len(train_ix)} training and {len(test_ix)} test cells")
+    return train_ix, test_ix
+
+
 def subsample_by_cell_type(cell_types: pd.Series | None, n: int, n_cells: int, seed: int) -> np.ndarray:
     """Indices of ``n`` cells drawn without replacement, probability ~ sqrt(1 / type frequency).
 

@@ -139,7 +139,7 @@ def run_job(job: Job, key: str, threads: int) -> JobResult:
     return result
 
 
-def _skipped(job: Job, key: str, dep_results: list[JobResult]) -> JobResult | None:
+def skipped_result(job: Job, key: str, dep_results: list[JobResult]) -> JobResult | None:
     """The result of a job that cannot run because a dependency did not succeed, else None."""
     blocked = [r for r in dep_results if r.status not in OK]
     if not blocked:
@@ -188,7 +188,8 @@ def execute(jobs: list[Job], n_jobs: int = 1, progress: bool = True) -> dict[str
                         break  # submit no more than can run, so "running" means running
                     pending.remove(job)
                     key = keys[job.id]
-                    done = _skipped(job, key, [results[d.id] for d in job.deps]) or cached_result(job, key)
+                    dep_results = [results[d.id] for d in job.deps]
+                    done = skipped_result(job, key, dep_results) or cached_result(job, key)
                     if done is not None:
                         finish(job.id, done)
                     else:

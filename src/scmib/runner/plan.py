@@ -88,12 +88,21 @@ def load_task_info(task: str) -> dict[str, Any]:
 
 
 def _matches(name: str, patterns: list[str] | None) -> bool:
-    return not patterns or any(fnmatch.fnmatch(name, p) for p in patterns)
+    """Whether ``name`` is selected: it matches an include pattern (if any) and no ``!``-exclude pattern."""
+    patterns = patterns or []
+    includes = [p for p in patterns if not p.startswith("!")]
+    excludes = [p[1:] for p in patterns if p.startswith("!")]
+    included = not includes or any(fnmatch.fnmatch(name, p) for p in includes)
+    return included and not any(fnmatch.fnmatch(name, p) for p in excludes)
 
 
 @dataclass
 class Selection:
-    """What to run: tasks, profile and name filters (shell patterns; None = everything)."""
+    """What to run: tasks, profile and name filters.
+
+    Filters are shell patterns; one starting with ``!`` excludes (``["*", "!guanlab*"]``);
+    None or only excludes means everything else.
+    """
 
     tasks: list[str] = field(default_factory=lambda: list(RUNNABLE_TASKS))
     profile: str = "default"

@@ -1,0 +1,1 @@
+"""Offline checks of the Nextflow workflow, its configuration and the component containers."""
