@@ -143,6 +143,8 @@ def scmib_run(repo: Path, data_dir: Path, outdir: Path) -> subprocess.CompletedP
         "-m",
         "scmib.cli",
         "run",
+        "--task",
+        "predict_modality",
         "--profile",
         "test",
         "--datasets",

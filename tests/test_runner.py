@@ -65,3 +65,20 @@ def test_scaling_uses_controls_and_metric_direction():
     np.testing.assert_allclose(scale(table), [1.0, 0.0, 0.75])
     table["maximize"] = True
     np.testing.assert_allclose(scale(table), [0.0, 1.0, 0.25])
+
+
+def test_launcher_reports_the_jobs_own_peak_memory_not_the_runners(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    held = np.ones(60_000_000)  # the runner holds ~480 MB, as a benchmark script with data in memory does
+    usage = tmp_path / "usage.json"
+    cmd = [sys.executable, "-m", "scmib.runner.launch", str(usage), "--", sys.executable, "-c", "pass"]
+    subprocess.run(cmd, check=True)
+    assert held.sum() > 0
+    assert json.loads(usage.read_text())["maxrss_kb"] < 100_000
+    killed = subprocess.run([*cmd[:5], sys.executable, "-c", "import os; os.kill(os.getpid(), 9)"])
+    assert killed.returncode == -9  # a memory kill still reads as one

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anndata as ad
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -84,3 +85,25 @@ def count_statistics(counts, batches: pd.Series) -> np.ndarray:
         grouped.transform("std").fillna(1.0) + 1e-8
     )
     return np.column_stack([log_total, log_detected, within.to_numpy()])
+
+
+def modality_embedding(
+    train: ad.AnnData, test: ad.AnnData, n_components: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-cell z-scored low-dimensional inputs of one modality, fitted on train and test together.
+
+    ATAC: LSI of the counts (Novel's input); GEX: truncated SVD of the normalised
+    values; ADT: the normalised values themselves when there are no more proteins
+    than ``n_components``. Returns ``(n_train, k)`` and ``(n_test, k)`` float32 arrays.
+    """
+    from scmib.methods.reduction import as_dense, joint_svd
+    from scmib.processing.predict_modality import modality_of
+
+    if modality_of(train) == "ATAC":
+        return lsi(train.layers["counts"], test.layers["counts"], n_components, seed)
+    first, second = train.layers["normalized"], test.layers["normalized"]
+    if train.n_vars <= n_components:
+        first, second = as_dense(first), as_dense(second)
+    else:
+        first, second = joint_svd(first, second, n_components, seed)
+    return zscore_rows(first).astype(np.float32), zscore_rows(second).astype(np.float32)

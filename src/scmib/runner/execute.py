@@ -86,6 +86,10 @@ def run_job(job: Job, key: str, threads: int) -> JobResult:
     for output in job.outputs.values():
         output.unlink(missing_ok=True)
     cmd = [sys.executable, str(job.spec.script_path), *command_line(job.spec, job.argv_values)]
+    usage_path = job.workdir / ".usage.json"
+    usage_path.unlink(missing_ok=True)
+    # Through the launcher, so the job's peak memory is its own (see scmib.runner.launch).
+    launched = [sys.executable, "-m", "scmib.runner.launch", str(usage_path), "--", *cmd]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         env[var] = str(threads)
@@ -95,7 +99,9 @@ def run_job(job: Job, key: str, threads: int) -> JobResult:
     with open(log_path, "w") as log:
         log.write("$ " + " ".join(cmd) + "\n")
         log.flush()
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            launched, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
         _LIVE.add(proc.pid)
         timed_out = threading.Event()
 
@@ -111,6 +117,10 @@ def run_job(job: Job, key: str, threads: int) -> JobResult:
         _LIVE.discard(proc.pid)
         proc.returncode = os.waitstatus_to_exitcode(wait_status)
     wall = time.perf_counter() - start
+    try:
+        own = json.loads(usage_path.read_text())
+    except (OSError, ValueError):  # the launcher itself was killed: its usage includes the job's
+        own = {"maxrss_kb": usage.ru_maxrss, "cpu_s": usage.ru_utime + usage.ru_stime}
     code = proc.returncode
     if timed_out.is_set():
         status, message = TIMEOUT, f"killed after the {limit} s time limit of its labels"
@@ -127,8 +137,8 @@ def run_job(job: Job, key: str, threads: int) -> JobResult:
         status=status,
         exit_code=code,
         wall_time_s=round(wall, 3),
-        cpu_time_s=round(usage.ru_utime + usage.ru_stime, 3),
-        peak_memory_mb=round(usage.ru_maxrss / 1024, 1),  # Linux reports KiB
+        cpu_time_s=round(own["cpu_s"], 3),
+        peak_memory_mb=round(own["maxrss_kb"] / 1024, 1),  # Linux reports KiB
         key=key,
         log=str(log_path),
         message=message,

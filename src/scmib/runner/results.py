@@ -119,8 +119,15 @@ def scale(table: pd.DataFrame) -> pd.Series:
 
 
 def method_scores(table: pd.DataFrame) -> pd.DataFrame:
-    """Mean scaled score per (task, dataset, variant, method), clipped to [0, 1], missing as 0."""
-    clipped = table.assign(score=table["scaled"].clip(0, 1).fillna(0.0))
+    """Mean scaled score per (task, dataset, variant, method), clipped to [0, 1], missing as 0.
+
+    A metric on which the controls do not span a range (every control passes a
+    format check, say) cannot be scaled and is left out of the mean rather than counted 0.
+    """
+    keys = ["task", "dataset", "variant", "metric"]
+    scalable = table.groupby(keys, sort=False)["scaled"].transform(lambda s: s.notna().any())
+    clipped = table[scalable.astype(bool)]
+    clipped = clipped.assign(score=clipped["scaled"].clip(0, 1).fillna(0.0))
     return (
         clipped.groupby(["task", "dataset", "variant", "method", "method_kind"], sort=False)
         .agg(

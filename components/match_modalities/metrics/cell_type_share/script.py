@@ -1,0 +1,19 @@
+"""Share of each cell's weight on cells of its own type."""
+
+from scmib.component import ComponentRun, run_component
+from scmib.errors import NotApplicable
+from scmib.metrics.inputs import score_file
+from scmib.metrics.matching import cell_type_share, checked_weights, solution_pairing
+
+
+def main(run: ComponentRun) -> None:
+    prediction, solution = run.read("input_prediction"), run.read("input_test_sol")
+    if "cell_type" not in solution.obs:
+        raise NotApplicable(f"solution '{run.path('input_test_sol')}' has no obs['cell_type']")
+    weights = checked_weights(prediction, solution, str(run.path("input_prediction")))
+    value = cell_type_share(weights, solution_pairing(solution), solution.obs["cell_type"].to_numpy())
+    run.write("output", score_file(prediction, {"cell_type_share": value}))
+
+
+if __name__ == "__main__":
+    run_component(__file__, main)

@@ -1,0 +1,16 @@
+"""The competition's match probability."""
+
+from scmib.component import ComponentRun, run_component
+from scmib.metrics.inputs import score_file
+from scmib.metrics.matching import checked_weights, match_probability, solution_pairing
+
+
+def main(run: ComponentRun) -> None:
+    prediction, solution = run.read("input_prediction"), run.read("input_test_sol")
+    weights = checked_weights(prediction, solution, str(run.path("input_prediction")))
+    value = match_probability(weights, solution_pairing(solution))
+    run.write("output", score_file(prediction, {"match_probability": value}))
+
+
+if __name__ == "__main__":
+    run_component(__file__, main)
