@@ -2,33 +2,15 @@
 
 from scmib.component import ComponentRun, run_component
 from scmib.methods.alignment import ridge_map
-from scmib.methods.features import modality_embedding
-from scmib.methods.matching import (
-    batch_groups,
-    knn_weights,
-    match_within_groups,
-    matching_file,
-    training_pairs,
-)
+from scmib.methods.matching import knn_weights
+from scmib.methods.paired_inputs import read_paired_reductions
 
 
 def main(run: ComponentRun) -> None:
-    train_mod1, test_mod1, test_mod2 = (
-        run.read("input_train_mod1"),
-        run.read("input_test_mod1"),
-        run.read("input_test_mod2"),
-    )
-    train_mod2 = training_pairs(run.read("input_train_mod2"), run.read("input_train_sol"))
-    k, seed = run.par["n_components"], run.par["seed"]
-    train1, test1 = modality_embedding(train_mod1, test_mod1, k, seed)
-    train2, test2 = modality_embedding(train_mod2, test_mod2, k, seed)
-    predicted = ridge_map(train1, train2, test1, run.par["alpha"])
-    weights = match_within_groups(
-        batch_groups(test_mod1, test_mod2),
-        (test_mod1.n_obs, test_mod2.n_obs),
-        lambda rows, cols: knn_weights(predicted[rows], test2[cols], run.par["n_neighbors"]),
-    )
-    run.write("output", matching_file(weights, test_mod1, test_mod2))
+    data = read_paired_reductions(run, run.par["n_components"], run.par["seed"])
+    predicted = ridge_map(data.train1, data.train2, data.test1, run.par["alpha"])
+    k = run.par["n_neighbors"]
+    run.write("output", data.prediction(lambda rows, cols: knn_weights(predicted[rows], data.test2[cols], k)))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,50 @@
+"""What every match-modalities method starts from: the files, re-paired, reduced per modality."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import anndata as ad
+import numpy as np
+import scipy.sparse as sp
+
+from scmib.component import ComponentRun
+from scmib.methods.features import modality_embedding
+from scmib.methods.matching import batch_groups, match_within_groups, matching_file, training_pairs
+
+
+@dataclass
+class PairedReductions:
+    """Per-modality reductions (``train1``/``test1`` of mod1, ``train2``/``test2`` of mod2), the
+    training rows paired, plus the files a prediction is built against."""
+
+    train_mod1: ad.AnnData
+    test_mod1: ad.AnnData
+    test_mod2: ad.AnnData
+    train1: np.ndarray
+    test1: np.ndarray
+    train2: np.ndarray
+    test2: np.ndarray
+
+    @property
+    def train_batches(self) -> np.ndarray:
+        return self.train_mod1.obs["batch"].astype(str).to_numpy()
+
+    def prediction(self, block: Callable[[np.ndarray, np.ndarray], sp.spmatrix]) -> ad.AnnData:
+        """The prediction file from ``block(test mod1 rows, test mod2 rows)`` called per batch."""
+        shape = (self.test_mod1.n_obs, self.test_mod2.n_obs)
+        weights = match_within_groups(batch_groups(self.test_mod1, self.test_mod2), shape, block)
+        return matching_file(weights, self.test_mod1, self.test_mod2)
+
+
+def read_paired_reductions(run: ComponentRun, n_components: int, seed: int) -> PairedReductions:
+    """Read a method's five inputs, pair the training mod2 rows, and reduce each modality
+    (:func:`modality_embedding`, fitted on training and test cells together)."""
+    train_mod1, test_mod1, test_mod2 = (
+        run.read(f"input_{n}") for n in ("train_mod1", "test_mod1", "test_mod2")
+    )
+    train_mod2 = training_pairs(run.read("input_train_mod2"), run.read("input_train_sol"))
+    train1, test1 = modality_embedding(train_mod1, test_mod1, n_components, seed)
+    train2, test2 = modality_embedding(train_mod2, test_mod2, n_components, seed)
+    return PairedReductions(train_mod1, test_mod1, test_mod2, train1, test1, train2, test2)
