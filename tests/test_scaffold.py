@@ -58,12 +58,27 @@ def test_a_scaffolded_method_and_metric_run_in_the_benchmark(repo, data_dir):
     assert (solution["value"] == 0).all() and (mine["value"] > 0).all()
 
 
+def test_scaffolded_joint_embedding_components_run_in_the_benchmark(repo, data_dir):
+    scmib("new-component", "joint_embedding", "method", "my_embedding", cwd=repo)
+    scmib("new-component", "joint_embedding", "metric", "type_spread", cwd=repo)
+    scmib("lint", cwd=repo)
+    out = repo / "out_je"
+    scmib(
+        "run", "--task", "joint_embedding", "--profile", "test", "--datasets", "neurips2021_starter_cite",
+        "--methods", "my_embedding", "--metrics", "type_spread", "--outdir", str(out),
+        "--data_mirror", str(data_dir), "--no-progress", "--strict", cwd=repo,
+    )  # fmt: skip
+    results = pd.read_csv(out / "results" / "results.tsv", sep="\t")
+    mine = results[(results["method"] == "my_embedding") & (results["metric"] == "type_spread")]
+    assert len(mine) == 1 and mine["status"].iloc[0] == "success" and mine["value"].iloc[0] > 0
+
+
 def test_scaffolding_refuses_bad_names_and_existing_folders(repo):
     proc = scmib("new-component", "predict_modality", "method", "My-Method", cwd=repo, check=False)
     assert proc.returncode == 2 and "lower_snake_case" in proc.stderr
     proc = scmib("new-component", "predict_modality", "method", "knn_regression", cwd=repo, check=False)
     assert proc.returncode == 2 and "already exists" in proc.stderr
-    proc = scmib("new-component", "joint_embedding", "method", "x", cwd=repo, check=False)
+    proc = scmib("new-component", "match_modalities", "control_method", "x", cwd=repo, check=False)
     assert proc.returncode == 2 and "no template" in proc.stderr
 
 

@@ -54,7 +54,7 @@ BASE_IMAGES = {
     for image in (
         BaseImage("base", None, ()),
         BaseImage("torch", "base", ("torch==2.13.0",)),
-        BaseImage("scvi", "torch", ("scvi-tools==1.5.1",)),
+        BaseImage("scvi", "torch", ("scvi-tools==1.4.2",)),
     )
 }
 

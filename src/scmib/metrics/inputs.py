@@ -9,7 +9,7 @@ import scipy.sparse as sp
 from scmib.errors import ContractError
 
 
-def _reorder(names: np.ndarray, expected: np.ndarray, axis: str, path: str) -> np.ndarray | None:
+def reorder(names: np.ndarray, expected: np.ndarray, axis: str, path: str) -> np.ndarray | None:
     """Positions that put ``names`` in the order of ``expected``; None if already in order."""
     if np.array_equal(names, expected):
         return None
@@ -31,8 +31,8 @@ def aligned_layers(
         raise ContractError(
             f"prediction '{path}': shape {prediction.shape}, expected the solution's {solution.shape}"
         )
-    rows = _reorder(prediction.obs_names.to_numpy(), solution.obs_names.to_numpy(), "obs", path)
-    cols = _reorder(prediction.var_names.to_numpy(), solution.var_names.to_numpy(), "var", path)
+    rows = reorder(prediction.obs_names.to_numpy(), solution.obs_names.to_numpy(), "obs", path)
+    cols = reorder(prediction.var_names.to_numpy(), solution.var_names.to_numpy(), "var", path)
     values = prediction.layers[layer]
     values = values.toarray() if sp.issparse(values) else np.asarray(values)
     if rows is not None:

@@ -23,7 +23,7 @@ from scmib.errors import ScmibError
 from scmib.spec import ComponentSpec, DatasetInfo, discover
 
 #: Tasks with a ``task.yaml`` that the runner can plan.
-RUNNABLE_TASKS = ("predict_modality", "match_modalities")
+RUNNABLE_TASKS = ("predict_modality", "match_modalities", "joint_embedding")
 PROFILES = ("test", "default", "full")
 #: Stages in the order results are reported.
 STAGES = ("load", "process", "control_method", "method", "metric")

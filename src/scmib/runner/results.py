@@ -15,7 +15,7 @@ import pandas as pd
 
 from scmib.io import read_h5ad
 from scmib.runner.execute import OK, JobResult
-from scmib.runner.plan import Job
+from scmib.runner.plan import Job, load_task_info
 
 RESULT_COLUMNS = [
     "task",
@@ -99,8 +99,45 @@ def results_table(jobs: list[Job], results: dict[str, JobResult]) -> pd.DataFram
                 }
             )
     table = pd.DataFrame(rows, columns=[c for c in RESULT_COLUMNS if c != "scaled"])
+    derived = summary_metric_rows(table)
+    if len(derived):
+        table = pd.concat([table, derived], ignore_index=True)
     table.insert(RESULT_COLUMNS.index("scaled"), "scaled", scale(table))
     return table
+
+
+def summary_metrics(task: str) -> dict | None:
+    """A task's ``summary_metric`` (name and the metrics it averages), if its task.yaml declares one."""
+    return load_task_info(task).get("summary_metric")
+
+
+def summary_metric_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of each task's summary metric: the plain mean of its metrics' raw values per method.
+
+    The competition ranked joint embeddings by the arithmetic mean of six
+    metrics. A metric that does not apply to a dataset (exit 99, e.g. no
+    cell-cycle genes) is left out of that dataset's mean; a failed method's mean is NaN.
+    """
+    rows = []
+    for task in table["task"].unique():
+        info = summary_metrics(task)
+        if not info:
+            continue
+        part = table[(table["task"] == task) & table["metric"].isin(info["of"])]
+        for _, group in part.groupby(["dataset", "variant", "method"], sort=False):
+            applicable = group[group["metric_status"] != "not_applicable"]
+            first = group.iloc[0]
+            rows.append(
+                {
+                    **first.to_dict(),
+                    "metric": info["name"],
+                    "value": applicable["value"].mean(skipna=False) if len(applicable) else np.nan,
+                    "maximize": True,
+                    "metric_status": "derived",
+                    "log": f"mean of {', '.join(applicable['metric'])}",
+                }
+            )
+    return pd.DataFrame(rows, columns=table.columns)
 
 
 def scale(table: pd.DataFrame) -> pd.Series:
@@ -125,6 +162,8 @@ def method_scores(table: pd.DataFrame) -> pd.DataFrame:
     format check, say) cannot be scaled and is left out of the mean rather than counted 0.
     """
     keys = ["task", "dataset", "variant", "metric"]
+    # A summary metric only restates its parts; counting it too would weigh them twice.
+    table = table[table["metric_status"] != "derived"]
     scalable = table.groupby(keys, sort=False)["scaled"].transform(lambda s: s.notna().any())
     clipped = table[scalable.astype(bool)]
     clipped = clipped.assign(score=clipped["scaled"].clip(0, 1).fillna(0.0))

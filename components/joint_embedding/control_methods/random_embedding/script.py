@@ -1,0 +1,16 @@
+"""Random N(0, 1) embedding."""
+
+import numpy as np
+
+from scmib.component import ComponentRun, run_component
+from scmib.methods.embedding import EmbeddingInputs
+
+
+def main(run: ComponentRun) -> None:
+    inputs = EmbeddingInputs(run.read("input_mod1"), run.read("input_mod2"))
+    rng = np.random.default_rng(run.par["seed"])
+    run.write("output", inputs.output(rng.standard_normal((inputs.mod1.n_obs, run.par["n_dimensions"]))))
+
+
+if __name__ == "__main__":
+    run_component(__file__, main)

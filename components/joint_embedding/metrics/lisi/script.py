@@ -1,0 +1,27 @@
+"""iLISI and cLISI of the embedding."""
+
+from scmib.component import ComponentRun, run_component
+from scmib.metrics.embedding.inputs import embedding_inputs
+from scmib.metrics.embedding.lisi import clisi, ilisi
+
+
+def main(run: ComponentRun) -> None:
+    inputs = embedding_inputs(
+        run.read("input_prediction"), run.read("input_solution"), str(run.path("input_prediction"))
+    )
+    if inputs.degenerate:
+        run.write(
+            "output", inputs.worst({"ilisi": 0.0, "ilisi_site": 0.0, "clisi": 0.0}, "every cell at one point")
+        )
+        return
+    obs, emb = inputs.obs, inputs.embedding
+    values = {
+        "ilisi": ilisi(emb, obs["batch"].to_numpy()),
+        "ilisi_site": ilisi(emb, obs["site"].to_numpy()) if "site" in obs else float("nan"),
+        "clisi": clisi(emb, obs["cell_type"].to_numpy()),
+    }
+    run.write("output", inputs.score(values))
+
+
+if __name__ == "__main__":
+    run_component(__file__, main)

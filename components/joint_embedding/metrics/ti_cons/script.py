@@ -1,0 +1,35 @@
+"""Trajectory conservation of the embedding, per modality's pseudotime."""
+
+from scmib.component import ComponentRun, run_component
+from scmib.errors import NotApplicable
+from scmib.metrics.embedding.graph import knn_graph
+from scmib.metrics.embedding.inputs import embedding_inputs
+from scmib.metrics.embedding.trajectory import trajectory_conservation
+
+
+def main(run: ComponentRun) -> None:
+    solution = run.read("input_solution")
+    mod2_key = next(
+        (f"pseudotime_order_{m}" for m in ("ADT", "ATAC") if f"pseudotime_order_{m}" in solution.obs), None
+    )
+    if "pseudotime_order_GEX" not in solution.obs or mod2_key is None:
+        raise NotApplicable("the solution has no pseudotime_order_GEX and pseudotime_order_ADT/ATAC")
+    inputs = embedding_inputs(run.read("input_prediction"), solution, str(run.path("input_prediction")))
+    names = {"ti_cons_batch_gex": "pseudotime_order_GEX", "ti_cons_batch_mod2": mod2_key}
+    if inputs.degenerate:
+        run.write(
+            "output",
+            inputs.worst(dict.fromkeys(["ti_cons_batch_mean", *names], 0.0), "every cell at one point"),
+        )
+        return
+    graph = knn_graph(inputs.embedding)
+    labels, batches = inputs.obs["cell_type"].to_numpy(), inputs.obs["batch"].to_numpy()
+    values = {
+        name: trajectory_conservation(graph, inputs.obs[key].to_numpy(), labels, batches)
+        for name, key in names.items()
+    }
+    run.write("output", inputs.score({"ti_cons_batch_mean": sum(values.values()) / 2, **values}))
+
+
+if __name__ == "__main__":
+    run_component(__file__, main)

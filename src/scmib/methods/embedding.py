@@ -1,0 +1,104 @@
+"""Inputs and outputs every joint-embedding method shares: per-modality reductions and the embedding file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scanpy as sc
+import scipy.sparse as sp
+from sklearn.decomposition import TruncatedSVD
+
+from scmib.errors import ContractError
+from scmib.methods.features import tfidf
+from scmib.processing.predict_modality import modality_of
+
+
+def modality_reduction(adata: ad.AnnData, n_components: int, seed: int, centred: bool = True) -> np.ndarray:
+    """Cells x k reduction of one modality file (``layers["normalized"]``, ATAC ``layers["counts"]``).
+
+    GEX and ADT: PCA of the normalised values (``centred=False``: truncated SVD,
+    Guanlab's choice); ADT with no more proteins than ``n_components`` keeps
+    every protein (centred). ATAC: LSI, i.e. truncated SVD of the log TF-IDF
+    with the first component (sequencing depth) dropped.
+    """
+    if modality_of(adata) == "ATAC":
+        values = tfidf(adata.layers["counts"])
+        k = max(2, min(n_components + 1, min(values.shape) - 1))
+        return TruncatedSVD(k, random_state=seed).fit_transform(values)[:, 1:]
+    values = adata.layers["normalized"]
+    if adata.n_vars <= n_components:
+        dense = np.asarray(values.toarray() if sp.issparse(values) else values, dtype=np.float64)
+        return dense - dense.mean(axis=0) if centred else dense
+    k = max(1, min(n_components, min(values.shape) - 1))
+    if centred:
+        return sc.pp.pca(sp.csr_matrix(values, dtype=np.float64), n_comps=k, random_state=seed)
+    return TruncatedSVD(k, random_state=seed).fit_transform(values)
+
+
+def balanced_concat(blocks: list[np.ndarray]) -> np.ndarray:
+    """Concatenate blocks after scaling each to unit total variance, so each modality weighs the same."""
+    scaled = [b / np.sqrt(max(b.var(axis=0).sum(), 1e-12)) for b in blocks]
+    return np.hstack(scaled)
+
+
+@dataclass
+class EmbeddingInputs:
+    """The two modality files of a joint-embedding task and their cells' batches."""
+
+    mod1: ad.AnnData
+    mod2: ad.AnnData
+
+    @property
+    def batches(self) -> pd.Series:
+        return self.mod1.obs["batch"].astype(str)
+
+    def reductions(
+        self, n_components: int | tuple[int, int], seed: int, centred: bool = True
+    ) -> list[np.ndarray]:
+        """:func:`modality_reduction` of mod1 and mod2 (one size for both, or one each)."""
+        sizes = (n_components, n_components) if isinstance(n_components, int) else n_components
+        return [
+            modality_reduction(adata, k, seed, centred)
+            for adata, k in zip((self.mod1, self.mod2), sizes, strict=True)
+        ]
+
+    def concatenated(self, n_components: int, seed: int) -> np.ndarray:
+        """Balanced concatenation of both modalities' PCA/LSI (the PCA-concatenation baseline)."""
+        return balanced_concat(self.reductions(n_components, seed))
+
+    def output(self, embedding: np.ndarray) -> ad.AnnData:
+        """The prediction file: ``X`` is the embedding of the mod1 cells (at most 100 dimensions)."""
+        embedding = np.asarray(embedding, dtype=np.float64)
+        if embedding.shape[1] > 100:
+            raise ValueError(f"embedding has {embedding.shape[1]} dimensions; the task allows at most 100")
+        out = ad.AnnData(X=embedding, obs=pd.DataFrame(index=self.mod1.obs_names.copy()))
+        out.uns["dataset_id"] = str(self.mod1.uns["dataset_id"])
+        return out
+
+
+def read_embedding_inputs(run) -> EmbeddingInputs:
+    """Read ``input_mod1`` and ``input_mod2`` of a method run; they must hold the same cells in order."""
+    mod1, mod2 = run.read("input_mod1"), run.read("input_mod2")
+    if not np.array_equal(mod1.obs_names, mod2.obs_names):
+        raise ContractError(
+            f"'{run.path('input_mod2')}': obs names differ from '{run.path('input_mod1')}' "
+            "(same cells in the same order expected)"
+        )
+    return EmbeddingInputs(mod1, mod2)
+
+
+def pseudo_labels(embedding: np.ndarray, resolution: float, seed: int) -> np.ndarray:
+    """Integer Leiden clusters (scanpy, igraph flavour) of ``embedding``'s 15-neighbour graph.
+
+    For methods that learn from cell types when the task gives none.
+    """
+    graph = ad.AnnData(X=sp.csr_matrix((len(embedding), 0), dtype=np.float32))
+    graph.obsm["X_emb"] = np.asarray(embedding, dtype=np.float32)
+    sc.pp.neighbors(graph, use_rep="X_emb", random_state=seed)
+    sc.tl.leiden(
+        graph, resolution=resolution, random_state=seed, flavor="igraph", n_iterations=2, directed=False
+    )
+    return graph.obs["leiden"].astype(int).to_numpy()

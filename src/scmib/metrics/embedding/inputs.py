@@ -1,0 +1,66 @@
+"""Read a joint-embedding prediction against its solution, and score degenerate embeddings."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from scmib.errors import ContractError
+from scmib.metrics.inputs import reorder, score_file
+
+MAX_DIMENSIONS = 100
+
+
+@dataclass
+class EmbeddingInputs:
+    """An embedding (cells x dimensions, in the solution's cell order) and the solution's labels."""
+
+    embedding: np.ndarray
+    solution: ad.AnnData
+    prediction: ad.AnnData
+
+    @property
+    def obs(self) -> pd.DataFrame:
+        return self.solution.obs
+
+    @property
+    def degenerate(self) -> bool:
+        """True when every cell sits at the same point: distances, graphs and PCs are undefined."""
+        return bool(np.all(np.ptp(self.embedding, axis=0) == 0))
+
+    def score(self, values: dict[str, float]) -> ad.AnnData:
+        return score_file(self.prediction, values)
+
+    def worst(self, values: dict[str, float], why: str) -> ad.AnnData:
+        """A score file with every metric at its worst value, saying why on stderr (kept in the run log)."""
+        print(f"metric undefined ({why}); scored as the worst value: {values}", file=sys.stderr)
+        out = score_file(self.prediction, values)
+        out.uns["undefined"] = why
+        return out
+
+
+def embedding_inputs(prediction: ad.AnnData, solution: ad.AnnData, path: str) -> EmbeddingInputs:
+    """The prediction's ``X`` as float64 in the solution's cell order.
+
+    Raises :class:`ContractError` naming ``path`` when cells differ, when there
+    are not 1 to :data:`MAX_DIMENSIONS` dimensions, or when values are not finite.
+    """
+    if prediction.n_obs != solution.n_obs:
+        raise ContractError(
+            f"prediction '{path}': X has {prediction.n_obs} cells, the solution {solution.n_obs}"
+        )
+    if not 1 <= prediction.n_vars <= MAX_DIMENSIONS:
+        raise ContractError(
+            f"prediction '{path}': X has {prediction.n_vars} dimensions, expected 1 to {MAX_DIMENSIONS}"
+        )
+    rows = reorder(prediction.obs_names.to_numpy(), solution.obs_names.to_numpy(), "obs", path)
+    values = prediction.X.toarray() if sp.issparse(prediction.X) else np.asarray(prediction.X)
+    values = np.asarray(values if rows is None else values[rows], dtype=np.float64)
+    if not np.all(np.isfinite(values)):
+        raise ContractError(f"prediction '{path}': X holds NaN or infinite values")
+    return EmbeddingInputs(values, solution, prediction)

@@ -1,0 +1,255 @@
+"""Joint embedding on real cells: processor, controls, methods and metrics through their command lines."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import read, run_cli, run_in_process, spec_of
+
+from scmib.contracts import check_file, load_contract
+
+CONTROLS = ["random_embedding", "constant_embedding", "label_embedding"]
+METHODS = [
+    "pca_concat",
+    "guanlab_svd",
+    "harmony_concat",
+    "mnn_concat",
+    "jae_autoencoder",
+    "lsl_autoencoder",
+    "totalvi",
+]
+#: Methods of the other modality pair (MultiVI: GEX + ATAC), run on the organisers' Multiome files.
+ATAC_ONLY = ["multivi"]
+METRICS = {
+    "clustering": ["nmi", "ari"],
+    "asw": ["asw_label", "asw_batch"],
+    "cc_cons": ["cc_cons"],
+    "ti_cons": ["ti_cons_batch_mean", "ti_cons_batch_gex", "ti_cons_batch_mod2"],
+    "graph_conn": ["graph_conn"],
+    "lisi": ["ilisi", "ilisi_site", "clisi"],
+}
+SIX = ["nmi", "asw_label", "asw_batch", "cc_cons", "ti_cons_batch_mean", "graph_conn"]
+QUICK = {
+    "jae_autoencoder": {"epochs": 3, "hidden": 32},
+    "lsl_autoencoder": {"epochs": 3, "hidden": 32},
+    "totalvi": {"max_epochs": 3},
+    "multivi": {"max_epochs": 3},
+}
+#: Fewer epochs than the defaults where the test still needs a trained model (2,500 cells on 2 CPU cores).
+TRIANA_PARAMS = {"totalvi": {"max_epochs": 40}}
+
+
+def make_embedding_task(folder: Path, common: tuple[Path, Path], pair: str, **params) -> dict[str, Path]:
+    files = {n: folder / f"{n}.h5ad" for n in ("mod1", "mod2", "solution")}
+    run_cli(
+        "joint_embedding/processors/embedding_task",
+        input_rna=common[0],
+        input_mod2=common[1],
+        pair=pair,
+        **{f"output_{k}": v for k, v in files.items()},
+        **params,
+    )
+    return files
+
+
+def embed(component: str, task: dict[str, Path], out: Path, **params) -> Path:
+    inputs = {"input_mod1": task["mod1"], "input_mod2": task["mod2"]}
+    if component.startswith("control_methods/"):
+        inputs["input_solution"] = task["solution"]
+    run_cli(f"joint_embedding/{component}", output=out, **inputs, **params)
+    check_file(read(out), load_contract("joint_embedding/prediction"), out)
+    return out
+
+
+def score(prediction: Path, solution: Path, folder: Path, in_process: bool = False) -> dict[str, float]:
+    """Every metric component on one prediction; ``in_process`` runs their ``main`` without a new process."""
+    values: dict[str, float] = {}
+    for metric in METRICS:
+        out = folder / f"{prediction.stem}_{metric}.h5ad"
+        files = {"input_prediction": prediction, "input_solution": solution, "output": out}
+        if in_process:
+            try:
+                run_in_process(f"joint_embedding/metrics/{metric}", **files)
+            except SystemExit as exc:
+                assert exc.code == 99, (metric, exc.code)
+        else:
+            proc = run_cli(f"joint_embedding/metrics/{metric}", check=False, **files)
+            assert proc.returncode in (0, 99), proc.stderr[-2000:]
+        if out.exists():
+            adata = read(out)
+            values.update(zip(adata.uns["metric_ids"], map(float, adata.uns["metric_values"]), strict=True))
+    values["mean_of_six"] = float(np.mean([values[m] for m in SIX if m in values]))
+    return values
+
+
+@pytest.fixture(scope="module")
+def triana_task(tmp_path_factory, triana_common) -> dict[str, Path]:
+    return make_embedding_task(tmp_path_factory.mktemp("triana_je"), triana_common, "gex_adt", n_cells=2500)
+
+
+@pytest.fixture(scope="module")
+def triana_scores(tmp_path_factory, triana_task) -> dict[str, dict[str, float]]:
+    folder = tmp_path_factory.mktemp("triana_je_out")
+    scores = {}
+    for name in CONTROLS + METHODS:
+        kind = "control_methods" if name in CONTROLS else "methods"
+        params = TRIANA_PARAMS.get(name, {})
+        prediction = embed(f"{kind}/{name}", triana_task, folder / f"{name}.h5ad", **params)
+        # The command lines of the metrics are exercised on pca_concat; the rest score in-process.
+        scores[name] = score(prediction, triana_task["solution"], folder, in_process=name != "pca_concat")
+    return scores
+
+
+def test_processor_keeps_every_cell_and_labels_only_the_solution(tmp_path, triana_common):
+    task = make_embedding_task(tmp_path, triana_common, "gex_adt")
+    mod1, mod2, solution = (read(task[n]) for n in ("mod1", "mod2", "solution"))
+    rna = read(triana_common[0])
+    for name, adata in (("mod1", mod1), ("mod2", mod2), ("solution", solution)):
+        check_file(adata, load_contract(f"joint_embedding/{name}"), name)
+        assert list(adata.obs_names) == list(rna.obs_names)
+    assert "cell_type" not in mod1.obs and "cell_type" not in mod2.obs
+    obs = solution.obs
+    # Triana ships no pseudotime: the processor computed one on the erythroid lineage, per modality.
+    lineage = [
+        "HSCs & MPPs",
+        "Erythro-myeloid progenitors",
+        "Early erythroid progenitor",
+        "Late erythroid progenitor",
+    ]
+    on_path = obs["cell_type"].isin(lineage)
+    for key in ("pseudotime_order_GEX", "pseudotime_order_ADT"):
+        assert obs.loc[on_path, key].notna().mean() > 0.95 and obs.loc[~on_path, key].isna().all()
+        means = obs[on_path].groupby("cell_type", observed=True)[key].mean()[lineage]
+        assert means.is_monotonic_increasing, means  # the trajectory runs HSC -> late erythroid
+    assert obs["pseudotime_order_GEX"].corr(obs["pseudotime_order_ADT"], method="spearman") > 0.7
+    # Cell-cycle scores from the Tirosh genes (42 S and 50 G2M genes are on Triana's panel).
+    assert {"S_score", "G2M_score"} <= set(obs) and obs["S_score"].std() > 0
+    assert sorted(solution.uns["cc_batches"]) == sorted(obs["batch"].astype(str).unique())
+
+
+def test_processor_uses_the_organisers_pseudotime_and_skips_cell_cycle_without_genes(
+    tmp_path, starter_cite_common
+):
+    task = make_embedding_task(tmp_path, starter_cite_common, "gex_adt")
+    solution = read(task["solution"])
+    rna = read(starter_cite_common[0])
+    assert np.allclose(solution.obs["pseudotime_order_GEX"], rna.obs["pseudotime_order_GEX"], equal_nan=True)
+    assert "S_score" not in solution.obs  # none of the Tirosh genes is among the starter's 1,000 genes
+    proc = run_cli(
+        "joint_embedding/processors/embedding_task",
+        check=False,
+        input_rna=starter_cite_common[0],
+        input_mod2=starter_cite_common[1],
+        pair="gex_atac",
+        output_mod1=tmp_path / "a.h5ad",
+        output_mod2=tmp_path / "b.h5ad",
+        output_solution=tmp_path / "c.h5ad",
+    )
+    assert proc.returncode == 99 and not (tmp_path / "a.h5ad").exists()
+
+
+def test_every_method_and_control_keeps_biology_above_random(triana_scores):
+    random = triana_scores["random_embedding"]
+    for name in [*METHODS, "label_embedding"]:
+        values = triana_scores[name]
+        assert set(values) >= {m for metrics in METRICS.values() for m in metrics}, name
+        assert values["nmi"] > random["nmi"] + 0.2, name
+        assert values["mean_of_six"] > random["mean_of_six"], name
+
+
+def test_batch_correction_mixes_batches_better_than_plain_concatenation(triana_scores):
+    plain = triana_scores["pca_concat"]
+    for name in ("harmony_concat", "mnn_concat"):
+        assert triana_scores[name]["ilisi"] > plain["ilisi"] + 0.1, name
+
+
+def test_the_best_method_beats_pca_concatenation_on_the_mean(triana_scores):
+    best = max(METHODS, key=lambda m: triana_scores[m]["mean_of_six"])
+    assert best != "pca_concat"
+    assert triana_scores[best]["mean_of_six"] > triana_scores["pca_concat"]["mean_of_six"]
+
+
+def test_constant_embedding_scores_the_worst_value_explicitly(triana_scores, triana_task, tmp_path):
+    values = triana_scores["constant_embedding"]
+    assert all(values[m] == 0 for m in SIX), values
+    prediction = embed("control_methods/constant_embedding", triana_task, tmp_path / "constant.h5ad")
+    proc = run_cli(
+        "joint_embedding/metrics/asw",
+        input_prediction=prediction,
+        input_solution=triana_task["solution"],
+        output=tmp_path / "asw.h5ad",
+    )
+    assert "every cell at one point" in proc.stderr
+    assert read(tmp_path / "asw.h5ad").uns["undefined"] == "every cell at one point"
+
+
+def test_positive_control_separates_cell_types(triana_scores):
+    label = triana_scores["label_embedding"]
+    assert label["nmi"] > 0.9 and label["graph_conn"] > 0.95
+    assert label["nmi"] > max(triana_scores[m]["nmi"] for m in METHODS)
+
+
+@pytest.mark.parametrize("modality", ["cite", "multiome"])
+def test_methods_run_unchanged_on_the_organisers_files(data_dir, tmp_path, modality):
+    folder = data_dir / "neurips2021_starter" / modality / "joint_embedding"
+    task = {n: folder / f"{n}.h5ad" for n in ("mod1", "mod2", "solution")}
+    variant = "gex_adt" if modality == "cite" else "gex_atac"
+    for name in CONTROLS + METHODS + ATAC_ONLY:
+        kind = "control_methods" if name in CONTROLS else "methods"
+        if not spec_of(f"joint_embedding/{kind}/{name}").applies_to(variant):
+            continue
+        out = embed(f"{kind}/{name}", task, tmp_path / f"{name}.h5ad", **QUICK.get(name, {}))
+        assert list(read(out).obs_names) == list(read(task["mod1"]).obs_names)
+
+
+def test_bad_predictions_get_a_clear_error(triana_task, tmp_path):
+    solution = read(triana_task["solution"])
+    cases = {
+        "too_many_dimensions": ad.AnnData(X=np.zeros((solution.n_obs, 101)), obs=solution.obs[[]]),
+        "wrong_cells": ad.AnnData(X=np.ones((10, 5)), obs=solution.obs[[]].iloc[:10]),
+        "nan": ad.AnnData(X=np.full((solution.n_obs, 5), np.nan), obs=solution.obs[[]]),
+    }
+    expected = {"too_many_dimensions": "1 to 100", "wrong_cells": "cells", "nan": "NaN"}
+    for name, prediction in cases.items():
+        prediction.uns.update(dataset_id="x", method_id="bad")
+        path = tmp_path / f"{name}.h5ad"
+        prediction.write_h5ad(path)
+        proc = run_cli(
+            "joint_embedding/metrics/graph_conn",
+            check=False,
+            input_prediction=path,
+            input_solution=triana_task["solution"],
+            output=tmp_path / f"{name}_score.h5ad",
+        )
+        assert proc.returncode == 2, (name, proc.stderr[-500:])
+        assert expected[name] in proc.stderr and str(path) in proc.stderr
+        assert not (tmp_path / f"{name}_score.h5ad").exists()
+
+
+def test_the_run_reports_the_mean_of_six_next_to_its_parts(data_dir, tmp_path):
+    outdir = tmp_path / "run"
+    cmd = [
+        sys.executable, "-m", "scmib.cli", "run", "--task", "joint_embedding", "--profile", "test",
+        "--datasets", "neurips2021_starter_cite", "--methods", "pca_concat",
+        "--metrics", "asw,graph_conn,cc_cons", "--outdir", str(outdir), "--data_mirror", str(data_dir),
+        "--jobs", "2", "--no-progress",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = pd.read_csv(outdir / "results" / "results.tsv", sep="\t")
+    pca = table[table["method"] == "pca_concat"].set_index("metric")
+    # cc_cons does not apply to the starter cells (no cell-cycle genes): the mean is over the other three.
+    assert pca.loc["cc_cons", "metric_status"] == "not_applicable"
+    parts = pca.loc[["asw_label", "asw_batch", "graph_conn"], "value"]
+    assert pca.loc["mean_of_six", "value"] == pytest.approx(parts.mean())
+    constant = table[(table["method"] == "constant_embedding") & (table["metric"] == "mean_of_six")]
+    assert constant["value"].iloc[0] == 0
+    # The summary metric is not scaled into the method score a second time.
+    scores = pd.read_csv(outdir / "results" / "scores.tsv", sep="\t")
+    assert scores.loc[scores["method"] == "pca_concat", "mean_score"].between(0, 1).all()

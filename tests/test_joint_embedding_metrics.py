@@ -1,0 +1,197 @@
+"""Joint-embedding metrics equal scib 1.x (and harmonypy's LISI) on real cells.
+
+The reference implementations run in the same process on the same embedding
+and the same solution; agreement is asserted within 1e-3 (observed: ~1e-9).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scanpy as sc
+from conftest import read, run_cli
+from sklearn.decomposition import TruncatedSVD
+
+from scmib.metrics.embedding import cell_cycle, clustering, graph, lisi, silhouette, trajectory
+
+scib = pytest.importorskip("scib", reason="scib is the reference implementation (pip install '.[test]')")
+harmonypy = pytest.importorskip("harmonypy")
+
+TOLERANCE = 1e-3
+
+
+@pytest.fixture(scope="module")
+def triana_embedding_task(tmp_path_factory, triana_common) -> dict[str, ad.AnnData]:
+    """2,500 Triana cells as joint-embedding task files, and an SVD embedding of their GEX."""
+    folder = tmp_path_factory.mktemp("je_metrics")
+    files = {n: folder / f"{n}.h5ad" for n in ("mod1", "mod2", "solution")}
+    run_cli(
+        "joint_embedding/processors/embedding_task",
+        input_rna=triana_common[0],
+        input_mod2=triana_common[1],
+        pair="gex_adt",
+        n_cells=2500,
+        **{f"output_{k}": v for k, v in files.items()},
+    )
+    solution = read(files["solution"])
+    embedding = TruncatedSVD(20, random_state=0).fit_transform(solution.X)
+    return {"solution": solution, "embedding": embedding, "files": files}
+
+
+@pytest.fixture(scope="module")
+def scib_post(triana_embedding_task) -> ad.AnnData:
+    """The embedding as scib expects it: obsm['X_emb'], labels in obs, scanpy neighbours."""
+    solution, embedding = triana_embedding_task["solution"], triana_embedding_task["embedding"]
+    post = ad.AnnData(X=embedding.astype(np.float32), obs=solution.obs.copy())
+    post.obsm["X_emb"] = embedding.astype(np.float32)
+    post.obs["cell_type"] = post.obs["cell_type"].astype("category")
+    sc.pp.neighbors(post, use_rep="X_emb")
+    return post
+
+
+@pytest.fixture(scope="module")
+def ours(triana_embedding_task) -> ad.AnnData:
+    return graph.knn_graph(triana_embedding_task["embedding"])
+
+
+def test_the_graph_is_scanpys(ours, scib_post):
+    difference = ours.obsp["connectivities"] - scib_post.obsp["connectivities"]
+    assert abs(difference).max() < 1e-5
+
+
+def test_nmi_and_ari_equal_scib_opt_louvain(ours, scib_post, triana_embedding_task):
+    labels = triana_embedding_task["solution"].obs["cell_type"].to_numpy()
+    clusters, nmi, _ = clustering.optimal_louvain(ours, labels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scib.cl.opt_louvain(
+            scib_post, label_key="cell_type", cluster_key="cluster", plot=False, verbose=False
+        )
+    assert nmi == pytest.approx(scib.me.nmi(scib_post, "cluster", "cell_type"), abs=TOLERANCE)
+    assert clustering.ari(labels, clusters) == pytest.approx(
+        scib.me.ari(scib_post, "cluster", "cell_type"), abs=TOLERANCE
+    )
+    assert 0.3 < nmi < 1
+
+
+def test_silhouettes_equal_scib(scib_post, triana_embedding_task):
+    obs, embedding = triana_embedding_task["solution"].obs, triana_embedding_task["embedding"]
+    labels, batches = obs["cell_type"].to_numpy(), obs["batch"].to_numpy()
+    assert silhouette.asw_label(embedding, labels) == pytest.approx(
+        scib.me.silhouette(scib_post, "cell_type", "X_emb"), abs=TOLERANCE
+    )
+    assert silhouette.asw_batch(embedding, batches, labels) == pytest.approx(
+        scib.me.silhouette_batch(scib_post, "batch", "cell_type", "X_emb", verbose=False), abs=TOLERANCE
+    )
+
+
+def test_graph_connectivity_equals_scib(ours, scib_post, triana_embedding_task):
+    labels = triana_embedding_task["solution"].obs["cell_type"]
+    value = graph.graph_connectivity(ours.obsp["connectivities"], labels)
+    assert value == pytest.approx(scib.me.graph_connectivity(scib_post, "cell_type"), abs=TOLERANCE)
+
+
+def test_cell_cycle_conservation_equals_scib(scib_post, triana_embedding_task):
+    solution, embedding = triana_embedding_task["solution"], triana_embedding_task["embedding"]
+    batches, scores = solution.obs["batch"].to_numpy(), solution.obs[["S_score", "G2M_score"]].to_numpy()
+    # The processor precomputed the reference; it must equal a fresh computation.
+    stored = dict(zip(solution.uns["cc_batches"], solution.uns["cc_variance_before"], strict=True))
+    fresh = cell_cycle.variance_before(solution.X, batches, scores)
+    assert stored == pytest.approx(fresh, abs=1e-9)
+    value = cell_cycle.cell_cycle_conservation(stored, embedding, batches, scores)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = scib.me.cell_cycle(solution, scib_post, "batch", embed="X_emb", recompute_cc=False)
+    assert value == pytest.approx(reference, abs=TOLERANCE)
+    assert 0 < value <= 1
+
+
+@pytest.mark.parametrize("key", ["pseudotime_order_GEX", "pseudotime_order_ADT"])
+def test_trajectory_conservation_equals_scib(ours, scib_post, triana_embedding_task, key):
+    solution = triana_embedding_task["solution"]
+    obs = solution.obs
+    value = trajectory.trajectory_conservation(
+        ours, obs[key].to_numpy(), obs["cell_type"].to_numpy(), obs["batch"]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = scib.me.trajectory_conservation(
+            solution, scib_post, label_key="cell_type", batch_key="batch", pseudotime_key=key
+        )
+    assert value == pytest.approx(reference, abs=TOLERANCE)
+    assert value > 0.7  # the GEX SVD keeps the erythroid order the processor found
+
+
+def test_lisi_equals_harmonypy(triana_embedding_task):
+    obs, embedding = triana_embedding_task["solution"].obs, triana_embedding_task["embedding"]
+    for column in ("batch", "cell_type"):
+        ours_per_cell = lisi.lisi(embedding, obs[column].to_numpy())
+        reference = harmonypy.compute_lisi(embedding, obs, [column])[:, 0]
+        assert np.abs(ours_per_cell - reference).max() < TOLERANCE
+    n_batches = obs["batch"].nunique()
+    expected = (np.median(harmonypy.compute_lisi(embedding, obs, ["batch"])[:, 0]) - 1) / (n_batches - 1)
+    assert lisi.ilisi(embedding, obs["batch"].to_numpy()) == pytest.approx(expected, abs=TOLERANCE)
+
+
+def test_metric_components_equal_scib_on_the_organisers_starter_prediction(data_dir, tmp_path):
+    """The organisers' own starter prediction and solution, scored through the command lines."""
+    folder = data_dir / "neurips2021_starter" / "cite" / "joint_embedding"
+    prediction, solution = read(folder / "prediction.h5ad"), read(folder / "solution.h5ad")
+    values = {}
+    for metric in ("clustering", "asw", "graph_conn", "ti_cons", "lisi"):
+        out = tmp_path / f"{metric}.h5ad"
+        run_cli(
+            f"joint_embedding/metrics/{metric}",
+            input_prediction=folder / "prediction.h5ad",
+            input_solution=folder / "solution.h5ad",
+            output=out,
+        )
+        score = read(out)
+        values.update(zip(score.uns["metric_ids"], map(float, score.uns["metric_values"]), strict=True))
+    post = ad.AnnData(X=np.asarray(prediction.X), obs=solution.obs.loc[prediction.obs_names].copy())
+    post.obsm["X_emb"] = np.asarray(prediction.X, dtype=np.float32)
+    post.obs["cell_type"] = post.obs["cell_type"].astype("category")
+    sc.pp.neighbors(post, use_rep="X_emb")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scib.cl.opt_louvain(post, label_key="cell_type", cluster_key="cluster", plot=False, verbose=False)
+        reference = {
+            "nmi": scib.me.nmi(post, "cluster", "cell_type"),
+            "asw_label": scib.me.silhouette(post, "cell_type", "X_emb"),
+            "asw_batch": scib.me.silhouette_batch(post, "batch", "cell_type", "X_emb", verbose=False),
+            "graph_conn": scib.me.graph_connectivity(post, "cell_type"),
+            "ti_cons_batch_gex": scib.me.trajectory_conservation(
+                solution,
+                post,
+                label_key="cell_type",
+                batch_key="batch",
+                pseudotime_key="pseudotime_order_GEX",
+            ),
+        }
+    for name, expected in reference.items():
+        assert values[name] == pytest.approx(expected, abs=TOLERANCE), name
+    # No cell-cycle scores in the organisers' starter solution, and too few genes to make them.
+    proc = run_cli(
+        "joint_embedding/metrics/cc_cons",
+        check=False,
+        input_prediction=folder / "prediction.h5ad",
+        input_solution=folder / "solution.h5ad",
+        output=tmp_path / "cc.h5ad",
+    )
+    assert proc.returncode == 99 and not (tmp_path / "cc.h5ad").exists()
+
+
+def test_lisi_of_a_mixed_and_a_separated_embedding():
+    rng = np.random.default_rng(0)
+    points = rng.standard_normal((600, 5))
+    mixed = rng.integers(0, 3, 600)
+    apart = np.repeat([0, 1, 2], 200)
+    separated = points + 50 * np.eye(5)[apart]
+    assert lisi.ilisi(points, mixed) > 0.7  # ~30 effective neighbours of 3 random labels: about 2.6 of 3
+    assert lisi.ilisi(separated, apart) < 0.01
+    assert lisi.clisi(separated, apart) > 0.99
+    assert pd.isna(lisi.ilisi(points, np.zeros(600)))
