@@ -43,17 +43,17 @@ def test_a_requirement_missing_from_the_dockerfile_fails(tmp_path):
     shutil.copytree(REPO / "components/predict_modality/methods/knn_regression", folder)
     config = folder / "config.yaml"
     config.write_text(
-        config.read_text().replace("python: [scikit-learn]", "python: [scikit-learn, harmonypy==0.0.10]")
+        config.read_text().replace("python: [scikit-learn]", "python: [scikit-learn, bbknn==1.6.0]")
     )
     spec = load_spec(config)
     problems = dockerfile_problems(spec, (folder / "Dockerfile").read_text())
     assert problems == [
         "components/predict_modality/methods/knn_regression/Dockerfile: pip installs [], "
-        "the spec needs ['harmonypy'] beyond base"
+        "the spec needs ['bbknn'] beyond base"
     ]
     # The generated Dockerfile installs it, and only it.
     assert dockerfile_problems(spec, component_dockerfile(spec)) == []
-    assert "harmonypy==0.0.10" in component_dockerfile(spec)
+    assert "bbknn==1.6.0" in component_dockerfile(spec)
 
 
 def test_wrong_base_entrypoint_and_copy_are_reported():
