@@ -13,6 +13,7 @@ from sklearn.decomposition import TruncatedSVD
 
 from scmib.errors import ContractError
 from scmib.methods.features import tfidf
+from scmib.metrics.embedding.graph import knn_graph
 from scmib.processing.predict_modality import modality_of
 
 
@@ -95,9 +96,7 @@ def pseudo_labels(embedding: np.ndarray, resolution: float, seed: int) -> np.nda
 
     For methods that learn from cell types when the task gives none.
     """
-    graph = ad.AnnData(X=sp.csr_matrix((len(embedding), 0), dtype=np.float32))
-    graph.obsm["X_emb"] = np.asarray(embedding, dtype=np.float32)
-    sc.pp.neighbors(graph, use_rep="X_emb", random_state=seed)
+    graph = knn_graph(embedding, seed=seed)
     sc.tl.leiden(
         graph, resolution=resolution, random_state=seed, flavor="igraph", n_iterations=2, directed=False
     )

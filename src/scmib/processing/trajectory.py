@@ -18,9 +18,9 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import scanpy as sc
-from sklearn.decomposition import TruncatedSVD
 
-from scmib.methods.features import tfidf
+from scmib.methods.embedding import modality_reduction
+from scmib.metrics.embedding.graph import knn_graph
 
 #: Lineages as ordered cell-type names (earliest first); the first one a dataset has is used.
 LINEAGES: dict[str, tuple[str, ...]] = {
@@ -57,17 +57,6 @@ def find_lineage(cell_types: pd.Series) -> tuple[str, tuple[str, ...]] | None:
     return None
 
 
-def _reduction(values, modality: str, n_components: int, seed: int) -> np.ndarray:
-    if modality == "ATAC":
-        values = tfidf(values)
-        k = max(2, min(n_components + 1, min(values.shape) - 1))
-        # LSI: the first component tracks sequencing depth, so it is dropped.
-        return TruncatedSVD(k, random_state=seed).fit_transform(values)[:, 1:]
-    dense = np.asarray(values.toarray() if hasattr(values, "toarray") else values, dtype=np.float64)
-    k = max(1, min(n_components, min(dense.shape) - 1))
-    return sc.pp.pca(dense, n_comps=k, random_state=seed)
-
-
 def diffusion_pseudotime(embedding: np.ndarray, stage: np.ndarray, seed: int = 0) -> np.ndarray:
     """Diffusion pseudotime in [0, 1] of cells embedded as ``embedding``; NaN where unreachable.
 
@@ -76,11 +65,7 @@ def diffusion_pseudotime(embedding: np.ndarray, stage: np.ndarray, seed: int = 0
     (of the first five) that best separates the earliest from the latest type,
     so an outlying group of cells cannot take the first component.
     """
-    adata = ad.AnnData(X=np.zeros((len(embedding), 1), dtype=np.float32))
-    adata.obsm["X_reduced"] = embedding
-    sc.pp.neighbors(
-        adata, n_neighbors=min(N_NEIGHBORS, len(embedding) - 1), use_rep="X_reduced", random_state=seed
-    )
+    adata = knn_graph(embedding, n_neighbors=min(N_NEIGHBORS, len(embedding) - 1), seed=seed)
     sc.tl.diffmap(adata, random_state=seed)  # 15 components, as dpt expects
     components = adata.obsm["X_diffmap"][:, 1:6]  # component 0 is the trivial one
     early, late = stage == 0, stage == stage.max()
@@ -111,9 +96,8 @@ def lineage_pseudotime(
     on_lineage = np.isin(labels, types)
     out = pd.DataFrame(index=cell_types.index)
     for modality, adata in modalities.items():
-        layer = "counts" if modality == "ATAC" else "normalized"
         # Reduce on every cell (better-informed components, above all for sparse ATAC); graph the lineage.
-        embedding = _reduction(adata.layers[layer], modality, n_components, seed)[on_lineage]
+        embedding = modality_reduction(adata, n_components, seed)[on_lineage]
         column = np.full(len(labels), np.nan)
         stage = pd.Categorical(labels[on_lineage], categories=types).codes
         column[on_lineage] = diffusion_pseudotime(embedding, stage, seed)

@@ -4,14 +4,14 @@ import numpy as np
 import pandas as pd
 
 from scmib.component import ComponentRun, run_component
-from scmib.methods.embedding import EmbeddingInputs
+from scmib.methods.embedding import read_embedding_inputs
 
 #: Share of their cell-type offset lineage cells keep: any offset splits the lineage graph by type.
 LINEAGE_TYPE_SHARE = 0.0
 
 
 def main(run: ComponentRun) -> None:
-    inputs = EmbeddingInputs(run.read("input_mod1"), run.read("input_mod2"))
+    inputs = read_embedding_inputs(run)
     solution = run.read("input_solution")[inputs.mod1.obs_names]
     obs, scale = solution.obs, run.par["type_scale"]
     types = scale * pd.get_dummies(obs["cell_type"].astype(str)).to_numpy(dtype=np.float64)

@@ -3,11 +3,11 @@
 import numpy as np
 
 from scmib.component import ComponentRun, run_component
-from scmib.methods.embedding import EmbeddingInputs
+from scmib.methods.embedding import read_embedding_inputs
 
 
 def main(run: ComponentRun) -> None:
-    inputs = EmbeddingInputs(run.read("input_mod1"), run.read("input_mod2"))
+    inputs = read_embedding_inputs(run)
     rng = np.random.default_rng(run.par["seed"])
     run.write("output", inputs.output(rng.standard_normal((inputs.mod1.n_obs, run.par["n_dimensions"]))))
 

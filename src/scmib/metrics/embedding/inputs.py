@@ -17,7 +17,7 @@ MAX_DIMENSIONS = 100
 
 
 @dataclass
-class EmbeddingInputs:
+class ScoredEmbedding:
     """An embedding (cells x dimensions, in the solution's cell order) and the solution's labels."""
 
     embedding: np.ndarray
@@ -44,7 +44,7 @@ class EmbeddingInputs:
         return out
 
 
-def embedding_inputs(prediction: ad.AnnData, solution: ad.AnnData, path: str) -> EmbeddingInputs:
+def embedding_inputs(prediction: ad.AnnData, solution: ad.AnnData, path: str) -> ScoredEmbedding:
     """The prediction's ``X`` as float64 in the solution's cell order.
 
     Raises :class:`ContractError` naming ``path`` when cells differ, when there
@@ -63,4 +63,4 @@ def embedding_inputs(prediction: ad.AnnData, solution: ad.AnnData, path: str) ->
     values = np.asarray(values if rows is None else values[rows], dtype=np.float64)
     if not np.all(np.isfinite(values)):
         raise ContractError(f"prediction '{path}': X holds NaN or infinite values")
-    return EmbeddingInputs(values, solution, prediction)
+    return ScoredEmbedding(values, solution, prediction)
