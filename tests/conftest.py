@@ -147,6 +147,7 @@ def add_method(repo: Path, name: str, body: str) -> None:
 def repo(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("repo")
     shutil.copytree(COMPONENTS, root / "components")
+    shutil.copy(REPO / "nextflow_schema.json", root)  # staged beside components/ for `scmib plan --param`
     add_method(root, "crashing_method", "raise RuntimeError('deliberate crash')")
     add_method(root, "inapplicable_method", "raise NotApplicable('needs ATAC')")
     return root

@@ -107,28 +107,33 @@ def test_component_image_builds_and_runs_without_network(first_run, tmp_path):
     data = outdir / "predict_modality/neurips2021_starter_cite/gex2adt/data"
     staged = task / "predict_modality__neurips2021_starter_cite__gex2adt__data"
     shutil.copytree(data, staged)
-    plan = task / "plan.json"
-    plan.write_text(
+    plan = json.loads(
         subprocess.run(
             [sys.executable, "-m", "scmib.cli", "plan", "--profile", "test", "--datasets",
-             "neurips2021_starter_cite", "--methods", "knn_regression", "--metrics", "error"],
+             "neurips2021_starter_cite", "--methods", "knn_regression", "--metrics", "error",
+             "--container-engine", "docker"],
             cwd=REPO, capture_output=True, text=True, check=True,
         ).stdout
     )  # fmt: skip
     job_id = "predict_modality/neurips2021_starter_cite/gex2adt/knn_regression"
-    image = spec_of(component).container.image + ":0.1.0"
+    entry = next(job for job in plan["jobs"] if job["id"] == job_id)
+    # As workflows/modules/scmib_job.nf stages it: the entry, the job's own component folder.
+    (task / "job.json").write_text(entry["entry_json"])
+    shutil.copytree(REPO / "components" / component, task / "component")
     docker = shutil.which("docker")
     run = subprocess.run(
-        [docker, "run", "--rm", "--network", "none", "-u", f"{os.getuid()}:{os.getgid()}",
-         "-v", f"{task}:{task}", "-w", str(task), image,
-         "scmib", "job", "--plan", "plan.json", "--id", job_id],
+        [docker, "run", "--rm", *entry["container_options"].split(), "-u", f"{os.getuid()}:{os.getgid()}",
+         "-v", f"{task}:{task}", "-w", str(task), entry["container"],
+         "scmib", "job", "--job", "job.json", "--component", "component", "--record", "jobs"],
         capture_output=True, text=True,
     )  # fmt: skip
+    assert entry["container_options"] == "--network none"
     assert run.returncode == 0, run.stderr[-3000:]
     folder = task / "predict_modality__neurips2021_starter_cite__gex2adt__knn_regression"
     record = json.loads((folder / ".job.json").read_text())
     assert record["status"] == "success", (folder / ".job.log").read_text()
-    assert "/opt/scmib/components/" in (folder / ".job.log").read_text().splitlines()[0]
+    assert f"{task}/component/script.py" in (folder / ".job.log").read_text().splitlines()[0]
+    assert (task / "jobs" / folder.name / ".job.json").is_file()
     in_container = ad.read_h5ad(folder / "prediction.h5ad")
     local = ad.read_h5ad(
         outdir / "predict_modality/neurips2021_starter_cite/gex2adt/knn_regression/prediction.h5ad"

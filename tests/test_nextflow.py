@@ -16,10 +16,13 @@ import pytest
 from conftest import REPO, add_method
 
 from scmib.nextflow.checks import (
+    ScriptParam,
     command_problems,
     config_params,
     reachability_problems,
     schema_problems,
+    script_params,
+    selector_problems,
     stage_problems,
     syntax_problems,
 )
@@ -138,16 +141,53 @@ def test_workflow_commands_must_match_the_cli(copy):
     assert len(problems) == 1 and "'scmib job' has no option --max_attempts" in problems[0]
 
 
-def test_schema_and_config_parameters_agree(copy):
+def test_schema_and_declared_parameters_agree(copy):
     assert schema_problems(REPO) == []
-    replace(copy / "nextflow.config", "    max_attempts = 3\n", "    max_attempts = 3\n    new_option = 1\n")
-    replace(copy / "nextflow.config", "    publish_dir_mode = 'copy'", "    publish_dir_mode = 'symlink'")
-    assert schema_problems(copy) == [
-        "nextflow.config: parameter 'new_option' is not described in nextflow_schema.json",
-        "nextflow_schema.json: default of 'publish_dir_mode' is 'copy', nextflow.config says 'symlink'",
+    replace(
+        copy / "main.nf",
+        "    max_attempts: Integer = 3\n",
+        "    max_attempts: Integer = 3\n    new_option: Integer?\n",
+    )
+    replace(
+        copy / "main.nf", "    publish_dir_mode: String = 'copy'", "    publish_dir_mode: String = 'symlink'"
+    )
+    replace(copy / "main.nf", "    gpu: Boolean = false", "    gpu: String = 'no'")
+    replace(copy / "nextflow.config", "    outdir = 'scmib_output'", "    outdir = 'out'\n    stray = 1")
+    assert sorted(schema_problems(copy)) == [
+        "main.nf: parameter 'new_option' is not described in nextflow_schema.json",
+        "nextflow.config: parameter 'stray' is not declared in main.nf",
+        "nextflow_schema.json: 'gpu' has type 'boolean', main.nf declares String",
+        "nextflow_schema.json: default of 'gpu' is False, main.nf says 'no'",
+        "nextflow_schema.json: default of 'outdir' is 'scmib_output', nextflow.config says 'out'",
+        "nextflow_schema.json: default of 'publish_dir_mode' is 'copy', main.nf says 'symlink'",
     ]
 
 
-def test_config_params_are_read_with_their_types():
-    params = config_params((REPO / "nextflow.config").read_text())
-    assert params["max_attempts"] == 3 and params["methods"] is None and params["scmib_profile"] == "default"
+def test_declared_parameters_are_read_with_their_types():
+    params = script_params((REPO / "main.nf").read_text())
+    assert params["max_attempts"] == ScriptParam("Integer", False, 3, True)
+    assert params["methods"] == ScriptParam("String", True)
+    assert params["outdir"] == ScriptParam("String", False)  # its default is in nextflow.config
+    assert config_params((REPO / "nextflow.config").read_text()) == {"outdir": "scmib_output"}
+
+
+def test_a_selector_that_matches_no_process_fails(copy):
+    assert selector_problems(REPO) == []
+    config = copy / "nextflow.config"
+    config.write_text(
+        config.read_text()
+        + "\nprocess {\n    withName: 'RUN_METHODS' { cpus = 2 }"
+        + "\n    withName: 'SCMIB:RUN_METRIC|SCMIB_PLAN' { cpus = 1 }"
+        + "\n    withLabel: 'gpu' { cpus = 4 }\n}\n"
+    )
+    problems = selector_problems(copy)
+    assert len(problems) == 2, problems
+    assert "withName 'RUN_METHODS' matches no process" in problems[0]
+    assert "withLabel 'gpu' matches no process label" in problems[1]
+
+
+def test_the_workflow_requires_the_nextflow_it_is_written_for():
+    """Strict syntax and typed params: the default parser from 26.04 on; the README says the same."""
+    config = (REPO / "nextflow.config").read_text()
+    assert "nextflowVersion = '!>=26.04.0'" in config
+    assert "Nextflow 26.04 or newer" in (REPO / "README.md").read_text()

@@ -109,3 +109,36 @@ def test_command_line_round_trips_through_the_parser():
     assert parsed["output"] == "d.h5ad"
     with pytest.raises(SystemExit):
         build_parser(spec).parse_args(["--output", "d.h5ad"])  # required inputs missing
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("name", "knn'$(touch X)'"),
+        ("name", "KNN"),
+        ("argument", "n neighbours"),
+        ("dataset", "my-data;rm"),
+        ("image", "ghcr.io/scmib/x $(id)"),
+    ],
+)
+def test_names_that_reach_shells_and_paths_are_restricted(tmp_path, field, value):
+    """Names become job ids, folders and command-line words: [a-z0-9_]+ only, checked by the schema."""
+    component = (
+        "datasets/loaders/neurips2021_starter"
+        if field == "dataset"
+        else "predict_modality/methods/knn_regression"
+    )
+    folder = _copy_component(tmp_path, component)
+    config = yaml.safe_load((folder / "config.yaml").read_text())
+    if field == "name":
+        config["name"] = value
+    elif field == "argument":
+        config["arguments"] = [{"name": value, "type": "integer", "default": 1}]
+    elif field == "dataset":
+        config["info"]["datasets"][0]["id"] = value
+    else:
+        config["container"]["image"] = value
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(SpecError, match=r"\[a-z0-9_\]\+|must match"):
+        load_spec(folder)
+    assert any(value in problem for problem in lint(tmp_path / "components"))

@@ -4,8 +4,9 @@
  * SCMIB_PLAN lists the jobs (loaders, processors, methods and controls,
  * metrics) from the component specs; each stage below runs its jobs as soon as
  * the jobs whose files they read have succeeded; SCMIB_COLLECT writes the
- * results table and report. A job is routed to a stage by its `stage` field,
- * so every stage the planner produces must be listed in STAGE_ORDER.
+ * results table and report, always, from the jobs' record folders. A job is
+ * routed to a stage by its `stage` field, so every stage the planner produces
+ * must be listed in stageSteps() (checked by `scmib nf-check`).
  */
 
 include { SCMIB_PLAN } from './modules/scmib_plan'
@@ -14,6 +15,7 @@ include { SCMIB_JOB as PROCESS_DATASET } from './modules/scmib_job'
 include { SCMIB_JOB as RUN_METHOD } from './modules/scmib_job'
 include { SCMIB_JOB as RUN_METRIC } from './modules/scmib_job'
 include { SCMIB_COLLECT } from './modules/scmib_collect'
+include { paramArgs } from './modules/functions'
 
 // Which workflow step runs each planned stage (checked against the planner by `scmib nf-check`).
 def stageSteps() {
@@ -35,6 +37,11 @@ def jobStatus(folder) {
     return folder.resolve('.job.status').text.trim()
 }
 
+// The job's own component folder: staged alone, so only its own files are in its cache key.
+def componentFolder(job) {
+    return file("${projectDir}/components/${job.component}", checkIfExists: true, type: 'dir')
+}
+
 /*
  * Jobs of `stages`, each with the folders of the jobs it reads from, emitted
  * once all of those succeeded. Jobs with a failed source never start;
@@ -48,7 +55,7 @@ def withSources(jobs, stages, succeeded) {
         .map { _source, job, folder -> [groupKey(job.id, job.sources.size()), job, folder] }
         .groupTuple()
         .filter { _id, group, folders -> folders.size() == group[0].sources.size() }
-        .map { _id, group, folders -> [group[0], folders, []] }
+        .map { _id, group, folders -> [group[0], folders, componentFolder(group[0]), []] }
 }
 
 def succeededOnly(folders) {
@@ -57,33 +64,34 @@ def succeededOnly(folders) {
 
 workflow SCMIB {
     take:
-    components  // path: the components/ folder (specs, scripts)
-    mirror      // list: [] or [folder with copies of the source data]
+    mirror  // list: [] or [folder with copies of the source data]
 
     main:
-    SCMIB_PLAN(components)
+    components = file("${projectDir}/components", checkIfExists: true, type: 'dir')
+    schema = file("${projectDir}/nextflow_schema.json", checkIfExists: true)
+    SCMIB_PLAN(components, schema, paramArgs(params), workflow.containerEngine ?: 'none')
     plan = SCMIB_PLAN.out.plan
     jobs = plan.splitJson(path: 'jobs')
 
     loads = jobs
         .filter { job -> job.stage in stagesOf('LOAD_DATASET') }
-        .map { job -> [job, [], mirror] }
-    LOAD_DATASET(loads, plan, components)
+        .map { job -> [job, [], componentFolder(job), mirror] }
+    LOAD_DATASET(loads)
     loaded = succeededOnly(LOAD_DATASET.out.folder)
 
-    PROCESS_DATASET(withSources(jobs, stagesOf('PROCESS_DATASET'), loaded), plan, components)
+    PROCESS_DATASET(withSources(jobs, stagesOf('PROCESS_DATASET'), loaded))
     processed = succeededOnly(PROCESS_DATASET.out.folder)
 
-    RUN_METHOD(withSources(jobs, stagesOf('RUN_METHOD'), processed), plan, components)
+    RUN_METHOD(withSources(jobs, stagesOf('RUN_METHOD'), processed))
     predicted = succeededOnly(RUN_METHOD.out.folder)
 
-    RUN_METRIC(withSources(jobs, stagesOf('RUN_METRIC'), processed.mix(predicted)), plan, components)
+    RUN_METRIC(withSources(jobs, stagesOf('RUN_METRIC'), processed.mix(predicted)))
 
-    folders = LOAD_DATASET.out.folder
-        .mix(PROCESS_DATASET.out.folder, RUN_METHOD.out.folder, RUN_METRIC.out.folder)
-        .map { _id, folder -> folder }
-        .collect()
-    SCMIB_COLLECT(plan, folders, components)
+    // toList() emits a list even when no job produced a record, so the collection always runs.
+    records = LOAD_DATASET.out.record
+        .mix(PROCESS_DATASET.out.record, RUN_METHOD.out.record, RUN_METRIC.out.record)
+        .toList()
+    SCMIB_COLLECT(plan, records, components)
 
     emit:
     results = SCMIB_COLLECT.out.results

@@ -23,7 +23,7 @@ def _patterns(include: str | None, exclude: str | None) -> list[str] | None:
     return patterns or None
 
 
-def _selection(args: argparse.Namespace, resolve_mirror: bool = True):
+def _selection(args: argparse.Namespace, resolve_mirror: bool = True, use_env: bool = True):
     from scmib.data.cache import MIRROR_ENV
     from scmib.runner.plan import RUNNABLE_TASKS, Selection
 
@@ -31,9 +31,12 @@ def _selection(args: argparse.Namespace, resolve_mirror: bool = True):
     unknown = sorted(set(tasks) - set(RUNNABLE_TASKS))
     if unknown:
         raise ScmibError(f"unknown or not yet runnable tasks {unknown}; choose from {RUNNABLE_TASKS}")
-    mirror = args.data_mirror or os.environ.get(MIRROR_ENV)
+    mirror = args.data_mirror
     if mirror and resolve_mirror:
         mirror = str(Path(mirror).resolve())
+    if not mirror and use_env and os.environ.get(MIRROR_ENV):
+        # Jobs run in other folders: a relative folder in the environment means this one's.
+        mirror = str(Path(os.environ[MIRROR_ENV]).resolve())
     return Selection(
         tasks=tasks,
         profile=args.profile,
@@ -80,14 +83,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     import json
 
-    from scmib.runner.export import plan_document
+    from scmib.nextflow.execution import Execution
+    from scmib.runner.export import Images, plan_document
     from scmib.runner.plan import plan
     from scmib.spec import find_repo_root
 
-    # A workflow stages the mirror folder into each loader's task under the given name, so keep it as is.
-    selection = _selection(args, resolve_mirror=False)
-    jobs = plan(find_repo_root(), Path("."), selection)
-    document = json.dumps(plan_document(jobs, selection), indent=1, default=str)
+    repo = find_repo_root()
+    if args.param:
+        selection, images, gpu = _workflow_selection(args.param, repo)
+    else:
+        # A workflow stages the mirror folder into each loader's task under the given name: keep it as is.
+        selection, gpu = _selection(args, resolve_mirror=False), (False, None)
+        images = Images(args.container_registry, args.container_tag)
+    execution = Execution(args.container_engine, args.executor, *gpu)
+    jobs = plan(repo, Path("."), selection)
+    document = json.dumps(plan_document(jobs, selection, images, execution), indent=1, default=str)
     if args.output == "-":
         print(document)
     else:
@@ -96,12 +106,42 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _workflow_selection(pairs: list[str], repo: Path):
+    """Selection, images and GPU wish of a Nextflow run, from its parameters checked against the schema."""
+    from scmib.nextflow.params import load_schema, validate_params
+    from scmib.runner.export import Images
+
+    given = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise ScmibError(f"--param {pair!r}: expected NAME=VALUE")
+        given[name] = value
+    params = validate_params(given, load_schema(repo))
+    names = ("datasets", "exclude_datasets", "methods", "exclude_methods", "metrics", "exclude_metrics")
+    namespace = argparse.Namespace(
+        **{name: params[name] for name in names},
+        task=params["tasks"],
+        profile=params["scmib_profile"],
+        # The workflow stages the mirror into each loader's task folder under this name.
+        data_mirror="data_mirror" if params["data_mirror"] else None,
+        cache_dir=None,
+    )
+    selection = _selection(namespace, resolve_mirror=False, use_env=False)
+    images = Images(params["container_registry"], params["container_tag"])
+    return selection, images, (params["gpu"], params["gpu_type"])
+
+
 def cmd_job(args: argparse.Namespace) -> int:
     from scmib.runner.workflow import run_planned_job
-    from scmib.spec import find_repo_root
 
     return run_planned_job(
-        Path(args.plan), args.id, find_repo_root(), attempt=args.attempt, max_attempts=args.max_attempts
+        Path(args.job),
+        Path(args.component),
+        attempt=args.attempt,
+        max_attempts=args.max_attempts,
+        task_time_s=args.task_time_s,
+        record_root=Path(args.record) if args.record else None,
     )
 
 
@@ -114,6 +154,18 @@ def cmd_collect(args: argparse.Namespace) -> int:
     with pd.option_context("display.width", 160, "display.float_format", "{:.3f}".format):
         print(summary(table).to_string(index=False))
     return 0
+
+
+def cmd_check_run(args: argparse.Namespace) -> int:
+    from scmib.nextflow.trace import check_run
+
+    problems = check_run(
+        Path(args.outdir), all_cached=args.all_cached, rerun_method=args.rerun_method, stub=args.stub
+    )
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    print(f"scmib check-run: {len(problems)} problems", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -280,15 +332,38 @@ def build_parser() -> argparse.ArgumentParser:
     plan_cmd = sub.add_parser("plan", help="write the jobs of a run as JSON (what Nextflow runs)")
     _add_selection_args(plan_cmd)
     plan_cmd.add_argument("--output", default="-", help="file to write (default: stdout)")
+    plan_cmd.add_argument(
+        "--param",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a Nextflow run's parameter (repeatable): all are checked against nextflow_schema.json "
+        "and replace the selection options",
+    )
+    plan_cmd.add_argument("--container-registry", help="registry of the component images")
+    plan_cmd.add_argument("--container-tag", help="tag of the component images")
+    plan_cmd.add_argument(
+        "--container-engine", default="none", help="the workflow's container engine (docker, apptainer, ...)"
+    )
+    plan_cmd.add_argument("--executor", default="local", help="the workflow's executor (local, slurm, ...)")
     plan_cmd.set_defaults(func=cmd_plan)
 
     job = sub.add_parser("job", help="run one job of a plan in the current folder (a workflow task)")
-    job.add_argument("--plan", required=True, help="the plan JSON from 'scmib plan'")
-    job.add_argument("--id", required=True, help="the job's id in the plan")
+    job.add_argument("--job", required=True, help="the job's plan entry as JSON (from 'scmib plan')")
+    job.add_argument("--component", required=True, help="the job's component folder (config.yaml, script)")
     job.add_argument("--attempt", type=int, default=1, help="this attempt's number (Nextflow task.attempt)")
     job.add_argument(
-        "--max-attempts", type=int, default=1, help="attempts allowed; a killed job exits 137 before the last"
+        "--max-attempts",
+        type=int,
+        default=1,
+        help="attempts allowed; a memory kill exits 137 before the last one",
     )
+    job.add_argument(
+        "--task-time-s",
+        type=float,
+        default=None,
+        help="the executor's time limit of this task: the component is stopped before it",
+    )
+    job.add_argument("--record", help="folder to write the job's record folder into (what collect reads)")
     job.set_defaults(func=cmd_job)
 
     collect = sub.add_parser("collect", help="results tables and report from a workflow's job folders")
@@ -296,6 +371,19 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--jobs", required=True, help="folder holding one folder per job")
     collect.add_argument("--outdir", default=".", help="run folder to write results/ into")
     collect.set_defaults(func=cmd_collect)
+
+    check_run = sub.add_parser(
+        "check-run", help="check a finished Nextflow run: complete, and -resume re-ran only what changed"
+    )
+    check_run.add_argument("outdir", help="the run's --outdir (pipeline_info/, results/)")
+    check_run.add_argument(
+        "--all-cached", action="store_true", help="every job task must come from the cache"
+    )
+    check_run.add_argument(
+        "--rerun-method", help="exactly this method's jobs and their metrics must have re-run, nothing else"
+    )
+    check_run.add_argument("--stub", action="store_true", help="a -stub run: check the wiring only")
+    check_run.set_defaults(func=cmd_check_run)
 
     report = sub.add_parser("report", help="write the HTML report and JSON results of a finished run")
     report.add_argument("run_dir", help="the --outdir of a finished scmib run")

@@ -34,6 +34,15 @@ REGISTRY = "ghcr.io/scmib"
 COMPONENTS_IN_IMAGE = "/opt/scmib/components"
 
 
+def image_ref(spec: ComponentSpec, registry: str | None = None, tag: str | None = None) -> str:
+    """The image a component runs in: its spec's, or the same name in another registry or with another tag.
+
+    ``docker/build_all.sh --registry R --tag T`` builds and names images this way.
+    """
+    image = f"{registry.rstrip('/')}/{spec.id}" if registry else spec.container.image
+    return f"{image}:{tag or spec.container.tag}"
+
+
 @dataclass(frozen=True)
 class BaseImage:
     name: str

@@ -64,3 +64,16 @@ def time_limit_s(labels: list[str]) -> int:
     """Wall-time limit of a component from its labels (the longest time label; default midtime)."""
     limits = [LABELS[name].time_s for name in labels if LABELS[name].group == "time"]
     return max((t for t in limits if t is not None), default=LABELS["midtime"].time_s or 3600)
+
+
+def task_time_limit_s(own_limit_s: float, executor_limit_s: float | None) -> float:
+    """The time limit to enforce inside an executor's task that itself ends at ``executor_limit_s``.
+
+    The component must stop (and be recorded as ``timeout``) before the executor
+    kills the whole task, which would leave no record: keep a margin of 5% of the
+    executor's limit, at least 30 s and at most 10 minutes.
+    """
+    if executor_limit_s is None or executor_limit_s <= 0:
+        return own_limit_s
+    margin = min(max(0.05 * executor_limit_s, 30.0), 600.0)
+    return max(min(own_limit_s, executor_limit_s - margin), 0.5 * executor_limit_s)

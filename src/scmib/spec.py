@@ -9,6 +9,7 @@ arguments it inherits, so every method of a task takes the same files.
 from __future__ import annotations
 
 import os
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +31,21 @@ KIND_FOLDERS: dict[str, str] = {
     "metric": "metrics",
 }
 TASKS = ("datasets", "predict_modality", "match_modalities", "joint_embedding")
+#: Names that reach file paths, job ids, command lines and workflow task scripts: nothing a shell
+#: or a path would read specially.
+NAME_PATTERN = re.compile(r"[a-z0-9_]+")
+#: Image names and tags as Docker spells them (no spaces, quotes or shell characters).
+IMAGE_PATTERN = re.compile(r"[a-z0-9][a-z0-9._/-]*")
+TAG_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+
+
+def check_name(name: str, what: str = "name") -> str:
+    """``name`` if it is lower-case letters, digits and underscores, else a ``ValueError`` saying so."""
+    if not NAME_PATTERN.fullmatch(name):
+        raise ValueError(f"{what} '{name}' must be lower-case letters, digits and '_' only ([a-z0-9_]+)")
+    return name
+
+
 ArgType = Literal["file", "integer", "double", "string", "boolean"]
 
 
@@ -55,9 +71,7 @@ class Argument(Strict):
     @field_validator("name")
     @classmethod
     def _identifier(cls, name: str) -> str:
-        if not name.isidentifier():
-            raise ValueError(f"argument name '{name}' must be a Python identifier")
-        return name
+        return check_name(name, "argument name")
 
 
 class MetricInfo(Strict):
@@ -67,6 +81,11 @@ class MetricInfo(Strict):
     min: float
     max: float
     maximize: bool
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, name: str) -> str:
+        return check_name(name, "metric name")
 
 
 class DatasetInfo(Strict):
@@ -79,6 +98,11 @@ class DatasetInfo(Strict):
     organism: Literal["human", "mouse"]
     args: dict[str, Any] = Field(default_factory=dict)
     profiles: list[str] = Field(default_factory=lambda: ["default"])
+
+    @field_validator("id")
+    @classmethod
+    def _safe_id(cls, id_: str) -> str:
+        return check_name(id_, "dataset id")
 
 
 class Info(Strict):
@@ -107,6 +131,20 @@ class Container(Strict):
     tag: str = "0.1.0"
     dockerfile: str = "Dockerfile"
 
+    @field_validator("image")
+    @classmethod
+    def _image(cls, image: str) -> str:
+        if not IMAGE_PATTERN.fullmatch(image):
+            raise ValueError(f"image '{image}' must match {IMAGE_PATTERN.pattern}")
+        return image
+
+    @field_validator("tag")
+    @classmethod
+    def _tag(cls, tag: str) -> str:
+        if not TAG_PATTERN.fullmatch(tag):
+            raise ValueError(f"tag '{tag}' must match {TAG_PATTERN.pattern}")
+        return tag
+
 
 class Requirements(Strict):
     python: list[str] = Field(default_factory=list)
@@ -132,6 +170,11 @@ class ComponentSpec(Strict):
     requirements: Requirements = Field(default_factory=Requirements)
     script: str = "script.py"
     folder: Path = Field(default=Path("."), exclude=True)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, name: str) -> str:
+        return check_name(name)
 
     @field_validator("resources")
     @classmethod

@@ -1,19 +1,24 @@
 /*
  * The results table, per-method scores, summary, resources and HTML report of
  * the run, written by the same `scmib` code as a local run (`scmib collect`).
- * Jobs without a folder are recorded as stopped by the executor or skipped.
+ * It reads only the jobs' record folders (record, status, log, score files),
+ * never datasets or predictions. It always runs, also when no job produced a
+ * record: a planned job without one is recorded as skipped (a source failed)
+ * or as an infrastructure failure.
  */
 
 process SCMIB_COLLECT {
     tag "${params.outdir}"
-    container "ghcr.io/scmib/base:${params.scmib_version}"
+    container "${params.container_registry}/base:${params.container_tag}"
     cpus 1
     memory 4.GB
-    publishDir "${params.outdir}", mode: params.publish_dir_mode
+    cache false
+    errorStrategy 'terminate'
+    publishDir params.outdir, mode: params.publish_dir_mode
 
     input:
     path plan
-    path folders, stageAs: 'jobs/*'
+    path records, stageAs: 'jobs/*'
     path components
 
     output:
@@ -22,6 +27,13 @@ process SCMIB_COLLECT {
     script:
     """
     export SCMIB_REPO="\$PWD"
+    mkdir -p jobs
     scmib collect --plan ${plan} --jobs jobs --outdir .
+    """
+
+    stub:
+    """
+    mkdir -p results
+    touch results/results.tsv results/runs.tsv
     """
 }

@@ -1,39 +1,57 @@
 /*
  * One job of an scmib plan: a dataset loader, a processor, a method or control
- * method, or a metric. The job's component runs in the image its spec names,
- * with the resources of its labels; `scmib job` records its outcome (success,
- * failed, not applicable = exit 99, timeout) in the job folder, the same record
- * the local runner writes, so a failing component never stops the workflow.
- * `scmib job` exits 137 only when the component was killed (out of memory) and
- * attempts remain, and the retry asks for more memory.
+ * method, or a metric. The job's component runs in the image its plan entry
+ * names, with the resources of its labels; `scmib job` records its outcome
+ * (success, failed, not applicable, timeout, oom) in the job folder and in a
+ * small record folder, the same record the local runner writes, so a failing
+ * component never stops the workflow.
+ *
+ * The task's cache key is exactly its own: the job's plan entry (a value that
+ * holds the content key of its component folder, parameters and upstream jobs),
+ * its own component folder and its upstream jobs' folders. Editing one method
+ * re-runs that method's jobs and their metrics, nothing else.
  */
+
+include { retryOrIgnore; attemptMemory; taskTime; seconds } from './functions'
 
 process SCMIB_JOB {
     tag "${job.id}"
-    container "${job.container}"
+    container job.container
     cpus job.cpus
-    memory 1.GB * job.memory_gb * task.attempt
-    // Ten minutes beyond the component's own limit, so scmib records a timeout itself.
-    time 1.s * (job.time_s + 600)
-    accelerator job.gpu ? 1 : 0
-    errorStrategy task.exitStatus == 137 && task.attempt < params.max_attempts ? 'retry' : 'ignore'
-    maxRetries params.max_attempts
-    publishDir "${params.outdir}/jobs", mode: params.publish_dir_mode
+    memory attemptMemory(job.memory_gb, task.attempt)
+    time taskTime(job.time_s)
+    accelerator job.accelerator
+    containerOptions job.container_options
+    clusterOptions job.cluster_options
+    errorStrategy retryOrIgnore(task.exitStatus, task.attempt, params.max_attempts)
+    // The most attempts nextflow_schema.json allows; retryOrIgnore stops at --max_attempts.
+    maxRetries 9
+    publishDir params.outdir, mode: params.publish_dir_mode, pattern: 'jobs/*'
 
     input:
-    tuple val(job), path(upstream), path(mirror, stageAs: 'data_mirror')
-    path plan
-    path components
+    tuple val(job), path(upstream), path(component, stageAs: 'component'), path(mirror, stageAs: 'data_mirror')
 
     output:
-    tuple val(job.id), path("${job.folder}"), emit: folder
+    tuple val(job.id), path(job.folder), emit: folder
+    path "jobs/${job.folder}", emit: record
 
     script:
+    // The entry travels as JSON in a quoted here-document: nothing in it reaches the shell.
     """
-    # Inside a component image its own copy (SCMIB_REPO in the image); elsewhere the staged specs.
-    export SCMIB_REPO="\${SCMIB_REPO:-\$PWD}"
+    cat > job.json <<'SCMIB_JOB_ENTRY'
+    ${job.entry_json}
+    SCMIB_JOB_ENTRY
     export SCMIB_CACHE_DIR="\${SCMIB_CACHE_DIR:-\$PWD/.scmib_cache}"
-    export NUMBA_CACHE_DIR="\$PWD/.numba_cache" MPLCONFIGDIR="\$PWD/.matplotlib"
-    scmib job --plan ${plan} --id '${job.id}' --attempt ${task.attempt} --max-attempts ${params.max_attempts}
+    export NUMBA_CACHE_DIR="\${NUMBA_CACHE_DIR:-\$PWD/.numba_cache}" MPLCONFIGDIR="\$PWD/.matplotlib"
+    scmib job --job job.json --component component --record jobs \\
+        --attempt ${task.attempt} --max-attempts ${params.max_attempts} --task-time-s ${seconds(task.time)}
+    """
+
+    stub:
+    // Wiring only: every job "succeeds" without running its component.
+    """
+    mkdir -p ${job.folder} jobs/${job.folder}
+    echo success > ${job.folder}/.job.status
+    echo success > jobs/${job.folder}/.job.status
     """
 }

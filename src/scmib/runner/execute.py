@@ -23,16 +23,23 @@ from scmib.runner.plan import Job
 
 RECORD = ".job.json"
 LOG = ".job.log"
-#: Job outcomes. ``cached`` is a success reused from an earlier run.
-SUCCESS, CACHED, NOT_APPLICABLE, FAILED, TIMEOUT, UPSTREAM = (
+#: Job outcomes. ``cached`` is a success reused from an earlier run; ``oom`` a component killed by
+#: SIGKILL that the runner did not kill itself (the kernel's or a container's memory killer);
+#: ``infrastructure_failed`` a workflow task that ended without a record (image pull, staging,
+#: missing command, executor kill): not the component's fault, and never silent.
+SUCCESS, CACHED, NOT_APPLICABLE, FAILED, TIMEOUT, OOM, UPSTREAM, INFRASTRUCTURE = (
     "success",
     "cached",
     "not_applicable",
     "failed",
     "timeout",
+    "oom",
     "upstream_failed",
+    "infrastructure_failed",
 )
 OK = (SUCCESS, CACHED)
+#: Outcomes that count as a failure of the job (the run goes on; ``--strict`` exits 1).
+FAILURES = (FAILED, TIMEOUT, OOM, UPSTREAM, INFRASTRUCTURE)
 #: Process groups of running components, killed if the runner itself is interrupted.
 _LIVE: set[int] = set()
 
@@ -80,8 +87,13 @@ def cached_result(job: Job, key: str) -> JobResult | None:
     return JobResult(**data)
 
 
-def run_job(job: Job, key: str, threads: int) -> JobResult:
-    """Run one job in its own process, measuring wall time, CPU time and peak memory."""
+def run_job(job: Job, key: str, threads: int, time_limit: float | None = None) -> JobResult:
+    """Run one job in its own process, measuring wall time, CPU time and peak memory.
+
+    ``time_limit`` (seconds) defaults to the limit of the component's labels. If
+    the caller is interrupted (Ctrl-C, SIGTERM turned into an exception), the
+    component's process group is killed before the exception goes on.
+    """
     job.workdir.mkdir(parents=True, exist_ok=True)
     for output in job.outputs.values():
         output.unlink(missing_ok=True)
@@ -94,7 +106,7 @@ def run_job(job: Job, key: str, threads: int) -> JobResult:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         env[var] = str(threads)
     log_path = job.workdir / LOG
-    limit = time_limit_s(job.spec.resources)
+    limit = time_limit if time_limit is not None else time_limit_s(job.spec.resources)
     start = time.perf_counter()
     with open(log_path, "w") as log:
         log.write("$ " + " ".join(cmd) + "\n")
@@ -111,10 +123,17 @@ def run_job(job: Job, key: str, threads: int) -> JobResult:
 
         timer = threading.Timer(limit, _kill)
         timer.start()
-        # wait4 (not Popen.wait) returns the child's own resource usage.
-        _, wait_status, usage = os.wait4(proc.pid, 0)
-        timer.cancel()
-        _LIVE.discard(proc.pid)
+        try:
+            # wait4 (not Popen.wait) returns the child's own resource usage.
+            _, wait_status, usage = os.wait4(proc.pid, 0)
+        except BaseException:
+            _kill_group(proc.pid)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(proc.pid, 0)
+            raise
+        finally:
+            timer.cancel()
+            _LIVE.discard(proc.pid)
         proc.returncode = os.waitstatus_to_exitcode(wait_status)
     wall = time.perf_counter() - start
     try:
@@ -123,7 +142,10 @@ def run_job(job: Job, key: str, threads: int) -> JobResult:
         own = {"maxrss_kb": usage.ru_maxrss, "cpu_s": usage.ru_utime + usage.ru_stime}
     code = proc.returncode
     if timed_out.is_set():
-        status, message = TIMEOUT, f"killed after the {limit} s time limit of its labels"
+        status, message = TIMEOUT, f"killed after its time limit of {limit:g} s"
+    elif code in (-signal.SIGKILL, 128 + signal.SIGKILL):
+        status = OOM
+        message = "killed by SIGKILL, not by scmib: most likely out of memory\n" + _tail(log_path, 3)
     elif code == 0:
         missing = [str(p) for p in job.outputs.values() if not p.is_file()]
         status = FAILED if missing else SUCCESS

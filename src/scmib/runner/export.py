@@ -14,12 +14,14 @@ and reads its inputs from its upstream jobs' folders, staged beside it.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from scmib import __version__
+from scmib.containers import image_ref
 from scmib.errors import ScmibError
+from scmib.nextflow.execution import Execution, task_options
 from scmib.resources import requests
 from scmib.runner.plan import Job, Selection
 from scmib.spec import ComponentSpec, load_spec
@@ -32,7 +34,7 @@ def job_folder_name(job_id: str) -> str:
     return job_id.replace("/", "__")
 
 
-def _entry(job: Job, producers: dict[Path, Job]) -> dict[str, Any]:
+def _entry(job: Job, producers: dict[Path, Job], images: Images, execution: Execution) -> dict[str, Any]:
     inputs = {}
     for arg, path in job.inputs.items():
         producer = producers.get(path)
@@ -40,11 +42,11 @@ def _entry(job: Job, producers: dict[Path, Job]) -> dict[str, Any]:
             raise ScmibError(f"{job.id}: input '{arg}' ({path}) is not the output of a planned job")
         inputs[arg] = {"job": producer.id, "file": path.name}
     sources = sorted({spec["job"] for spec in inputs.values()})
-    return {
+    entry = {
         "id": job.id,
         "folder": job_folder_name(job.id),
         "component": job.spec.id,
-        "container": f"{job.spec.container.image}:{job.spec.container.tag}",
+        "container": image_ref(job.spec, images.registry, images.tag),
         "stage": job.stage,
         "task": job.task,
         "dataset": job.dataset,
@@ -58,18 +60,42 @@ def _entry(job: Job, producers: dict[Path, Job]) -> dict[str, Any]:
         "params": job.params,
         # Only loaders fetch data; everything else runs without network (as the competition did).
         "network": job.stage == "load",
-        **asdict(requests(job.spec.resources)),
     }
+    resources = requests(job.spec.resources)
+    entry.update(asdict(resources))
+    entry.update(task_options(execution, network=entry["network"], wants_gpu=resources.gpu))
+    # The task writes this into its folder for `scmib job` (JSON needs no quoting in a here-document).
+    entry["entry_json"] = json.dumps(entry, separators=(",", ":"), default=str)
+    return entry
 
 
-def plan_document(jobs: list[Job], selection: Selection) -> dict[str, Any]:
-    """The JSON-ready plan: the selection it came from and one entry per job, dependencies first."""
+@dataclass(frozen=True)
+class Images:
+    """The registry and tag of the component images (None: as each spec names it)."""
+
+    registry: str | None = None
+    tag: str | None = None
+
+
+def plan_document(
+    jobs: list[Job], selection: Selection, images: Images | None = None, execution: Execution | None = None
+) -> dict[str, Any]:
+    """The JSON-ready plan: the selection it came from and one entry per job, dependencies first.
+
+    Each entry is all a workflow task needs besides its component folder and its
+    upstream jobs' folders (see :mod:`scmib.runner.workflow`); images come from
+    ``images`` (see :func:`scmib.containers.image_ref`), container and cluster
+    options from ``execution`` (see :mod:`scmib.nextflow.execution`).
+    """
+    images, execution = images or Images(), execution or Execution()
     producers = {path: job for job in jobs for path in job.outputs.values()}
     return {
         "format": FORMAT,
         "scmib_version": __version__,
         "selection": asdict(selection),
-        "jobs": [_entry(job, producers) for job in jobs],
+        "execution": asdict(execution),
+        "images": asdict(images),
+        "jobs": [_entry(job, producers, images, execution) for job in jobs],
     }
 
 

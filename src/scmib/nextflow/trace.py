@@ -1,0 +1,79 @@
+"""``scmib check-run``: was a finished Nextflow run complete, and did ``-resume`` re-run only what changed?
+
+Used by the GitHub Actions workflow after ``nextflow run`` (where Nextflow
+runs): it reads the run's ``pipeline_info/plan.json`` and ``trace.txt`` and
+``results/runs.tsv`` and returns a list of problems (empty when all is well):
+
+- every planned job has a record in the results, and none failed for a reason
+  of the infrastructure (no record: image pull, staging, command not found);
+- every job task the trace lists ended (completed or cached), retries aside;
+- with ``all_cached``: every job task came from the cache (a second ``-resume``);
+- with ``rerun_method``: exactly that method's jobs and their metrics re-ran,
+  everything else came from the cache (after editing its ``script.py``);
+- with ``stub`` (a ``-stub`` run): only that every planned job's task completed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from scmib.runner.execute import INFRASTRUCTURE
+
+#: The workflow's steps that run planned jobs (aliases of SCMIB_JOB in workflows/scmib.nf).
+JOB_STEPS = ("LOAD_DATASET", "PROCESS_DATASET", "RUN_METHOD", "RUN_METRIC")
+
+
+def job_tasks(trace: pd.DataFrame) -> pd.DataFrame:
+    """The trace's rows of job tasks, the last attempt of each job (``tag`` is the job id)."""
+    steps = trace["process"].astype(str).str.rsplit(":", n=1).str[-1]
+    jobs = trace[steps.isin(JOB_STEPS)]
+    return jobs.sort_values("task_id").groupby("tag", sort=False).tail(1).set_index("tag")
+
+
+def read_trace(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+
+
+def check_run(
+    outdir: Path, all_cached: bool = False, rerun_method: str | None = None, stub: bool = False
+) -> list[str]:
+    """Problems of the Nextflow run whose ``--outdir`` is ``outdir`` (see the module docstring).
+
+    With ``stub`` (a ``-stub`` run, which runs no component and writes no
+    results), only the wiring: every planned job has a task that completed.
+    """
+    plan = json.loads((outdir / "pipeline_info" / "plan.json").read_text())
+    tasks = job_tasks(read_trace(outdir / "pipeline_info" / "trace.txt"))
+    planned = {job["id"]: job for job in plan["jobs"]}
+    if stub:
+        done = set(tasks.index[tasks["status"] == "COMPLETED"])
+        return [f"{job_id}: no completed task in the stub run" for job_id in planned if job_id not in done]
+    runs = pd.read_csv(outdir / "results" / "runs.tsv", sep="\t").set_index("job")
+    problems = [f"{job_id}: planned but not in results/runs.tsv" for job_id in set(planned) - set(runs.index)]
+    for job_id, row in runs[runs["status"] == INFRASTRUCTURE].iterrows():
+        problems.append(f"{job_id}: failed for a reason of the infrastructure: {row.message}")
+    for job_id, row in tasks[~tasks["status"].isin(["COMPLETED", "CACHED"])].iterrows():
+        problems.append(f"{job_id}: its task ended {row.status} (exit {row.exit})")
+    started = set(tasks.index)
+    recorded = set(runs.index[~runs["status"].isin(["upstream_failed", INFRASTRUCTURE])])
+    problems += [f"{job_id}: recorded but no task ran it" for job_id in sorted(recorded - started)]
+    reran = set(tasks.index[tasks["status"] != "CACHED"])
+    if all_cached and reran:
+        problems.append(f"{len(reran)} jobs re-ran on -resume, none should have: {sorted(reran)[:10]}")
+    if rerun_method is not None:
+        expected = {
+            job_id
+            for job_id, job in planned.items()
+            if job["method"] == rerun_method and job["stage"] in ("method", "control_method", "metric")
+        }
+        if not expected:
+            problems.append(f"no planned job runs method '{rerun_method}'")
+        if reran != expected:
+            problems.append(
+                f"after changing {rerun_method}, re-ran {sorted(reran - expected)[:10]} too many "
+                f"and {sorted(expected - reran)[:10]} too few"
+            )
+    return problems

@@ -1,0 +1,217 @@
+"""The workflow's Groovy, run by a real Groovy runtime on the values Nextflow hands it.
+
+The expressions are read from the ``.nf`` and ``.config`` files as written
+(the functions of ``workflows/modules/functions.nf``, the directive lines of
+``scmib_job.nf`` that call them, the options of ``nextflow.config``) and
+evaluated with typed values and with the strings Nextflow's command line
+gives under its strict syntax.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+
+from scmib.nextflow.groovy import config_expression, directive_expression, function_source, run_groovy
+from scmib.nextflow.params import load_schema, validate_params
+
+FUNCTIONS = (REPO / "workflows/modules/functions.nf").read_text()
+JOB_MODULE = (REPO / "workflows/modules/scmib_job.nf").read_text()
+CONFIG = (REPO / "nextflow.config").read_text()
+NAMES = ("shellQuote", "paramArgs", "retryOrIgnore", "attemptMemory", "taskTime", "seconds")
+DEFINITIONS = "\n".join(function_source(FUNCTIONS, name) for name in NAMES)
+
+
+@pytest.fixture(scope="module")
+def groovy(jar_or_skip):
+    def run(body: str) -> list[str]:
+        """Run ``body`` after the workflow's functions; each printed value ends with a NUL."""
+        return run_groovy(DEFINITIONS + "\n" + body, jar_or_skip).split("\0")[:-1]
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def jar_or_skip():
+    from scmib.nextflow.language_server import default_jar_path
+
+    path = default_jar_path()
+    if not path.is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"no Nextflow language server at {path}: .ci/run fetches it")
+        pytest.skip("Nextflow language server not fetched (scmib nf-check --fetch)")
+    return path
+
+
+def groovy_string(value: str) -> str:
+    """A Groovy single-quoted string literal of ``value``."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'"
+
+
+HOSTILE = [
+    "knn'$(touch PWNED)'",
+    "`touch PWNED`",
+    "a; touch PWNED",
+    '"$HOME" \\ \\\\ *',
+    "line one\nline two\nSCMIB_JOB_ENTRY",
+    "ünïcode ✓",
+    "",
+]
+
+
+def test_shell_quote_survives_every_hostile_value(groovy, tmp_path):
+    quoted = groovy("".join(f"print(shellQuote({groovy_string(v)}) + '\\0')\n" for v in HOSTILE))
+    script = "printf '%s\\0' " + " ".join(quoted)
+    out = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert out.stdout.split("\0")[:-1] == HOSTILE
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_param_args_reach_scmib_plan_intact_and_typed(groovy, tmp_path):
+    """Typed values (Integer, Boolean), strings with quotes, and nulls (left out) through bash to Python."""
+    args = groovy(
+        "def params = [max_attempts: 3, gpu: true, methods: " + groovy_string("knn*,it's") + ", "
+        "datasets: null, scmib_profile: 'test', exclude_methods: " + groovy_string("$(touch PWNED)") + "]\n"
+        "print(paramArgs(params) + '\\0')\n"
+    )[0]
+    words = subprocess.run(
+        ["bash", "-c", f"printf '%s\\0' {args}"], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout.split("\0")[:-1]
+    pairs = dict(w.split("=", 1) for w in words[1::2])
+    assert words[::2] == ["--param"] * len(pairs)
+    assert pairs == {
+        "max_attempts": "3",
+        "gpu": "true",
+        "methods": "knn*,it's",
+        "scmib_profile": "test",
+        "exclude_methods": "$(touch PWNED)",
+    }
+    typed = validate_params(pairs, load_schema(REPO))
+    assert (typed["max_attempts"], typed["gpu"], typed["datasets"]) == (3, True, None)
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_error_strategy_retries_only_memory_kills_and_preemptions(groovy):
+    """`errorStrategy` as scmib_job.nf writes it, for exit codes and attempts as Nextflow gives them."""
+    expression = directive_expression(JOB_MODULE, "errorStrategy")
+    assert expression == "retryOrIgnore(task.exitStatus, task.attempt, params.max_attempts)"
+    exits = [0, 1, 2, 99, 125, 127, 137, 143, 50001, 50006, 50007, 2147483647, None]
+    cases = [(e, a, m) for e in exits for a in (1, 2, 3) for m in (3, "3")]
+    body = "".join(
+        f"task = [exitStatus: {'null' if e is None else e}, attempt: {a}]\n"
+        f"params = [max_attempts: {json.dumps(m)}]\n"
+        f"print({expression} + '\\0')\n"
+        for e, a, m in cases
+    )
+    got = dict(zip(cases, groovy("def task\ndef params\n" + body), strict=True))
+    for (exit_status, attempt, max_attempts), action in got.items():
+        retryable = exit_status == 137 or (exit_status is not None and 50001 <= exit_status <= 50006)
+        expected = "retry" if retryable and attempt < int(max_attempts) else "ignore"
+        assert action == expected, (exit_status, attempt, max_attempts)
+    # The last attempt is never "retry": past maxRetries Nextflow would stop the whole run.
+    assert (
+        int(directive_expression(JOB_MODULE, "maxRetries"))
+        >= load_schema(REPO)["$defs"]["execution_options"]["properties"]["max_attempts"]["maximum"] - 1
+    )
+
+
+def test_memory_time_and_task_time_directives(groovy):
+    memory = directive_expression(JOB_MODULE, "memory")
+    time = directive_expression(JOB_MODULE, "time")
+    got = groovy(
+        "def job = [memory_gb: 16, time_s: 3600]\n"
+        "def task = [attempt: 2]\n"
+        f"print(({memory}).toString() + '\\0')\n"
+        f"print(({time}).toString() + '\\0')\n"
+        "job = [memory_gb: '4', time_s: '600']\n"  # as strings too
+        "task = [attempt: '3']\n"
+        f"print(({memory}).toString() + '\\0')\n"
+        f"print(({time}).toString() + '\\0')\n"
+        "print(seconds(new Duration('4200s')).toString() + '\\0')\n"
+        "print(seconds(null).toString() + '\\0')\n"
+    )
+    assert got == [
+        "MemoryUnit(32 GB)",
+        "Duration(4200s)",
+        "MemoryUnit(12 GB)",
+        "Duration(1200s)",
+        "4200",
+        "0",
+    ]
+
+
+def test_fail_on_ignore_follows_the_parameter_however_it_is_given(groovy):
+    expression = config_expression(CONFIG, "workflow.failOnIgnore")
+    values = ["null", "true", "false", "'true'", "'false'"]
+    got = groovy(
+        "def params\n"
+        + "".join(
+            f"params = [ignore_infrastructure_errors: {v}]\nprint(({expression}).toString() + '\\0')\n"
+            for v in values
+        )
+    )
+    # Fail on ignored (infrastructure) failures unless the parameter is true, as a Boolean or a string.
+    assert got == ["true", "false", "true", "false", "true"]
+
+
+def profile_block(name: str) -> str:
+    start = CONFIG.index(f"\n    {name} {{")
+    return CONFIG[start : CONFIG.index("\n    }", start)]
+
+
+@pytest.mark.parametrize(
+    ("where", "given", "expected"),
+    [
+        ("top", {}, "[cpus:2, memory:24 GB, time:24.h]"),
+        ("top", {"max_cpus": "'8'", "max_memory": "'16.GB'"}, "[cpus:8, memory:16.GB, time:24.h]"),
+        ("test", {}, "[cpus:2, memory:6 GB, time:1.h]"),
+        ("test", {"max_time": "'2.h'"}, "[cpus:2, memory:6 GB, time:2.h]"),
+        ("slurm", {"max_cpus": "64"}, "[cpus:64, memory:256 GB, time:48.h]"),
+    ],
+)
+def test_resource_limits_default_to_the_machine_or_the_profile(groovy, where, given, expected):
+    """Caps by `resourceLimits`: this machine's for local runs (the local executor would stop the run
+    at the first larger request), the profile's otherwise, --max_* where given (strings or numbers)."""
+    if where == "top":
+        expression = config_expression(CONFIG, "resourceLimits")
+    else:
+        expression = config_expression(profile_block(where), "process.resourceLimits")
+    # Stand-in for the machine, as nextflow.util.SysHelper reports it.
+    expression = expression.replace("nextflow.util.SysHelper.getAvailCpus()", "2")
+    expression = expression.replace("nextflow.util.SysHelper.getAvailMemory()", "'24 GB'")
+    params = "[" + ", ".join(f"{k}: {v}" for k, v in given.items()) + "]" if given else "[:]"
+    assert groovy(f"def params = {params}\nprint(({expression}).toString() + '\\0')\n") == [expected]
+
+
+def test_the_workflow_hands_scmib_plan_what_it_checks(tmp_path):
+    """Unknown and mistyped parameters stop the run at the plan, with the closest name."""
+    import shutil
+
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO / "components", repo / "components")
+    shutil.copy(REPO / "nextflow_schema.json", repo)
+    cmd = [sys.executable, "-m", "scmib.cli", "plan", "--param", "method=knn", "--param", "max_attempts=many"]
+    proc = subprocess.run(
+        cmd, cwd=repo, capture_output=True, text=True, env={**os.environ, "SCMIB_REPO": str(repo)}
+    )
+    assert proc.returncode == 2
+    assert "unknown parameter --method (did you mean --methods?)" in proc.stderr
+    assert "--max_attempts must be a whole number, not 'many'" in proc.stderr
+
+
+def test_scripts_quote_every_value_they_interpolate():
+    """Task scripts interpolate only numbers, staged file names and values passed through shellQuote."""
+    for path in sorted((REPO / "workflows").rglob("*.nf")):
+        text = path.read_text()
+        for block in text.split('"""')[1::2]:
+            for expression in re.findall(r"(?<!\\)\$\{([^}]*)\}", block):
+                allowed = expression.startswith(
+                    ("shellQuote(", "seconds(", "task.attempt", "params.max_attempts")
+                ) or expression in {"param_args", "plan", "job.entry_json", "job.folder"}
+                assert allowed, f"{path.name}: ${{{expression}}} reaches a shell unquoted"
