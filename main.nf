@@ -40,13 +40,16 @@ params {
     max_cpus: Integer?
     max_memory: String?
     max_time: String?
+    // Added to every job's cluster options (e.g. '--account=lab') and container options (e.g. '-B /data').
+    cluster_options: String?
+    container_options: String?
     // Let a run whose jobs failed for reasons of the infrastructure (no record) exit 0.
     ignore_infrastructure_errors: Boolean = false
 }
 
 workflow {
     main:
-    def mirror = params.data_mirror ? [file(params.data_mirror, checkIfExists: true, type: 'dir')] : []
+    def mirror = params.data_mirror ? [file(params.data_mirror, checkIfExists: true)] : []
     SCMIB(mirror)
 
     onComplete:

@@ -100,25 +100,22 @@ def test_param_args_reach_scmib_plan_intact_and_typed(groovy, tmp_path):
 def test_error_strategy_retries_only_memory_kills_and_preemptions(groovy):
     """`errorStrategy` as scmib_job.nf writes it, for exit codes and attempts as Nextflow gives them."""
     expression = directive_expression(JOB_MODULE, "errorStrategy")
-    assert expression == "retryOrIgnore(task.exitStatus, task.attempt, params.max_attempts)"
+    assert expression == "retryOrIgnore(task.exitStatus, task.attempt, task.maxRetries)"
+    # maxRetries holds --max_attempts, so the script never reads a parameter (part of the cache key).
+    assert directive_expression(JOB_MODULE, "maxRetries") == "params.max_attempts"
     exits = [0, 1, 2, 99, 125, 127, 137, 143, 50001, 50006, 50007, 2147483647, None]
     cases = [(e, a, m) for e in exits for a in (1, 2, 3) for m in (3, "3")]
     body = "".join(
-        f"task = [exitStatus: {'null' if e is None else e}, attempt: {a}]\n"
-        f"params = [max_attempts: {json.dumps(m)}]\n"
+        f"task = [exitStatus: {'null' if e is None else e}, attempt: {a}, maxRetries: {json.dumps(m)}]\n"
         f"print({expression} + '\\0')\n"
         for e, a, m in cases
     )
-    got = dict(zip(cases, groovy("def task\ndef params\n" + body), strict=True))
+    got = dict(zip(cases, groovy("def task\n" + body), strict=True))
     for (exit_status, attempt, max_attempts), action in got.items():
         retryable = exit_status == 137 or (exit_status is not None and 50001 <= exit_status <= 50006)
         expected = "retry" if retryable and attempt < int(max_attempts) else "ignore"
         assert action == expected, (exit_status, attempt, max_attempts)
-    # The last attempt is never "retry": past maxRetries Nextflow would stop the whole run.
-    assert (
-        int(directive_expression(JOB_MODULE, "maxRetries"))
-        >= load_schema(REPO)["$defs"]["execution_options"]["properties"]["max_attempts"]["maximum"] - 1
-    )
+    # The last attempt is never "retry" (above): past maxRetries Nextflow would stop the whole run.
 
 
 def test_memory_time_and_task_time_directives(groovy):
@@ -168,23 +165,24 @@ def profile_block(name: str) -> str:
 @pytest.mark.parametrize(
     ("where", "given", "expected"),
     [
-        ("top", {}, "[cpus:2, memory:24 GB, time:24.h]"),
+        ("top", {}, "[cpus:4, memory:MemoryUnit(24 GB), time:24.h]"),
         ("top", {"max_cpus": "'8'", "max_memory": "'16.GB'"}, "[cpus:8, memory:16.GB, time:24.h]"),
-        ("test", {}, "[cpus:2, memory:6 GB, time:1.h]"),
-        ("test", {"max_time": "'2.h'"}, "[cpus:2, memory:6 GB, time:2.h]"),
+        ("test", {}, "[cpus:2, memory:MemoryUnit(6 GB), time:1.h]"),
+        ("test", {"max_time": "'2.h'"}, "[cpus:2, memory:MemoryUnit(6 GB), time:2.h]"),
+        ("small", {}, "[cpus:1, memory:MemoryUnit(3 GB), time:1.h]"),
         ("slurm", {"max_cpus": "64"}, "[cpus:64, memory:256 GB, time:48.h]"),
     ],
 )
 def test_resource_limits_default_to_the_machine_or_the_profile(groovy, where, given, expected):
     """Caps by `resourceLimits`: this machine's for local runs (the local executor would stop the run
-    at the first larger request), the profile's otherwise, --max_* where given (strings or numbers)."""
-    if where == "top":
-        expression = config_expression(CONFIG, "resourceLimits")
-    else:
-        expression = config_expression(profile_block(where), "process.resourceLimits")
-    # Stand-in for the machine, as nextflow.util.SysHelper reports it.
-    expression = expression.replace("nextflow.util.SysHelper.getAvailCpus()", "2")
-    expression = expression.replace("nextflow.util.SysHelper.getAvailMemory()", "'24 GB'")
+    at the first larger request; the test profile's never exceed it either), the profile's
+    otherwise, --max_* where given (strings or numbers)."""
+    block = CONFIG if where == "top" else profile_block("test" if where == "small" else where)
+    expression = config_expression(block, "resourceLimits" if where == "top" else "process.resourceLimits")
+    # Stand-in for the machine, as nextflow.util.SysHelper reports it: 4 CPUs and 24 GB (or 1 and 3).
+    cpus, memory = ("1", "3 GB") if where == "small" else ("4", "24 GB")
+    expression = expression.replace("nextflow.util.SysHelper.getAvailCpus()", cpus)
+    expression = expression.replace("nextflow.util.SysHelper.getAvailMemory()", f"new MemoryUnit('{memory}')")
     params = "[" + ", ".join(f"{k}: {v}" for k, v in given.items()) + "]" if given else "[:]"
     assert groovy(f"def params = {params}\nprint(({expression}).toString() + '\\0')\n") == [expected]
 
@@ -211,7 +209,10 @@ def test_scripts_quote_every_value_they_interpolate():
         text = path.read_text()
         for block in text.split('"""')[1::2]:
             for expression in re.findall(r"(?<!\\)\$\{([^}]*)\}", block):
-                allowed = expression.startswith(
-                    ("shellQuote(", "seconds(", "task.attempt", "params.max_attempts")
-                ) or expression in {"param_args", "plan", "job.entry_json", "job.folder"}
+                allowed = expression.startswith(("shellQuote(", "seconds(", "task.")) or expression in {
+                    "param_args",
+                    "plan",
+                    "job.entry_json",
+                    "job.folder",
+                }
                 assert allowed, f"{path.name}: ${{{expression}}} reaches a shell unquoted"

@@ -158,3 +158,28 @@ def test_a_relative_mirror_in_the_environment_is_resolved_where_it_was_given(tmp
     )
     loaders = [job for job in plan["jobs"] if job["stage"] == "load"]
     assert loaders and all(job["params"]["data_mirror"] == str(tmp_path / "data") for job in loaders)
+
+
+def test_the_users_own_options_follow_the_jobs_and_google_gpus_need_a_type():
+    """A site's --account or bind mounts reach every job (the process sets both directives itself)."""
+    site = Execution(
+        "apptainer", "slurm", gpu=True, container_options="-B /data", cluster_options="--account=lab"
+    )
+    assert task_options(site, network=False, wants_gpu=True) == {
+        "container_options": "--net --network none --nv -B /data",
+        "accelerator": None,
+        "cluster_options": "--gres=gpu:1 --account=lab",
+    }
+    assert task_options(site, network=True, wants_gpu=False)["cluster_options"] == "--account=lab"
+    with pytest.raises(ScmibError, match="--gpu_type"):
+        Execution("docker", "google-batch", gpu=True)
+
+
+def test_the_last_attempt_of_a_job_is_read_in_task_order_not_text_order(tmp_path):
+    write_run(tmp_path, {})
+    trace_path = tmp_path / "pipeline_info" / "trace.txt"
+    trace = pd.read_csv(trace_path, sep="\t")
+    retry = trace[trace["tag"] == "t/d/v/knn"].assign(task_id=10, status="COMPLETED")
+    trace.loc[trace["tag"] == "t/d/v/knn", ["task_id", "status", "exit"]] = [9, "FAILED", 137]
+    pd.concat([trace, retry]).to_csv(trace_path, sep="\t", index=False)
+    assert check_run(tmp_path) == []

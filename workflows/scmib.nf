@@ -39,7 +39,7 @@ def jobStatus(folder) {
 
 // The job's own component folder: staged alone, so only its own files are in its cache key.
 def componentFolder(job) {
-    return file("${projectDir}/components/${job.component}", checkIfExists: true, type: 'dir')
+    return file("${projectDir}/components/${job.component}", checkIfExists: true)
 }
 
 /*
@@ -55,7 +55,8 @@ def withSources(jobs, stages, succeeded) {
         .map { _source, job, folder -> [groupKey(job.id, job.sources.size()), job, folder] }
         .groupTuple()
         .filter { _id, group, folders -> folders.size() == group[0].sources.size() }
-        .map { _id, group, folders -> [group[0], folders, componentFolder(group[0]), []] }
+        // Sorted: the order of staged files is part of the cache key, the order they arrived in is not.
+        .map { _id, group, folders -> [group[0], folders.toSorted { f -> f.name }, componentFolder(group[0]), []] }
 }
 
 def succeededOnly(folders) {
@@ -67,7 +68,7 @@ workflow SCMIB {
     mirror  // list: [] or [folder with copies of the source data]
 
     main:
-    components = file("${projectDir}/components", checkIfExists: true, type: 'dir')
+    components = file("${projectDir}/components", checkIfExists: true)
     schema = file("${projectDir}/nextflow_schema.json", checkIfExists: true)
     SCMIB_PLAN(components, schema, paramArgs(params), workflow.containerEngine ?: 'none')
     plan = SCMIB_PLAN.out.plan

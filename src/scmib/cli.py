@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -50,7 +51,8 @@ def _selection(args: argparse.Namespace, resolve_mirror: bool = True, use_env: b
 
 def cmd_run(args: argparse.Namespace) -> int:
     from scmib.report import write_report
-    from scmib.runner.execute import OK, execute
+    from scmib.runner.execute import FAILURES, RunInterrupted, execute, outcome_summary
+    from scmib.runner.lock import OutdirLock
     from scmib.runner.plan import plan
     from scmib.runner.results import summary, write_tables
     from scmib.spec import find_repo_root
@@ -59,25 +61,45 @@ def cmd_run(args: argparse.Namespace) -> int:
     outdir = Path(args.outdir).resolve()
     selection = _selection(args)
     jobs = plan(repo, outdir, selection)
-    print(f"scmib: {len(jobs)} jobs, profile '{args.profile}', output in {outdir}", file=sys.stderr)
-    start = time.perf_counter()
-    results = execute(jobs, n_jobs=args.jobs, progress=not args.no_progress)
-    table = write_tables(outdir, jobs, results)
-    report = write_report(outdir)
+    memory_scale = None if args.no_limits else args.memory_scale
+    # SIGTERM (a scheduler, `kill`) stops a run exactly as Ctrl-C does.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    with OutdirLock(outdir, wait=args.wait):
+        print(f"scmib: {len(jobs)} jobs, profile '{args.profile}', output in {outdir}", file=sys.stderr)
+        start = time.perf_counter()
+        try:
+            results = execute(
+                jobs, n_jobs=args.jobs, progress=not args.no_progress, memory_scale=memory_scale
+            )
+        except RunInterrupted as stopped:
+            stopped_jobs = [r.job_id for r in stopped.results.values() if r.status == "interrupted"]
+            print(
+                f"\nscmib: interrupted; {len(stopped.results)} of {len(jobs)} jobs finished, "
+                f"{len(stopped_jobs)} stopped. Everything finished is kept: run the same command "
+                "again to resume.",
+                file=sys.stderr,
+            )
+            return 130
+        table = write_tables(outdir, jobs, results)
+        report = write_report(outdir)
     elapsed = time.perf_counter() - start
-    bad = [r for r in results.values() if r.status not in (*OK, "not_applicable")]
+    bad = [r for r in results.values() if r.status in FAILURES]
     with pd.option_context(
         "display.width", 160, "display.max_rows", 200, "display.float_format", "{:.3f}".format
     ):
         print(summary(table).to_string(index=False))
     print(
-        f"\n{len(results) - len(bad)}/{len(results)} jobs ok in {elapsed:.1f} s; "
+        f"\n{outcome_summary([r.status for r in results.values()])} in {elapsed:.1f} s; "
         f"results in {outdir / 'results'}; report {report['html']}",
         file=sys.stderr,
     )
     for result in bad:
         print(f"  {result.status}: {result.job_id} ({result.log})", file=sys.stderr)
     return 1 if bad and args.strict else 0
+
+
+def _raise_interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -90,12 +112,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     repo = find_repo_root()
     if args.param:
-        selection, images, gpu = _workflow_selection(args.param, repo)
+        selection, images, options = _workflow_selection(args.param, repo)
     else:
         # A workflow stages the mirror folder into each loader's task under the given name: keep it as is.
-        selection, gpu = _selection(args, resolve_mirror=False), (False, None)
+        selection, options = _selection(args, resolve_mirror=False), ()
         images = Images(args.container_registry, args.container_tag)
-    execution = Execution(args.container_engine, args.executor, *gpu)
+    execution = Execution(args.container_engine, args.executor, *options)
     jobs = plan(repo, Path("."), selection)
     document = json.dumps(plan_document(jobs, selection, images, execution), indent=1, default=str)
     if args.output == "-":
@@ -107,7 +129,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _workflow_selection(pairs: list[str], repo: Path):
-    """Selection, images and GPU wish of a Nextflow run, from its parameters checked against the schema."""
+    """Selection, images and job options (GPU, the user's container and cluster options) of a Nextflow
+    run, from its parameters checked against the schema."""
     from scmib.nextflow.params import load_schema, validate_params
     from scmib.runner.export import Images
 
@@ -129,7 +152,16 @@ def _workflow_selection(pairs: list[str], repo: Path):
     )
     selection = _selection(namespace, resolve_mirror=False, use_env=False)
     images = Images(params["container_registry"], params["container_tag"])
-    return selection, images, (params["gpu"], params["gpu_type"])
+    return (
+        selection,
+        images,
+        (
+            params["gpu"],
+            params["gpu_type"],
+            params["container_options"],
+            params["cluster_options"],
+        ),
+    )
 
 
 def cmd_job(args: argparse.Namespace) -> int:
@@ -141,6 +173,7 @@ def cmd_job(args: argparse.Namespace) -> int:
         attempt=args.attempt,
         max_attempts=args.max_attempts,
         task_time_s=args.task_time_s,
+        threads=args.threads,
         record_root=Path(args.record) if args.record else None,
     )
 
@@ -327,6 +360,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--strict", action="store_true", help="exit 1 if any component failed")
+    run.add_argument(
+        "--memory-scale",
+        type=float,
+        default=1.0,
+        help="each job may use its labels' memory times this (x1.25 head-room; default %(default)s)",
+    )
+    run.add_argument("--no-limits", action="store_true", help="no memory limit per job")
+    run.add_argument(
+        "--wait", action="store_true", help="wait for another run using the same --outdir instead of exiting"
+    )
     run.set_defaults(func=cmd_run)
 
     plan_cmd = sub.add_parser("plan", help="write the jobs of a run as JSON (what Nextflow runs)")
@@ -364,6 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="the executor's time limit of this task: the component is stopped before it",
     )
     job.add_argument("--record", help="folder to write the job's record folder into (what collect reads)")
+    job.add_argument(
+        "--threads", type=int, default=None, help="CPUs the task was given (default: the job's own request)"
+    )
     job.set_defaults(func=cmd_job)
 
     collect = sub.add_parser("collect", help="results tables and report from a workflow's job folders")

@@ -23,9 +23,10 @@ process SCMIB_JOB {
     accelerator job.accelerator
     containerOptions job.container_options
     clusterOptions job.cluster_options
-    errorStrategy retryOrIgnore(task.exitStatus, task.attempt, params.max_attempts)
-    // The most attempts nextflow_schema.json allows; retryOrIgnore stops at --max_attempts.
-    maxRetries 9
+    // maxRetries holds --max_attempts (retryOrIgnore stops there, below Nextflow's own limit). Read as
+    // task.maxRetries, not params.max_attempts: parameters a script uses are part of its cache key.
+    maxRetries params.max_attempts
+    errorStrategy retryOrIgnore(task.exitStatus, task.attempt, task.maxRetries)
     publishDir params.outdir, mode: params.publish_dir_mode, pattern: 'jobs/*'
 
     input:
@@ -44,7 +45,8 @@ process SCMIB_JOB {
     export SCMIB_CACHE_DIR="\${SCMIB_CACHE_DIR:-\$PWD/.scmib_cache}"
     export NUMBA_CACHE_DIR="\${NUMBA_CACHE_DIR:-\$PWD/.numba_cache}" MPLCONFIGDIR="\$PWD/.matplotlib"
     scmib job --job job.json --component component --record jobs \\
-        --attempt ${task.attempt} --max-attempts ${params.max_attempts} --task-time-s ${seconds(task.time)}
+        --attempt ${task.attempt} --max-attempts ${task.maxRetries} \\
+        --task-time-s ${seconds(task.time)} --threads ${task.cpus}
     """
 
     stub:

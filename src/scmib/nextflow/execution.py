@@ -13,12 +13,20 @@ through (``containerOptions``, ``accelerator``, ``clusterOptions``).
   (Podman), ``--nv`` (Singularity, Apptainer), ``--gres=gpu:1`` (SLURM) and an
   ``accelerator`` request (cloud batch executors; none for the others, which
   ignore it). Every other job requests none: no ``accelerator 0``.
+- The user's ``--container_options`` and ``--cluster_options`` follow the
+  job's own: the process sets both directives, so a site config's
+  ``process.clusterOptions`` would not reach the jobs.
+- AWS Batch passes only a few container options on (not ``--network`` or
+  ``--gpus``): there, jobs are not isolated from the network, and GPUs come
+  from the ``accelerator`` request.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from scmib.errors import ScmibError
 
 DOCKER_LIKE = ("docker", "podman")
 SINGULARITY_LIKE = ("singularity", "apptainer")
@@ -28,12 +36,19 @@ ACCELERATOR_EXECUTORS = ("awsbatch", "google-batch", "k8s", "azurebatch")
 
 @dataclass(frozen=True)
 class Execution:
-    """Where a workflow runs: its container engine (``none`` without one), executor and GPU wish."""
+    """Where a workflow runs: its container engine (``none`` without one), executor, GPU wish, and the
+    user's own container and cluster options (added to every job's)."""
 
     engine: str = "none"
     executor: str = "local"
     gpu: bool = False
     gpu_type: str | None = None
+    container_options: str | None = None
+    cluster_options: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.gpu and self.executor == "google-batch" and not self.gpu_type:
+            raise ScmibError("--gpu on Google Batch needs --gpu_type (e.g. nvidia-tesla-t4)")
 
 
 def task_options(execution: Execution, network: bool, wants_gpu: bool) -> dict[str, Any]:
@@ -55,8 +70,9 @@ def task_options(execution: Execution, network: bool, wants_gpu: bool) -> dict[s
     accelerator: dict[str, Any] | None = None
     if gpu and execution.executor in ACCELERATOR_EXECUTORS:
         accelerator = {"limit": 1, **({"type": execution.gpu_type} if execution.gpu_type else {})}
+    cluster = ["--gres=gpu:1"] if gpu and execution.executor == "slurm" else []
     return {
-        "container_options": " ".join(container),
+        "container_options": " ".join([*container, *filter(None, [execution.container_options])]),
         "accelerator": accelerator,
-        "cluster_options": "--gres=gpu:1" if gpu and execution.executor == "slurm" else "",
+        "cluster_options": " ".join([*cluster, *filter(None, [execution.cluster_options])]),
     }

@@ -23,11 +23,18 @@ from scmib.nextflow.language_server import default_jar_path
 #: Stand-ins for nextflow.util.MemoryUnit and Duration, and the String/GString conversions
 #: Nextflow adds (nextflow.extension.Bolts.asType), so `"4 GB" as MemoryUnit` works as there.
 PRELUDE = r"""
-class MemoryUnit {
+class MemoryUnit implements Comparable<MemoryUnit> {
     final String text
     MemoryUnit(String text) { this.text = text }
+    long toBytes() {
+        def m = (text =~ /^\s*([0-9.]+?)\.?\s*([KMGTP]?)B\s*$/)
+        assert m.matches() : "not a memory value: " + text
+        return ((m.group(1) as BigDecimal) * (1024G ** ('_KMGTP'.indexOf(m.group(2) ?: '_') ?: 0))) as long
+    }
+    int compareTo(MemoryUnit other) { toBytes() <=> other.toBytes() }
     String toString() { "MemoryUnit(" + text + ")" }
 }
+Integer.metaClass.getGB = { -> new MemoryUnit(delegate + " GB") }
 class Duration {
     final String text
     Duration(String text) { this.text = text }

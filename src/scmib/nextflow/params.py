@@ -1,12 +1,12 @@
 """The workflow's parameters, checked against ``nextflow_schema.json`` before any job runs.
 
-Nextflow hands parameters given on the command line over as strings under its
-strict syntax (``--max_attempts 10`` is ``"10"``) and as guessed types under
-the legacy one, and ignores unknown ones (``--method knn`` for ``--methods``).
-The workflow's first task passes every parameter here as JSON: each is
-converted to its schema type, checked (enum, minimum, maximum) and unknown
-names are an error with the closest known name, so a typo stops the run
-before anything is pulled or computed.
+Nextflow converts each command-line value to the type ``main.nf`` declares and
+rejects undeclared names, but checks no value: ``--max_attempts 0``,
+``--scmib_profile fast`` or ``--max_memory lots`` would pass. The workflow's
+first task hands every parameter to ``scmib plan`` (``--param name=value``):
+each is converted to its schema type (strings and typed values alike) and
+checked (enum, minimum, maximum, pattern), and an unknown name is an error with
+the closest known name, so a wrong value stops the run before any job runs.
 """
 
 from __future__ import annotations

@@ -30,7 +30,8 @@ def job_tasks(trace: pd.DataFrame) -> pd.DataFrame:
     """The trace's rows of job tasks, the last attempt of each job (``tag`` is the job id)."""
     steps = trace["process"].astype(str).str.rsplit(":", n=1).str[-1]
     jobs = trace[steps.isin(JOB_STEPS)]
-    return jobs.sort_values("task_id").groupby("tag", sort=False).tail(1).set_index("tag")
+    ordered = jobs.sort_values("task_id", key=lambda ids: ids.astype(int))
+    return ordered.groupby("tag", sort=False).tail(1).set_index("tag")
 
 
 def read_trace(path: Path) -> pd.DataFrame:

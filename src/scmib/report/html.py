@@ -16,13 +16,14 @@ import pandas as pd
 
 from scmib.report.export import quality_control
 from scmib.report.reference import PREDICT_MODALITY_RMSE, is_neurips
+from scmib.runner.execute import FAILURES, NOT_APPLICABLE, outcome_summary
 
 if TYPE_CHECKING:
     from scmib.report.build import Run
 
 #: Viridis at five stops: low scores dark purple, high scores yellow.
 PALETTE = [(68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37)]
-PROBLEM_STATUSES = ("failed", "timeout", "upstream_failed", "not_applicable")
+PROBLEM_STATUSES = (*FAILURES, NOT_APPLICABLE)
 CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1400px}
 h1{margin-bottom:0}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
@@ -254,8 +255,8 @@ def render_html(run: Run) -> str:
         "<h1>scmib results</h1>",
         f"<p class='muted'>Run folder {html.escape(str(run.folder.resolve()))}; scmib "
         f"{html.escape(str(info.get('scmib_version')))}; report made "
-        f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; {len(runs)} jobs, "
-        f"{int(runs['status'].isin(['success', 'cached']).sum())} ok.</p>",
+        f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; "
+        f"{html.escape(outcome_summary(list(runs['status'])))}.</p>",
         f"<h2 id='overview'>Tasks and datasets</h2><ul>{tasks}</ul>{_table(datasets)}",
         "<h2 id='summary'>Summary: mean scaled score per method and dataset</h2>",
         "<p>Each metric is scaled by the controls (0 = worst control, 1 = best control), clipped "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,35 +19,65 @@ from tqdm import tqdm
 
 from scmib.component import command_line
 from scmib.errors import EXIT_NOT_APPLICABLE
-from scmib.resources import time_limit_s
+from scmib.resources import requests, time_limit_s
 from scmib.runner.plan import Job
 
 RECORD = ".job.json"
 LOG = ".job.log"
-#: Job outcomes. ``cached`` is a success reused from an earlier run; ``oom`` a component killed by
-#: SIGKILL that the runner did not kill itself (the kernel's or a container's memory killer);
+#: Job outcomes. ``cached`` is a success reused from an earlier run; ``oom`` a component that ran
+#: out of memory (its label's limit, or SIGKILLed by a memory killer); ``interrupted`` a job the
+#: runner stopped on Ctrl-C or SIGTERM (resumable: it runs again next time);
 #: ``infrastructure_failed`` a workflow task that ended without a record (image pull, staging,
 #: missing command, executor kill): not the component's fault, and never silent.
-SUCCESS, CACHED, NOT_APPLICABLE, FAILED, TIMEOUT, OOM, UPSTREAM, INFRASTRUCTURE = (
+SUCCESS, CACHED, NOT_APPLICABLE, FAILED, TIMEOUT, OOM, INTERRUPTED, UPSTREAM, INFRASTRUCTURE = (
     "success",
     "cached",
     "not_applicable",
     "failed",
     "timeout",
     "oom",
+    "interrupted",
     "upstream_failed",
     "infrastructure_failed",
 )
 OK = (SUCCESS, CACHED)
 #: Outcomes that count as a failure of the job (the run goes on; ``--strict`` exits 1).
-FAILURES = (FAILED, TIMEOUT, OOM, UPSTREAM, INFRASTRUCTURE)
-#: Process groups of running components, killed if the runner itself is interrupted.
+FAILURES = (FAILED, TIMEOUT, OOM, INTERRUPTED, UPSTREAM, INFRASTRUCTURE)
+#: Launchers of running components, stopped if the runner itself is interrupted.
 _LIVE: set[int] = set()
+#: Set when the runner is interrupted: jobs that end now are recorded as ``interrupted``.
+_INTERRUPTED = threading.Event()
+#: What a failed allocation prints (Python, numpy, C++).
+_OUT_OF_MEMORY = re.compile(r"MemoryError|Cannot allocate memory|std::bad_alloc|Unable to allocate")
+#: Seconds a launcher gets to end its command's processes before its whole group is SIGKILLed.
+_GRACE_S = 10.0
 
 
 def _kill_group(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError):  # it may have finished in the meantime
         os.killpg(pid, signal.SIGKILL)
+
+
+def _stop(pid: int) -> None:
+    """Stop a launcher and everything below it: SIGTERM (it kills its descendants), then SIGKILL
+    its process group if it has not ended within :data:`_GRACE_S`."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+
+    def _if_still_running() -> None:
+        if pid in _LIVE:  # not yet reaped, so the pid is still this launcher's
+            _kill_group(pid)
+
+    timer = threading.Timer(_GRACE_S, _if_still_running)
+    timer.daemon = True
+    timer.start()
+
+
+def stop_all() -> None:
+    """Interrupt the run: every running component is stopped and recorded as ``interrupted``."""
+    _INTERRUPTED.set()
+    for pid in list(_LIVE):
+        _stop(pid)
 
 
 @dataclass
@@ -62,13 +93,22 @@ class JobResult:
     message: str = ""
 
 
-def _tail(path: Path, n_lines: int = 8) -> str:
-    """The last lines a component printed (the error, for a failure), without the command line."""
+def _tail(path: Path, n_lines: int = 8, max_bytes: int = 64 * 1024) -> str:
+    """The last lines a component printed (the error, for a failure), without the command line.
+
+    Reads only the end of the file: a log can be large.
+    """
     try:
-        lines = path.read_text(errors="replace").strip().splitlines()
+        with open(path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - max_bytes))
+            text = handle.read().decode(errors="replace")
     except OSError:
         return ""
-    output = [line for line in lines[1:] if line.strip()]  # line 0 is "$ command"
+    lines = text.strip().splitlines()
+    if size <= max_bytes:
+        lines = lines[1:]  # line 0 is "$ command"
+    output = [line for line in lines if line.strip()]
     return "\n".join(output[-n_lines:])
 
 
@@ -87,21 +127,46 @@ def cached_result(job: Job, key: str) -> JobResult | None:
     return JobResult(**data)
 
 
-def run_job(job: Job, key: str, threads: int, time_limit: float | None = None) -> JobResult:
+def _set_aside(paths: list[Path], suffix: str) -> list[Path]:
+    """Rename each existing file to ``<name><suffix>`` (replacing an older one); return the new paths."""
+    moved = []
+    for path in paths:
+        if path.is_file():
+            target = path.with_name(path.name + suffix)
+            os.replace(path, target)
+            moved.append(target)
+    return moved
+
+
+def run_job(
+    job: Job,
+    key: str,
+    threads: int,
+    time_limit: float | None = None,
+    memory_limit_gb: float | None = None,
+) -> JobResult:
     """Run one job in its own process, measuring wall time, CPU time and peak memory.
 
-    ``time_limit`` (seconds) defaults to the limit of the component's labels. If
-    the caller is interrupted (Ctrl-C, SIGTERM turned into an exception), the
-    component's process group is killed before the exception goes on.
+    ``time_limit`` (seconds) defaults to the limit of the component's labels;
+    ``memory_limit_gb`` (None: none) caps its heap (see :mod:`scmib.runner.launch`).
+    Earlier outputs are set aside as ``*.previous`` while it runs (removed on
+    success); the outputs of a job that did not succeed are set aside as
+    ``*.partial``, so no later step or user finds a half-written file under
+    its final name. If the caller is interrupted (an exception in this thread)
+    or :func:`stop_all` is called, the component and everything it started
+    are killed and the job is recorded as ``interrupted``.
     """
     job.workdir.mkdir(parents=True, exist_ok=True)
-    for output in job.outputs.values():
-        output.unlink(missing_ok=True)
+    outputs = list(job.outputs.values())
+    previous = _set_aside(outputs, ".previous")
     cmd = [sys.executable, str(job.spec.script_path), *command_line(job.spec, job.argv_values)]
     usage_path = job.workdir / ".usage.json"
     usage_path.unlink(missing_ok=True)
-    # Through the launcher, so the job's peak memory is its own (see scmib.runner.launch).
-    launched = [sys.executable, "-m", "scmib.runner.launch", str(usage_path), "--", *cmd]
+    # Through the launcher: the job's own peak memory, no process left behind, a bounded log.
+    launched = [sys.executable, "-m", "scmib.runner.launch", str(usage_path)]
+    if memory_limit_gb:
+        launched += ["--memory-bytes", str(int(memory_limit_gb * 1024**3))]
+    launched += ["--", *cmd]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         env[var] = str(threads)
@@ -114,46 +179,62 @@ def run_job(job: Job, key: str, threads: int, time_limit: float | None = None) -
         proc = subprocess.Popen(
             launched, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
-        _LIVE.add(proc.pid)
-        timed_out = threading.Event()
+    _LIVE.add(proc.pid)
+    timed_out = threading.Event()
 
-        def _kill() -> None:
-            timed_out.set()
-            _kill_group(proc.pid)
+    def _time_up() -> None:
+        timed_out.set()
+        _stop(proc.pid)
 
-        timer = threading.Timer(limit, _kill)
-        timer.start()
-        try:
-            # wait4 (not Popen.wait) returns the child's own resource usage.
-            _, wait_status, usage = os.wait4(proc.pid, 0)
-        except BaseException:
-            _kill_group(proc.pid)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(proc.pid, 0)
-            raise
-        finally:
-            timer.cancel()
-            _LIVE.discard(proc.pid)
-        proc.returncode = os.waitstatus_to_exitcode(wait_status)
+    timer = threading.Timer(limit, _time_up)
+    timer.start()
+    if _INTERRUPTED.is_set():  # interrupted while this one was starting
+        _stop(proc.pid)
+    try:
+        # wait4 (not Popen.wait) returns the child's own resource usage.
+        _, wait_status, usage = os.wait4(proc.pid, 0)
+    except BaseException:
+        _INTERRUPTED.set()
+        _stop(proc.pid)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(proc.pid, 0)
+        raise
+    finally:
+        timer.cancel()
+        _LIVE.discard(proc.pid)
+    proc.returncode = os.waitstatus_to_exitcode(wait_status)
     wall = time.perf_counter() - start
     try:
         own = json.loads(usage_path.read_text())
     except (OSError, ValueError):  # the launcher itself was killed: its usage includes the job's
         own = {"maxrss_kb": usage.ru_maxrss, "cpu_s": usage.ru_utime + usage.ru_stime}
     code = proc.returncode
-    if timed_out.is_set():
+    tail = _tail(log_path)
+    if _INTERRUPTED.is_set() and code != 0:
+        status, message = INTERRUPTED, "stopped: the run was interrupted (it runs again on resume)"
+    elif timed_out.is_set():
         status, message = TIMEOUT, f"killed after its time limit of {limit:g} s"
     elif code in (-signal.SIGKILL, 128 + signal.SIGKILL):
         status = OOM
         message = "killed by SIGKILL, not by scmib: most likely out of memory\n" + _tail(log_path, 3)
+    elif code not in (0, EXIT_NOT_APPLICABLE) and memory_limit_gb and _OUT_OF_MEMORY.search(tail):
+        status = OOM
+        message = f"out of memory: its limit is {memory_limit_gb:g} GB (its labels' memory)\n" + _tail(
+            log_path, 3
+        )
     elif code == 0:
-        missing = [str(p) for p in job.outputs.values() if not p.is_file()]
+        missing = [str(p) for p in outputs if not p.is_file()]
         status = FAILED if missing else SUCCESS
         message = f"exited 0 but did not write {missing}" if missing else ""
     elif code == EXIT_NOT_APPLICABLE:
         status, message = NOT_APPLICABLE, _tail(log_path, 1)
     else:
-        status, message = FAILED, _tail(log_path)
+        status, message = FAILED, tail
+    if status == SUCCESS:
+        for path in previous:
+            path.unlink(missing_ok=True)
+    elif partial := _set_aside(outputs, ".partial"):
+        message += f"\n(its outputs were set aside as {', '.join(p.name for p in partial)})"
     result = JobResult(
         job_id=job.id,
         status=status,
@@ -183,10 +264,52 @@ def skipped_result(job: Job, key: str, dep_results: list[JobResult]) -> JobResul
     )
 
 
-def execute(jobs: list[Job], n_jobs: int = 1, progress: bool = True) -> dict[str, JobResult]:
+def outcome_summary(statuses: list[str]) -> str:
+    """One line counting job outcomes, in the words every report of a run uses.
+
+    ``"432 jobs: 392 succeeded (12 from cache), 20 not applicable, 20 failed (8 failed, 12 upstream_failed)"``
+    """
+    counts = {status: statuses.count(status) for status in dict.fromkeys(statuses)}
+    succeeded = counts.get(SUCCESS, 0) + counts.get(CACHED, 0)
+    parts = [f"{succeeded} succeeded" + (f" ({counts[CACHED]} from cache)" if counts.get(CACHED) else "")]
+    if counts.get(NOT_APPLICABLE):
+        parts.append(f"{counts[NOT_APPLICABLE]} not applicable")
+    failures = {s: n for s, n in counts.items() if s in FAILURES}
+    if failures:
+        detail = ", ".join(f"{n} {s}" for s, n in failures.items())
+        parts.append(f"{sum(failures.values())} did not succeed ({detail})")
+    return f"{len(statuses)} jobs: " + ", ".join(parts)
+
+
+class RunInterrupted(Exception):
+    """The run was interrupted (Ctrl-C, SIGTERM); ``results`` holds what finished, running jobs as
+    ``interrupted``. Everything recorded is kept: the same command resumes where it stopped."""
+
+    def __init__(self, results: dict[str, JobResult]) -> None:
+        super().__init__("interrupted")
+        self.results = results
+
+
+#: Head-room over a label's memory before a job counts as out of memory (allocator slack).
+MEMORY_MARGIN = 1.25
+
+
+def job_memory_limit_gb(job: Job, memory_scale: float | None) -> float | None:
+    """The heap limit of a job: its labels' memory x ``memory_scale`` x :data:`MEMORY_MARGIN` (None: none)."""
+    if memory_scale is None:
+        return None
+    return requests(job.spec.resources).memory_gb * memory_scale * MEMORY_MARGIN
+
+
+def execute(
+    jobs: list[Job], n_jobs: int = 1, progress: bool = True, memory_scale: float | None = 1.0
+) -> dict[str, JobResult]:
     """Run ``jobs`` (dependencies first), ``n_jobs`` at a time; a failure skips only its dependents.
 
-    If the runner itself is interrupted, the components it started are killed.
+    Each job runs under the memory of its labels times ``memory_scale`` (None:
+    no limit). On Ctrl-C or SIGTERM (as ``KeyboardInterrupt``) every running
+    component is stopped at once and recorded as ``interrupted``, nothing new
+    starts, and :class:`RunInterrupted` is raised.
     """
     n_jobs = max(1, n_jobs)
     keys = {job.id: job.key for job in jobs}
@@ -194,6 +317,7 @@ def execute(jobs: list[Job], n_jobs: int = 1, progress: bool = True) -> dict[str
     results: dict[str, JobResult] = {}
     pending = list(jobs)
     running: dict[Future, Job] = {}
+    _INTERRUPTED.clear()
     bar = tqdm(
         total=len(jobs),
         desc="scmib run",
@@ -206,43 +330,55 @@ def execute(jobs: list[Job], n_jobs: int = 1, progress: bool = True) -> dict[str
 
     def finish(job_id: str, result: JobResult) -> None:
         results[job_id] = result
-        if result.status in (FAILED, TIMEOUT):
+        if result.status in (FAILED, TIMEOUT, OOM):
             bar.write(f"[{result.status}] {job_id}: see {result.log}")
-        failed = sum(r.status in (FAILED, TIMEOUT) for r in results.values())
+        failed = sum(r.status in (FAILED, TIMEOUT, OOM) for r in results.values())
         bar.set_postfix_str(f"running={len(running)} done={len(results)} failed={failed}")
         bar.update(1)
 
+    def collect(futures) -> None:
+        for future in futures:
+            job = running.pop(future)
+            try:
+                result = future.result()
+            except Exception as exc:  # the runner itself must never stop on one job
+                result = JobResult(
+                    job.id, FAILED, None, 0.0, 0.0, 0.0, keys[job.id], "", f"runner error: {exc}"
+                )
+            finish(job.id, result)
+
     try:
         with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-            while pending or running:
-                for job in [j for j in pending if all(d.id in results for d in j.deps)]:
-                    if len(running) >= n_jobs:
-                        break  # submit no more than can run, so "running" means running
-                    pending.remove(job)
-                    key = keys[job.id]
-                    dep_results = [results[d.id] for d in job.deps]
-                    done = skipped_result(job, key, dep_results) or cached_result(job, key)
-                    if done is not None:
-                        finish(job.id, done)
-                    else:
-                        running[pool.submit(run_job, job, key, threads)] = job
-                if not running:
-                    if pending and not any(all(d.id in results for d in j.deps) for j in pending):
-                        raise RuntimeError(f"jobs depend on jobs that are not planned: {pending[0].id}")
-                    continue
-                for future in wait(running, return_when=FIRST_COMPLETED)[0]:
-                    job = running.pop(future)
-                    try:
-                        result = future.result()
-                    except Exception as exc:  # the runner itself must never stop on one job
-                        result = JobResult(
-                            job.id, FAILED, None, 0.0, 0.0, 0.0, keys[job.id], "", f"runner error: {exc}"
-                        )
-                    finish(job.id, result)
-    except BaseException:
-        for pid in list(_LIVE):
-            _kill_group(pid)
-        raise
+            try:
+                while (pending or running) and not _INTERRUPTED.is_set():
+                    for job in [j for j in pending if all(d.id in results for d in j.deps)]:
+                        if len(running) >= n_jobs:
+                            break  # submit no more than can run, so "running" means running
+                        pending.remove(job)
+                        key = keys[job.id]
+                        dep_results = [results[d.id] for d in job.deps]
+                        done = skipped_result(job, key, dep_results) or cached_result(job, key)
+                        if done is not None:
+                            finish(job.id, done)
+                        else:
+                            limit = job_memory_limit_gb(job, memory_scale)
+                            future = pool.submit(run_job, job, key, threads, memory_limit_gb=limit)
+                            running[future] = job
+                    if not running:
+                        if pending and not any(all(d.id in results for d in j.deps) for j in pending):
+                            raise RuntimeError(f"jobs depend on jobs that are not planned: {pending[0].id}")
+                        continue
+                    collect(wait(running, return_when=FIRST_COMPLETED)[0])
+            except KeyboardInterrupt:
+                stop_all()
+            # Interrupted: the stopped components end within seconds; record them before leaving.
+            while running:
+                try:
+                    collect(wait(running)[0])
+                except KeyboardInterrupt:  # a second Ctrl-C while stopping: stop again, keep waiting
+                    stop_all()
     finally:
         bar.close()
+    if _INTERRUPTED.is_set():
+        raise RunInterrupted(results)
     return results

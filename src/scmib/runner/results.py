@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from scmib.io import read_h5ad
-from scmib.runner.execute import OK, JobResult
+from scmib.runner.execute import FAILURES, OK, JobResult
 from scmib.runner.plan import Job, load_task_info
 
 RESULT_COLUMNS = [
@@ -187,7 +187,7 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
         mean_score=("mean_score", "mean"),
         datasets=("status", "size"),
         succeeded=("status", lambda s: int(s.isin(OK).sum())),
-        failed=("status", lambda s: int(s.isin(["failed", "timeout", "upstream_failed"]).sum())),
+        failed=("status", lambda s: int(s.isin(FAILURES).sum())),
         not_applicable=("status", lambda s: int((s == "not_applicable").sum())),
         median_time_s=("wall_time_s", "median"),
         max_memory_mb=("peak_memory_mb", "max"),

@@ -29,7 +29,16 @@ from scmib.data.cache import MIRROR_ENV
 from scmib.errors import ScmibError
 from scmib.report import write_report
 from scmib.resources import task_time_limit_s, time_limit_s
-from scmib.runner.execute import INFRASTRUCTURE, LOG, OOM, RECORD, JobResult, run_job, skipped_result
+from scmib.runner.execute import (
+    INFRASTRUCTURE,
+    LOG,
+    MEMORY_MARGIN,
+    OOM,
+    RECORD,
+    JobResult,
+    run_job,
+    skipped_result,
+)
 from scmib.runner.export import job_from_entry, jobs_from_plan, read_plan
 from scmib.runner.results import write_tables
 from scmib.spec import load_spec
@@ -99,11 +108,14 @@ def run_planned_job(
     max_attempts: int = 1,
     task_time_s: float | None = None,
     record_root: Path | None = None,
+    threads: int | None = None,
 ) -> int:
     """Run one job of a plan in the current folder; return the exit status for the executor.
 
     ``task_time_s`` is the executor's time limit of this task: the component is
-    stopped (and recorded as ``timeout``) before it. The record folder goes to
+    stopped (and recorded as ``timeout``) before it. ``threads`` is what the
+    executor gave the task (its request may have been capped), and the memory
+    limit is the job's request times the attempt, as the executor's. The record folder goes to
     ``record_root/<job folder>``. See :func:`executor_exit_status` for the exit status.
     """
     entry = read_job_entry(job_file)
@@ -123,7 +135,10 @@ def run_planned_job(
     os.environ.pop(MIRROR_ENV, None)
     # Nextflow ends a task with SIGTERM (a cancelled run, -resume after Ctrl-C): kill the component too.
     signal.signal(signal.SIGTERM, _interrupted)
-    result = run_job(job, entry.get("key", ""), threads=entry.get("cpus", 1), time_limit=limit)
+    memory_gb = entry.get("memory_gb", 0) * attempt * MEMORY_MARGIN or None
+    threads = threads or entry.get("cpus", 1)
+    key = entry.get("key", "")
+    result = run_job(job, key, threads=threads, time_limit=limit, memory_limit_gb=memory_gb)
     # The workflow routes on this one word (Nextflow reads it without parsing JSON).
     (job.workdir / STATUS_FILE).write_text(result.status + "\n")
     if record_root is not None:

@@ -1,0 +1,176 @@
+"""The local runner under faults: Ctrl-C, escaping processes, memory, huge logs, two runs, crashes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import add_method, scmib_run
+
+from scmib.runner.execute import INTERRUPTED, OOM, TIMEOUT, _tail, run_job
+from scmib.runner.launch import BoundedLog
+from scmib.runner.lock import OutdirLock
+from scmib.runner.plan import Selection, plan
+
+
+@pytest.fixture
+def sandbox(repo, first_run, data_dir, tmp_path):
+    """A copy of the test repository and of the first run's output folder (everything cached)."""
+    copy = tmp_path / "repo"
+    shutil.copytree(repo / "components", copy / "components")
+    out = tmp_path / "out"
+    shutil.copytree(first_run[0], out, symlinks=True)
+    return copy, out, data_dir
+
+
+def planned(repo: Path, out: Path, data_dir: Path, method: str):
+    selection = Selection(
+        tasks=["predict_modality"],
+        profile="test",
+        datasets=["neurips2021_starter_cite"],
+        methods=[method],
+        metrics=["error"],
+        data_mirror=str(data_dir),
+    )
+    jobs = plan(repo, out, selection)
+    return next(j for j in jobs if j.id == f"predict_modality/neurips2021_starter_cite/gex2adt/{method}")
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split()[2] != "Z"
+
+
+ESCAPE = (
+    "import subprocess, time\n"
+    "    p = subprocess.Popen(['setsid', 'sleep', '600'])\n"
+    "    open(str(run.path('output')) + '.pid', 'w').write(str(p.pid))\n"
+    "    time.sleep(600)"
+)
+
+
+def test_a_timeout_kills_the_component_and_what_it_detached(sandbox):
+    repo, out, data_dir = sandbox
+    add_method(repo, "escaping_method", ESCAPE)
+    job = planned(repo, out, data_dir, "escaping_method")
+    job.workdir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    result = run_job(job, job.key, threads=1, time_limit=8)
+    assert result.status == TIMEOUT and time.perf_counter() - start < 30
+    grandchild = int(Path(str(job.outputs["output"]) + ".pid").read_text())
+    time.sleep(0.5)
+    assert not alive(grandchild), "a setsid'd grandchild outlived its job"
+
+
+def test_memory_beyond_the_label_is_an_oom_with_its_limit(sandbox):
+    repo, out, data_dir = sandbox
+    add_method(repo, "greedy_method", "import numpy as np; np.ones(int(4e8))")  # 3.2 GB
+    job = planned(repo, out, data_dir, "greedy_method")
+    result = run_job(job, job.key, threads=1, memory_limit_gb=1.5)
+    assert result.status == OOM
+    assert "its limit is 1.5 GB" in result.message and "Unable to allocate" in result.message
+
+
+def test_a_crashed_job_leaves_no_output_under_its_final_name(sandbox):
+    repo, out, data_dir = sandbox
+    add_method(
+        repo, "half_writer", "open(str(run.path('output')), 'wb').write(b'half an h5ad'); raise SystemExit(3)"
+    )
+    job = planned(repo, out, data_dir, "half_writer")
+    result = run_job(job, job.key, threads=1)
+    output = job.outputs["output"]
+    assert result.status == "failed" and not output.exists()
+    assert Path(str(output) + ".partial").read_bytes() == b"half an h5ad"
+    assert "set aside as prediction.h5ad.partial" in result.message
+
+
+def test_logs_are_bounded_on_disk_and_read_from_their_end(tmp_path):
+    path = tmp_path / "log"
+    with open(path, "wb") as handle:
+        log = BoundedLog(handle, limit=1000)
+        for i in range(100_000):
+            log.write(f"line {i}\n".encode())
+        log.close()
+    text = path.read_text()
+    assert len(text) < 2200 and text.startswith("line 0\n") and text.endswith("line 99999\n")
+    assert "bytes of output dropped" in text
+    big = tmp_path / "big.log"
+    big.write_text("$ command\n" + "x" * 50_000_000 + "\nthe error\n")
+    assert _tail(big, 1) == "the error"
+
+
+def test_a_second_run_on_the_same_folder_is_refused(sandbox):
+    repo, out, _ = sandbox
+    with OutdirLock(out):
+        cmd = [sys.executable, "-m", "scmib.cli", "run", "--profile", "test", "--outdir", str(out)]
+        proc = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert f"{out} is in use by scmib run" in proc.stderr and "--wait" in proc.stderr
+
+
+def run_command(repo: Path, out: Path, data_dir: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "scmib.cli", "run", "--task", "predict_modality", "--profile", "test",
+        "--datasets", "neurips2021_starter_cite", "--metrics", "error", "--outdir", str(out),
+        "--data_mirror", str(data_dir), "--jobs", "2", "--no-progress",
+    ]  # fmt: skip
+
+
+def test_ctrl_c_stops_running_components_at_once_and_says_how_to_resume(sandbox):
+    repo, out, data_dir = sandbox
+    add_method(repo, "hanging_method", ESCAPE)
+    proc = subprocess.Popen(run_command(repo, out, data_dir), cwd=repo, stderr=subprocess.PIPE, text=True)
+    job_dir = out / "predict_modality/neurips2021_starter_cite/gex2adt/hanging_method"
+    pid_file = job_dir / "prediction.h5ad.pid"
+    deadline = time.monotonic() + 120
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert pid_file.exists(), "the hanging method never started"
+    proc.send_signal(signal.SIGINT)
+    start = time.perf_counter()
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and time.perf_counter() - start < 20
+    assert "Traceback" not in stderr and "run the same command again to resume" in stderr
+    record = json.loads((job_dir / ".job.json").read_text())
+    assert record["status"] == INTERRUPTED
+    time.sleep(0.5)
+    assert not alive(int(pid_file.read_text())), "a component's process outlived Ctrl-C"
+
+
+@pytest.mark.slow
+def test_a_run_interrupted_anywhere_then_resumed_equals_an_uninterrupted_one(
+    repo, first_run, data_dir, tmp_path
+):
+    """Ctrl-C at three moments of one run, each time resumed; the end is the uninterrupted run's."""
+    copy = tmp_path / "repo"
+    shutil.copytree(repo / "components", copy / "components")
+    out = tmp_path / "out"
+    for delay in (4.0, 9.0, 15.0):
+        proc = subprocess.Popen(run_command(copy, out, data_dir), cwd=copy, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+        assert proc.returncode in (0, 130), stderr[-2000:]
+        assert "Traceback" not in stderr
+    scmib_run(copy, data_dir, out)
+    resumed = pd.read_csv(out / "results" / "results.tsv", sep="\t")
+    whole = pd.read_csv(first_run[0] / "results" / "results.tsv", sep="\t")
+    keys = ["dataset", "variant", "method", "metric"]
+    merged = resumed.merge(whole, on=keys, suffixes=("_resumed", "_whole"))
+    assert len(merged) == len(resumed) == len(whole)
+    same = merged[merged["method"] != "knn_regression"]  # another test edits kNN in the shared repo
+    pd.testing.assert_series_equal(
+        same["value_resumed"], same["value_whole"], check_names=False, check_exact=False, rtol=1e-12
+    )
