@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import anndata as ad
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conftest import organisers_files
+from conftest import organisers_files, run_cli
 
-from scmib.contracts import check_file, load_contract
+from scmib.contracts import check_file, load_contract, shared_axis_problems
 from scmib.errors import ContractError
 from scmib.io import read_h5ad, write_h5ad_atomic
 
@@ -87,3 +90,80 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         write_h5ad_atomic(_tiny(), target)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("modality", ["cite", "multiome"])
+def test_organisers_files_share_their_axes_as_the_contracts_say(data_dir, modality):
+    files = organisers_files(data_dir, modality)
+    read = {
+        name: (read_h5ad(files[name]), load_contract(f"predict_modality/{name}"), files[name])
+        for name in (*TASK_FILES, "prediction")
+    }
+    for first in read.values():
+        for second in read.values():
+            assert shared_axis_problems(*first, *second) == []
+
+
+def test_permuted_or_renamed_features_are_a_contract_error_naming_both_files(tmp_path, data_dir):
+    """kNN regression given test cells whose genes are permuted must not exit 0 with a wrong prediction."""
+    files = organisers_files(data_dir, "cite")
+    test = read_h5ad(files["test_mod1"])
+    permuted = test[:, np.random.default_rng(0).permutation(test.n_vars)].copy()
+    permuted_path = tmp_path / "test_mod1_permuted.h5ad"
+    write_h5ad_atomic(permuted, permuted_path)
+    renamed = test.copy()
+    renamed.var_names = [f"gene_{i}" for i in range(test.n_vars)]
+    renamed_path = tmp_path / "test_mod1_renamed.h5ad"
+    write_h5ad_atomic(renamed, renamed_path)
+    for path, detail in ((permuted_path, "in another order"), (renamed_path, "are not in the second")):
+        proc = run_cli(
+            "predict_modality/methods/knn_regression",
+            check=False,
+            input_train_mod1=files["train_mod1"],
+            input_train_mod2=files["train_mod2"],
+            input_test_mod1=path,
+            output=tmp_path / "prediction.h5ad",
+        )
+        assert proc.returncode != 0 and not (tmp_path / "prediction.h5ad").exists()
+        assert str(path) in proc.stderr and str(files["train_mod1"]) in proc.stderr
+        assert "same features (var_names)" in proc.stderr and detail in proc.stderr
+        # The same check before a run: scmib validate FILE --with OTHER.
+        validate = subprocess.run(
+            [sys.executable, "-m", "scmib.cli", "validate", str(path),
+             "--contract", "predict_modality/test_mod1", "--with", str(files["train_mod1"]),
+             "--with-contract", "predict_modality/train_mod1"],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        assert validate.returncode == 2 and detail in validate.stderr
+
+
+def test_train_files_of_other_cells_are_a_contract_error_not_a_matmul_traceback(tmp_path, data_dir):
+    files = organisers_files(data_dir, "cite")
+    mod2 = read_h5ad(files["train_mod2"])
+    shuffled = mod2[np.random.default_rng(1).permutation(mod2.n_obs)].copy()
+    path = tmp_path / "train_mod2_shuffled.h5ad"
+    write_h5ad_atomic(shuffled, path)
+    proc = run_cli(
+        "predict_modality/methods/knn_regression",
+        check=False,
+        input_train_mod1=files["train_mod1"],
+        input_train_mod2=path,
+        input_test_mod1=files["test_mod1"],
+        output=tmp_path / "prediction.h5ad",
+    )
+    assert proc.returncode != 0 and "same cells (obs_names)" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("dimensions", [0, 101])
+def test_an_embedding_outside_its_contracts_dimensions_is_rejected(dimensions):
+    embedding = ad.AnnData(np.zeros((5, dimensions)), uns={"dataset_id": "d", "method_id": "m"})
+    with pytest.raises(ContractError, match=f"found {dimensions}"):
+        check_file(embedding, load_contract("joint_embedding/prediction"), "embedding.h5ad")
+
+
+def test_negative_counts_are_rejected():
+    adata = ad.AnnData(np.ones((3, 2)), layers={"counts": np.array([[1, -2], [0, 3], [4, 5]])})
+    adata.obs["batch"] = "b"
+    adata.uns["dataset_id"] = "d"
+    with pytest.raises(ContractError, match="expected non-negative counts, found 1 negative"):
+        check_file(adata, load_contract("predict_modality/test_mod1"), "x.h5ad")

@@ -215,7 +215,7 @@ def test_bad_predictions_get_a_clear_error(triana_task, tmp_path):
         "wrong_cells": ad.AnnData(X=np.ones((10, 5)), obs=solution.obs[[]].iloc[:10]),
         "nan": ad.AnnData(X=np.full((solution.n_obs, 5), np.nan), obs=solution.obs[[]]),
     }
-    expected = {"too_many_dimensions": "1 to 100", "wrong_cells": "cells", "nan": "NaN"}
+    expected = {"too_many_dimensions": "at most 100 columns", "wrong_cells": "cells", "nan": "NaN"}
     for name, prediction in cases.items():
         prediction.uns.update(dataset_id="x", method_id="bad")
         path = tmp_path / f"{name}.h5ad"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
 import warnings
 
@@ -13,7 +14,7 @@ import pytest
 from conftest import read, run_cli
 
 from scmib.contracts import check_file, load_contract
-from scmib.data.cache import Source, fetch, sha256sum
+from scmib.data.cache import Source, fetch, gunzipped, sha256sum
 from scmib.errors import ScmibError
 
 
@@ -131,3 +132,29 @@ def test_fetch_verifies_mirror_files_and_explains_offline_failures(tmp_path):
         fetch(Source("x/file.txt", good.url, "0" * 64), mirror=str(tmp_path))
     with pytest.raises(ScmibError, match="--data_mirror"):
         fetch(Source("y/absent.txt", good.url, None), mirror=str(tmp_path), cache_dir=str(tmp_path / "cache"))
+
+
+def test_a_damaged_cached_file_is_removed_and_never_served(tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (tmp_path / "original.txt").write_text("the real data")
+    source = Source("x/file.txt", "https://invalid.invalid/file.txt", sha256sum(tmp_path / "original.txt"))
+    cached = cache / "x__file.txt"
+    cached.write_text("the real data")
+    assert fetch(source, cache_dir=str(cache)) == cached  # a good copy is served offline
+    cached.write_text("tampered")
+    with pytest.raises(ScmibError, match="could not download"):
+        fetch(source, cache_dir=str(cache))
+    assert not cached.exists()
+
+
+def test_decompressed_copies_are_keyed_on_the_content_of_their_source(tmp_path):
+    archive = tmp_path / "data.txt.gz"
+    archive.write_bytes(gzip.compress(b"first"))
+    first = gunzipped(archive, str(tmp_path / "cache"))
+    assert first.read_bytes() == b"first"
+    archive.write_bytes(gzip.compress(b"second"))
+    os.utime(archive, (0, 0))  # same size class and an old mtime: only the content tells them apart
+    second = gunzipped(archive, str(tmp_path / "cache"))
+    assert second != first and second.read_bytes() == b"second"
+    assert gunzipped(archive, str(tmp_path / "cache")) == second

@@ -139,6 +139,6 @@ def test_names_that_reach_shells_and_paths_are_restricted(tmp_path, field, value
     else:
         config["container"]["image"] = value
     (folder / "config.yaml").write_text(yaml.safe_dump(config))
-    with pytest.raises(SpecError, match=r"\[a-z0-9_\]\+|must match"):
+    with pytest.raises(SpecError, match=r"\[a-z0-9_\]\+|should match pattern"):
         load_spec(folder)
     assert any(value in problem for problem in lint(tmp_path / "components"))

@@ -1,12 +1,18 @@
-"""The ``scmib`` command line: ``run``, ``lint``, ``list`` and ``validate``."""
+"""The ``scmib`` command line (``scmib --help`` lists every command).
+
+Options are accepted with underscores or hyphens alike (``--data_mirror``,
+``--data-mirror``), and a misspelt one gets the closest real one suggested.
+"""
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import signal
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -53,8 +59,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from scmib.report import write_report
     from scmib.runner.execute import FAILURES, RunInterrupted, execute, outcome_summary
     from scmib.runner.lock import OutdirLock
-    from scmib.runner.plan import plan
-    from scmib.runner.results import summary, write_tables
+    from scmib.runner.plan import RUNNABLE_TASKS, plan
+    from scmib.runner.results import summary, with_earlier_results, write_tables
     from scmib.spec import find_repo_root
 
     repo = find_repo_root()
@@ -80,7 +86,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 130
-        table = write_tables(outdir, jobs, results)
+        # A filtered run (one method, one dataset) writes the results of everything finished here.
+        everything = plan(
+            repo,
+            outdir,
+            replace(selection, tasks=list(RUNNABLE_TASKS), datasets=None, methods=None, metrics=None),
+        )
+        table = write_tables(outdir, *with_earlier_results(everything, results))
         report = write_report(outdir)
     elapsed = time.perf_counter() - start
     bad = [r for r in results.values() if r.status in FAILURES]
@@ -315,11 +327,25 @@ def cmd_images(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from scmib.contracts import check_file, load_contract
+    from scmib.contracts import check_file, load_contract, shared_axis_problems
+    from scmib.errors import ContractError
     from scmib.io import read_h5ad
 
-    check_file(read_h5ad(args.file), load_contract(args.contract), args.file)
+    contract = load_contract(args.contract)
+    adata = check_file(read_h5ad(args.file), contract, args.file)
     print(f"{args.file}: follows {args.contract}")
+    if args.with_file:
+        if not args.with_contract:
+            raise ScmibError("--with needs --with-contract (the other file's contract)")
+        other_contract = load_contract(args.with_contract)
+        other = check_file(read_h5ad(args.with_file), other_contract, args.with_file)
+        if problems := shared_axis_problems(
+            adata, contract, args.file, other, other_contract, args.with_file
+        ):
+            raise ContractError("\n".join(problems))
+        print(
+            f"{args.with_file}: follows {args.with_contract}; the two share what their contracts say"
+        )
     return 0
 
 
@@ -345,9 +371,55 @@ def _add_selection_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache_dir", help="download cache (default: $SCMIB_CACHE_DIR or ~/.cache/scmib)")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with both spellings of every option and a suggestion for a misspelt one."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        args = sys.argv[1:] if args is None else list(args)
+        known = set(self._option_string_actions)
+        spelled = []
+        for arg in args:
+            name, sep, value = arg.partition("=")
+            if name.startswith("--") and name not in known:
+                other = "--" + (name[2:].replace("_", "-") if "_" in name else name[2:].replace("-", "_"))
+                if other in known:
+                    arg = other + sep + value
+            spelled.append(arg)
+        return super().parse_known_args(spelled, namespace)
+
+    def parse_args(self, args=None, namespace=None):
+        namespace, extras = self.parse_known_args(args, namespace)
+        if extras:  # say it with the options of the command they were given to
+            subparsers = [a for a in self._actions if isinstance(a, argparse._SubParsersAction)]
+            command = getattr(namespace, "command", None)
+            owner = subparsers[0].choices.get(command, self) if subparsers and command else self
+            owner.error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace
+
+    def error(self, message: str):
+        unknown = [w for w in message.split() if w.startswith("--")] if "unrecognized" in message else []
+        by_form = {o.replace("-", "_"): o for o in self._option_string_actions if o.startswith("--")}
+        for word in unknown:
+            if close := difflib.get_close_matches(word.replace("-", "_"), by_form, n=1):
+                message += f" (did you mean {by_form[close[0]]}?)"
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+DESCRIPTION = (
+    "scmib: the single-cell multimodal integration benchmark. Start with 'scmib run --profile test' "
+    "(the starter cells), then 'scmib run' (every dataset); 'scmib COMMAND --help' tells more."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="scmib", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    from scmib import __version__
+
+    parser = Parser(prog="scmib", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"scmib {__version__}")
+    sub = parser.add_subparsers(
+        dest="command", required=True, title="commands", metavar="COMMAND", parser_class=Parser
+    )
 
     run = sub.add_parser("run", help="run the benchmark locally (datasets x methods x metrics)")
     _add_selection_args(run)
@@ -492,6 +564,15 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check a file against a file contract")
     validate.add_argument("file")
     validate.add_argument("--contract", required=True, help="e.g. predict_modality/prediction")
+    validate.add_argument(
+        "--with",
+        dest="with_file",
+        help="another file of the same task: the cells or features the two "
+        "contracts say they share are checked by name and order",
+    )
+    validate.add_argument(
+        "--with-contract", help="the other file's contract, e.g. predict_modality/train_mod1"
+    )
     validate.set_defaults(func=cmd_validate)
     return parser
 

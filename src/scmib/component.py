@@ -29,7 +29,7 @@ from typing import Any
 
 import anndata as ad
 
-from scmib.contracts import check_file, load_contract
+from scmib.contracts import FileContract, check_file, load_contract, shared_axis_problems
 from scmib.errors import EXIT_NOT_APPLICABLE, ContractError, NotApplicable, ScmibError
 from scmib.io import read_h5ad, write_h5ad_atomic
 from scmib.spec import Argument, ComponentSpec, load_spec
@@ -53,6 +53,19 @@ _CONVERTERS: dict[str, Callable[[str], Any]] = {
 }
 
 
+def _checked(arg: Argument) -> Callable[[str], Any]:
+    """The converter of an argument's command-line text, checking its declared range."""
+
+    def convert(text: str) -> Any:
+        value = _CONVERTERS[arg.type](text)
+        if arg.type in ("integer", "double") and (problem := arg.value_problem(value)):
+            raise argparse.ArgumentTypeError(problem)
+        return value
+
+    convert.__name__ = arg.type  # argparse names the type in its error message
+    return convert
+
+
 def build_parser(spec: ComponentSpec) -> argparse.ArgumentParser:
     """An argparse parser with one ``--name`` option per argument of ``spec``."""
     parser = argparse.ArgumentParser(
@@ -65,7 +78,7 @@ def build_parser(spec: ComponentSpec) -> argparse.ArgumentParser:
             help_text += f" [{arg.direction} file, contract {arg.contract}]"
         parser.add_argument(
             f"--{arg.name}",
-            type=_CONVERTERS[arg.type],
+            type=_checked(arg),
             required=required,
             default=arg.default,
             choices=arg.choices,
@@ -92,6 +105,13 @@ class ComponentRun:
     def __init__(self, spec: ComponentSpec, values: dict[str, Any]) -> None:
         self.spec = spec
         self.values = values
+        #: Files read so far, with their contracts, to check the axes their contracts share.
+        self._seen: list[tuple[ad.AnnData, FileContract, str]] = []
+
+    def _check_shared_axes(self, adata: ad.AnnData, contract: FileContract, path: str) -> None:
+        problems = [p for seen in self._seen for p in shared_axis_problems(*seen, adata, contract, path)]
+        if problems:
+            raise ContractError("\n".join(problems))
 
     @property
     def par(self) -> dict[str, Any]:
@@ -118,7 +138,10 @@ class ComponentRun:
             raise ContractError(f"{self.spec.id}: input '--{name}' was not given")
         adata = read_h5ad(self.values[name], role=f"input '--{name}'")
         if arg.contract:
-            check_file(adata, load_contract(arg.contract), self.values[name])
+            contract = load_contract(arg.contract)
+            check_file(adata, contract, self.values[name])
+            self._check_shared_axes(adata, contract, str(self.values[name]))
+            self._seen.append((adata, contract, str(self.values[name])))
         return adata
 
     def write(self, name: str, adata: ad.AnnData) -> Path:
@@ -132,7 +155,9 @@ class ComponentRun:
             adata.uns.setdefault("method_id", self.spec.name)
         path = self.values[name]
         if arg.contract:
-            check_file(adata, load_contract(arg.contract), f"{path} (output '--{name}')")
+            contract = load_contract(arg.contract)
+            check_file(adata, contract, f"{path} (output '--{name}')")
+            self._check_shared_axes(adata, contract, f"{path} (output '--{name}')")
         return write_h5ad_atomic(adata, path)
 
 

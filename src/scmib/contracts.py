@@ -45,8 +45,11 @@ class Slot(BaseModel):
     """For ``uns``: the value is a list or 1-d array of ``type``."""
     fallback: Literal["X"] | None = None
     """For ``layers``: read the values from ``.X`` when the layer is absent."""
-    finite: bool = False
+    finite: bool = True
     """For matrices: every value must be finite (no NaN or infinity)."""
+    min_columns: int | None = None
+    max_columns: int | None = None
+    """For matrices: how many columns (dimensions) are allowed."""
 
 
 class XSlot(BaseModel):
@@ -54,7 +57,9 @@ class XSlot(BaseModel):
     type: SlotType = "double"
     required: bool = False
     description: str = ""
-    finite: bool = False
+    finite: bool = True
+    min_columns: int | None = None
+    max_columns: int | None = None
 
 
 class Slots(BaseModel):
@@ -76,7 +81,42 @@ class FileContract(BaseModel):
     description: str = ""
     format: Literal["h5ad"] = "h5ad"
     slots: Slots = Field(default_factory=Slots)
+    same_obs_as: list[str] = Field(default_factory=list)
+    """Contracts whose files have the same cells, in the same order (checked by name)."""
+    same_var_as: list[str] = Field(default_factory=list)
+    """Contracts whose files have the same features, in the same order (checked by name)."""
     id: str = ""
+
+
+def shared_axis_problems(
+    first: ad.AnnData, first_contract: FileContract, first_path: str | Path,
+    second: ad.AnnData, second_contract: FileContract, second_path: str | Path,
+) -> list[str]:  # fmt: skip
+    """Axes two files must share by their contracts (cells or features, by name and order), and how
+    they differ: a method pairs rows and columns by position, so a permuted or renamed axis would
+    give a silently wrong result."""
+    problems = []
+    for axis, what in (("obs", "cells"), ("var", "features")):
+        declared = getattr(first_contract, f"same_{axis}_as") + getattr(second_contract, f"same_{axis}_as")
+        if second_contract.id not in declared and first_contract.id not in declared:
+            continue
+        a, b = getattr(first, f"{axis}_names"), getattr(second, f"{axis}_names")
+        if len(a) == len(b) and (a == b).all():
+            continue
+        if len(a) != len(b):
+            detail = f"{len(a)} vs {len(b)} {what}"
+        elif set(a) == set(b):
+            detail = (
+                f"the same {what} in another order (first difference at position {int((a != b).argmax())})"
+            )
+        else:
+            only = sorted(set(a) - set(b))[:3]
+            detail = f"{len(set(a) - set(b))} {what} of the first are not in the second, e.g. {only}"
+        problems.append(
+            f"'{first_path}' ({first_contract.id}) and '{second_path}' ({second_contract.id}) must have "
+            f"the same {what} ({axis}_names) in the same order: {detail}"
+        )
+    return problems
 
 
 def api_root() -> Path:
@@ -107,8 +147,17 @@ def _matrix_problems(value: Any, where: str, slot: Slot | XSlot) -> list[str]:
     if not (np.issubdtype(data.dtype, np.number) or data.dtype == bool):
         return [f"{where}: expected a numeric matrix, found dtype {data.dtype}"]
     problems = []
+    n_columns = value.shape[1] if len(value.shape) > 1 else 1
+    if slot.min_columns is not None and n_columns < slot.min_columns:
+        problems.append(f"{where}: expected at least {slot.min_columns} columns, found {n_columns}")
+    if slot.max_columns is not None and n_columns > slot.max_columns:
+        problems.append(f"{where}: expected at most {slot.max_columns} columns, found {n_columns}")
     if slot.type == "integer" and data.size and not np.all(np.equal(np.mod(data, 1), 0)):
         problems.append(f"{where}: expected whole-number counts, found fractional values")
+    if slot.type == "integer" and data.size and np.nanmin(data) < 0:
+        problems.append(
+            f"{where}: expected non-negative counts, found {int((data < 0).sum())} negative values"
+        )
     if slot.finite and data.size and not np.all(np.isfinite(data)):
         n_bad = int(np.size(data) - np.isfinite(data).sum())
         problems.append(f"{where}: expected finite values, found {n_bad} NaN or infinite entries")

@@ -23,6 +23,14 @@ def read_h5ad(path: str | os.PathLike, *, role: str = "input") -> ad.AnnData:
         raise ContractError(f"{role} file '{path}': does not exist")
     if not h5py.is_hdf5(path):
         raise ContractError(f"{role} file '{path}': is not an h5ad (HDF5) file")
+    with h5py.File(path, "r") as handle:
+        missing = [group for group in ("obs", "var") if group not in handle]
+        if missing:
+            found = ", ".join(sorted(handle)) or "nothing"
+            raise ContractError(
+                f"{role} file '{path}': is an HDF5 file but not AnnData (no {' or '.join(missing)} group; "
+                f"it holds {found})"
+            )
     try:
         return ad.read_h5ad(path)
     except Exception as exc:  # anndata raises many types for corrupt files

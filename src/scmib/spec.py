@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from scmib.contracts import api_root, load_contract
 from scmib.errors import SpecError
@@ -34,9 +34,6 @@ TASKS = ("datasets", "predict_modality", "match_modalities", "joint_embedding")
 #: Names that reach file paths, job ids, command lines and workflow task scripts: nothing a shell
 #: or a path would read specially.
 NAME_PATTERN = re.compile(r"[a-z0-9_]+")
-#: Image names and tags as Docker spells them (no spaces, quotes or shell characters).
-IMAGE_PATTERN = re.compile(r"[a-z0-9][a-z0-9._/-]*")
-TAG_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 
 
 def check_name(name: str, what: str = "name") -> str:
@@ -47,6 +44,14 @@ def check_name(name: str, what: str = "name") -> str:
 
 
 ArgType = Literal["file", "integer", "double", "string", "boolean"]
+#: The Python types a value of each argument type may have (a whole number is a fine double).
+PYTHON_TYPES: dict[str, tuple[type, ...]] = {
+    "integer": (int,),
+    "double": (int, float),
+    "boolean": (bool,),
+    "string": (str,),
+    "file": (str,),
+}
 
 
 class Strict(BaseModel):
@@ -67,11 +72,38 @@ class Argument(Strict):
     direction: Literal["input", "output"] = "input"
     contract: str | None = None
     """For files: the file contract (``<task>/<name>``) the file follows."""
+    min: float | None = None
+    max: float | None = None
+    """For numbers: the smallest and largest value allowed (checked for defaults and on the command line)."""
+    affects_output: bool = True
+    """False for where inputs come from (a mirror folder, a cache), not what the output is: left out
+    of the job's cache key, so pointing at another copy of the same data re-runs nothing."""
 
     @field_validator("name")
     @classmethod
     def _identifier(cls, name: str) -> str:
         return check_name(name, "argument name")
+
+    @model_validator(mode="after")
+    def _defaults_fit(self) -> Argument:
+        for field in ("default", "test_default"):
+            value = getattr(self, field)
+            if value is not None and (problem := self.value_problem(value)):
+                raise ValueError(f"{field} of '{self.name}': {problem}")
+        return self
+
+    def value_problem(self, value: Any) -> str | None:
+        """Why ``value`` does not fit this argument (its type, range and choices), or None."""
+        wrong_bool = isinstance(value, bool) and self.type != "boolean"
+        if wrong_bool or not isinstance(value, PYTHON_TYPES[self.type]):
+            return f"{value!r} is not a{'n' if self.type == 'integer' else ''} {self.type}"
+        if self.min is not None and value < self.min:
+            return f"{value!r} is below its minimum {self.min:g}"
+        if self.max is not None and value > self.max:
+            return f"{value!r} is above its maximum {self.max:g}"
+        if self.choices is not None and value not in self.choices:
+            return f"{value!r} is not one of {self.choices}"
+        return None
 
 
 class MetricInfo(Strict):
@@ -127,23 +159,10 @@ class Links(Strict):
 
 
 class Container(Strict):
-    image: str
-    tag: str = "0.1.0"
+    # Image names and tags as Docker spells them (no spaces, quotes or shell characters).
+    image: str = Field(pattern=r"^[a-z0-9][a-z0-9._/-]*$")
+    tag: str = Field(default="0.1.0", pattern=r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
     dockerfile: str = "Dockerfile"
-
-    @field_validator("image")
-    @classmethod
-    def _image(cls, image: str) -> str:
-        if not IMAGE_PATTERN.fullmatch(image):
-            raise ValueError(f"image '{image}' must match {IMAGE_PATTERN.pattern}")
-        return image
-
-    @field_validator("tag")
-    @classmethod
-    def _tag(cls, tag: str) -> str:
-        if not TAG_PATTERN.fullmatch(tag):
-            raise ValueError(f"tag '{tag}' must match {TAG_PATTERN.pattern}")
-        return tag
 
 
 class Requirements(Strict):
@@ -232,6 +251,8 @@ def _format_validation_error(path: Path, exc: ValidationError) -> str:
     for err in exc.errors():
         field = ".".join(str(p) for p in err["loc"]) or "(top level)"
         msg = "unknown field (misspelt?)" if err["type"] == "extra_forbidden" else err["msg"]
+        if err["type"] == "string_pattern_mismatch":
+            msg += f", not {err['input']!r}"
         lines.append(f"{path}: field '{field}': {msg}")
     return "\n".join(lines)
 

@@ -57,6 +57,14 @@ def fetch(source: Source, *, mirror: str | None = None, cache_dir: str | None = 
             return _verify(candidate, source)
     cache = Path(cache_dir or os.environ.get(CACHE_ENV) or pooch.os_cache("scmib"))
     known_hash = f"sha256:{source.sha256}" if source.sha256 else None
+    cached = cache / source.relpath.replace("/", "__")
+    if cached.is_file():
+        try:
+            return _verify(cached, source)
+        except ScmibError as exc:
+            # A damaged or tampered copy must not stay where the next run would find it.
+            cached.unlink()
+            print(f"scmib: removed a cached file that failed its check ({exc}); downloading it again")
     try:
         local = pooch.retrieve(
             source.url,
@@ -74,17 +82,20 @@ def fetch(source: Source, *, mirror: str | None = None, cache_dir: str | None = 
     return _verify(Path(local), source)
 
 
-def gunzipped(path: Path, cache_dir: str | None = None) -> Path:
-    """A decompressed copy of ``path`` (a ``.gz`` file), made once beside the cache, atomically."""
+def gunzipped(path: Path, cache_dir: str | None = None, sha256: str | None = None) -> Path:
+    """A decompressed copy of ``path`` (a ``.gz`` file), made once beside the cache, atomically.
+
+    The copy is named after the source's content (``sha256``, or the file's own
+    hash when none is known), so a replaced source is decompressed again and
+    an unchanged one never is.
+    """
     import gzip
     import shutil
     import tempfile
 
     cache = Path(cache_dir or os.environ.get(CACHE_ENV) or pooch.os_cache("scmib"))
     cache.mkdir(parents=True, exist_ok=True)
-    # The key includes the file's size and mtime, so a replaced source is decompressed again.
-    stat = path.stat()
-    target = cache / f"{path.name.removesuffix('.gz')}.{stat.st_size}-{int(stat.st_mtime)}"
+    target = cache / f"{path.name.removesuffix('.gz')}.{(sha256 or sha256sum(path))[:16]}"
     if not target.exists():
         fd, tmp = tempfile.mkstemp(dir=cache, prefix=f".{target.name}.")
         with os.fdopen(fd, "wb") as out, gzip.open(path, "rb") as src:

@@ -127,6 +127,20 @@ def cached_result(job: Job, key: str) -> JobResult | None:
     return JobResult(**data)
 
 
+def earlier_result(job: Job) -> JobResult | None:
+    """The outcome recorded for this job with its current key: a success (as ``cached``), a result
+    that does not apply, or a failure; None if it never ran as it is now (or was interrupted)."""
+    if (cached := cached_result(job, job.key)) is not None:
+        return cached
+    try:
+        data = json.loads((job.workdir / RECORD).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    if data.get("key") != job.key or data.get("status") not in (FAILED, TIMEOUT, OOM):
+        return None
+    return JobResult(**data)
+
+
 def _set_aside(paths: list[Path], suffix: str) -> list[Path]:
     """Rename each existing file to ``<name><suffix>`` (replacing an older one); return the new paths."""
     moved = []

@@ -8,6 +8,7 @@ new component folder is picked up with no change here.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import hashlib
 import json
@@ -55,11 +56,17 @@ class Job:
         }
 
     @property
+    def output_params(self) -> dict[str, Any]:
+        """The parameters that decide the output (not, say, which mirror the data is read from)."""
+        arguments = self.spec.argument_map
+        return {k: v for k, v in self.params.items() if k not in arguments or arguments[k].affects_output}
+
+    @property
     def key(self) -> str:
         """Content key: the component's files, its parameters and its inputs' keys (like -resume)."""
         digest = hashlib.sha256(__version__.encode())
         digest.update(component_digest(self.spec).encode())
-        digest.update(json.dumps(self.params, sort_keys=True, default=str).encode())
+        digest.update(json.dumps(self.output_params, sort_keys=True, default=str).encode())
         for dep in sorted(self.deps, key=lambda d: d.id):
             digest.update(dep.key.encode())
         return digest.hexdigest()
@@ -94,6 +101,22 @@ def _matches(name: str, patterns: list[str] | None) -> bool:
     excludes = [p[1:] for p in patterns if p.startswith("!")]
     included = not includes or any(fnmatch.fnmatch(name, p) for p in includes)
     return included and not any(fnmatch.fnmatch(name, p) for p in excludes)
+
+
+def check_patterns(what: str, patterns: list[str] | None, names: set[str]) -> None:
+    """Every pattern of a filter matches one of ``names``; else an error with the closest names.
+
+    A filter that matches nothing would otherwise run everything else without a word.
+    """
+    unmatched = []
+    for pattern in patterns or []:
+        bare = pattern.removeprefix("!")
+        if not any(fnmatch.fnmatch(name, bare) for name in names):
+            close = difflib.get_close_matches(bare, sorted(names), n=3, cutoff=0.6)
+            hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+            unmatched.append(f"'{bare}'{hint}")
+    if unmatched:
+        raise ScmibError(f"no {what} is called {', '.join(unmatched)}; known: {', '.join(sorted(names))}")
 
 
 @dataclass
@@ -153,6 +176,19 @@ def plan(repo: Path, outdir: Path, selection: Selection) -> list[Job]:
     for spec in specs:
         by_kind.setdefault((spec.task, spec.kind), []).append(spec)
 
+    datasets = {
+        info.id for loader in by_kind.get(("datasets", "dataset_loader"), []) for info in loader.info.datasets
+    }
+    check_patterns("dataset", selection.datasets, datasets)
+    kinds = ("method", "control_method")
+    check_patterns(
+        "method",
+        selection.methods,
+        {s.name for t in selection.tasks for k in kinds for s in by_kind.get((t, k), [])},
+    )
+    check_patterns(
+        "metric", selection.metrics, {s.name for t in selection.tasks for s in by_kind.get((t, "metric"), [])}
+    )
     jobs: list[Job] = []
     loads: list[tuple[Job, DatasetInfo]] = []
     profiles = {"test": {"test"}, "default": {"test", "default"}, "full": set(PROFILES)}

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from scmib.io import read_h5ad
-from scmib.runner.execute import FAILURES, OK, JobResult
+from scmib.runner.execute import FAILURES, OK, JobResult, earlier_result, skipped_result
 from scmib.runner.plan import Job, load_task_info
 
 RESULT_COLUMNS = [
@@ -234,6 +234,23 @@ def run_info(jobs: list[Job]) -> dict:
         "methods": methods,
         "metrics": metrics,
     }
+
+
+def with_earlier_results(
+    everything: list[Job], results: dict[str, JobResult]
+) -> tuple[list[Job], dict[str, JobResult]]:
+    """This run's results plus every job of ``everything`` (the unfiltered plan of the same output
+    folder and profile) that finished earlier as it is now, so a run of one method never hides the
+    others from the results. Jobs that never ran (or ran with other code or parameters) are left out.
+    """
+    merged = dict(results)
+    for job in everything:  # dependencies first
+        if job.id in merged or not all(d.id in merged for d in job.deps):
+            continue
+        found = earlier_result(job) or skipped_result(job, job.key, [merged[d.id] for d in job.deps])
+        if found is not None:
+            merged[job.id] = found
+    return [job for job in everything if job.id in merged], merged
 
 
 def write_tables(outdir: Path, jobs: list[Job], results: dict[str, JobResult]) -> pd.DataFrame:

@@ -21,7 +21,7 @@ def main(run: ComponentRun) -> None:
     if run.par["source_sha256"]:
         source = dataclasses.replace(source, sha256=run.par["source_sha256"])
     archive = fetch(source, mirror=run.par["data_mirror"], cache_dir=run.par["cache_dir"])
-    path = gunzipped(archive, run.par["cache_dir"])
+    path = gunzipped(archive, run.par["cache_dir"], sha256=source.sha256)
     adata = read_h5ad(path, role="GEO file")
     mod2_modality = "ADT" if modality == "cite" else "ATAC"
     for column in ("batch", "cell_type", "GEX_size_factors"):

@@ -10,10 +10,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from scmib.contracts import load_contract
 from scmib.errors import ContractError
 from scmib.metrics.inputs import reorder, score_file
 
-MAX_DIMENSIONS = 100
+#: The bound the prediction's contract states (the one place it is written).
+MAX_DIMENSIONS = load_contract("joint_embedding/prediction").slots.X.max_columns
 
 
 @dataclass
