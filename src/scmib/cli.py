@@ -343,9 +343,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             adata, contract, args.file, other, other_contract, args.with_file
         ):
             raise ContractError("\n".join(problems))
-        print(
-            f"{args.with_file}: follows {args.with_contract}; the two share what their contracts say"
-        )
+        print(f"{args.with_file}: follows {args.with_contract}; the two share what their contracts say")
     return 0
 
 
