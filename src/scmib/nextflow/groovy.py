@@ -88,7 +88,9 @@ def run_groovy(script: str, jar: Path | None = None, timeout_s: float = 120) -> 
     if not jar.is_file():
         raise ScmibError(f"no Nextflow language server at {jar}: run 'scmib nf-check --fetch'")
     if shutil.which("java") is None:
-        raise ScmibError("java (17 or newer) is needed to run Groovy")
+        raise ScmibError(
+            "java (17 or newer) is needed to run Groovy: apt-get install openjdk-17-jre-headless"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "check.groovy"
         path.write_text(PRELUDE + "\n" + script)

@@ -94,7 +94,10 @@ class _Client:
 
     def __init__(self, jar: Path) -> None:
         if shutil.which("java") is None:
-            raise ScmibError("java (17 or newer) is needed to run the Nextflow language server")
+            raise ScmibError(
+                "java (17 or newer) is needed to run the Nextflow language server: "
+                "apt-get install openjdk-17-jre-headless (Debian/Ubuntu), brew install openjdk@17 (macOS)"
+            )
         self.proc = subprocess.Popen(
             ["java", "-jar", str(jar)],
             stdin=subprocess.PIPE,
