@@ -57,7 +57,7 @@ def _selection(args: argparse.Namespace, resolve_mirror: bool = True, use_env: b
 
 def cmd_run(args: argparse.Namespace) -> int:
     from scmib.report import write_report
-    from scmib.runner.execute import FAILURES, RunInterrupted, execute, outcome_summary
+    from scmib.runner.execute import FAILURES, RunInterrupted, execute, outcome_summary, raise_interrupt
     from scmib.runner.lock import OutdirLock
     from scmib.runner.plan import RUNNABLE_TASKS, plan
     from scmib.runner.results import summary, with_earlier_results, write_tables
@@ -69,7 +69,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     jobs = plan(repo, outdir, selection)
     memory_scale = None if args.no_limits else args.memory_scale
     # SIGTERM (a scheduler, `kill`) stops a run exactly as Ctrl-C does.
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGTERM, raise_interrupt)
     with OutdirLock(outdir, wait=args.wait):
         print(f"scmib: {len(jobs)} jobs, profile '{args.profile}', output in {outdir}", file=sys.stderr)
         start = time.perf_counter()
@@ -108,10 +108,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     for result in bad:
         print(f"  {result.status}: {result.job_id} ({result.log})", file=sys.stderr)
     return 1 if bad and args.strict else 0
-
-
-def _raise_interrupt(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def cmd_plan(args: argparse.Namespace) -> int:

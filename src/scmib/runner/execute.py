@@ -73,6 +73,11 @@ def _stop(pid: int) -> None:
     timer.start()
 
 
+def raise_interrupt(signum: int, _frame: object) -> None:
+    """A signal handler that makes SIGTERM (a scheduler, ``kill``) stop a run exactly as Ctrl-C does."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def stop_all() -> None:
     """Interrupt the run: every running component is stopped and recorded as ``interrupted``."""
     _INTERRUPTED.set()

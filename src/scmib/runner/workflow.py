@@ -36,6 +36,7 @@ from scmib.runner.execute import (
     OOM,
     RECORD,
     JobResult,
+    raise_interrupt,
     run_job,
     skipped_result,
 )
@@ -97,10 +98,6 @@ def _write_record(job_dir: Path, record_dir: Path, score_files: list[Path]) -> N
             shutil.copyfile(path, record_dir / path.name)
 
 
-def _interrupted(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def run_planned_job(
     job_file: Path,
     component_dir: Path,
@@ -134,7 +131,7 @@ def run_planned_job(
     # launching shell's environment is on no other machine, and a relative one names the wrong folder.
     os.environ.pop(MIRROR_ENV, None)
     # Nextflow ends a task with SIGTERM (a cancelled run, -resume after Ctrl-C): kill the component too.
-    signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGTERM, raise_interrupt)
     memory_gb = entry.get("memory_gb", 0) * attempt * MEMORY_MARGIN or None
     threads = threads or entry.get("cpus", 1)
     key = entry.get("key", "")
