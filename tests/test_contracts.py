@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import anndata as ad
+import h5py
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -167,3 +168,22 @@ def test_negative_counts_are_rejected():
     adata.uns["dataset_id"] = "d"
     with pytest.raises(ContractError, match="expected non-negative counts, found 1 negative"):
         check_file(adata, load_contract("predict_modality/test_mod1"), "x.h5ad")
+
+
+def test_an_hdf5_file_that_is_not_anndata_is_named(tmp_path):
+    path = tmp_path / "foo.h5ad"
+    with h5py.File(path, "w") as handle:
+        handle["foo"] = [1]
+    with pytest.raises(
+        ContractError, match=r"is an HDF5 file but not AnnData \(no obs or var group; it holds foo\)"
+    ):
+        read_h5ad(path)
+
+
+def test_nan_in_an_input_layer_is_rejected(data_dir):
+    files = organisers_files(data_dir, "cite")
+    adata = read_h5ad(files["test_mod1"])
+    adata.X = adata.X.toarray()
+    adata.X[0, 0] = np.inf
+    with pytest.raises(ContractError, match=r"expected finite values, found 1 NaN or infinite"):
+        check_file(adata, load_contract("predict_modality/test_mod1"), "test_mod1.h5ad")

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from conftest import METHODS, scmib_run
 
+from scmib.runner.execute import outcome_summary
 from scmib.runner.results import scale
 
 
@@ -82,3 +83,18 @@ def test_launcher_reports_the_jobs_own_peak_memory_not_the_runners(tmp_path):
     assert json.loads(usage.read_text())["maxrss_kb"] < 100_000
     killed = subprocess.run([*cmd[:5], sys.executable, "-c", "import os; os.kill(os.getpid(), 9)"])
     assert killed.returncode == -9  # a memory kill still reads as one
+
+
+def test_terminal_and_report_count_outcomes_in_the_same_words(first_run):
+    """One vocabulary: success and cached are successes, not applicable is not counted as either."""
+    outdir, proc = first_run
+    runs = pd.read_csv(outdir / "results" / "runs.tsv", sep="\t")
+    line = outcome_summary(list(runs["status"]))
+    assert line in (outdir / "results" / "report.html").read_text()
+    assert "not applicable" in line and "did not succeed" in line and "failed" in line
+    assert f"{len(runs)} jobs: " in proc.stderr
+    statuses = ["success", "cached", "not_applicable", "failed", "upstream_failed"]
+    assert outcome_summary(statuses) == (
+        "5 jobs: 2 succeeded (1 from cache), 1 not applicable, "
+        "2 did not succeed (1 failed, 1 upstream_failed)"
+    )
