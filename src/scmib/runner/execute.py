@@ -141,7 +141,7 @@ def earlier_result(job: Job) -> JobResult | None:
         data = json.loads((job.workdir / RECORD).read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    if data.get("key") != job.key or data.get("status") not in (FAILED, TIMEOUT, OOM):
+    if data.get("key") != job.key or data.get("status") not in (FAILED, TIMEOUT, OOM, UPSTREAM):
         return None
     return JobResult(**data)
 
@@ -265,10 +265,16 @@ def run_job(
         log=str(log_path),
         message=message,
     )
+    write_record(job, result)
+    return result
+
+
+def write_record(job: Job, result: JobResult) -> None:
+    """The job's outcome as ``.job.json`` in its folder, written atomically."""
+    job.workdir.mkdir(parents=True, exist_ok=True)
     tmp = job.workdir / f"{RECORD}.tmp"
     tmp.write_text(json.dumps(asdict(result), indent=1))
     os.replace(tmp, job.workdir / RECORD)
-    return result
 
 
 def skipped_result(job: Job, key: str, dep_results: list[JobResult]) -> JobResult | None:
@@ -376,9 +382,12 @@ def execute(
                         pending.remove(job)
                         key = keys[job.id]
                         dep_results = [results[d.id] for d in job.deps]
-                        done = skipped_result(job, key, dep_results) or cached_result(job, key)
-                        if done is not None:
-                            finish(job.id, done)
+                        skipped = skipped_result(job, key, dep_results)
+                        if skipped is not None:
+                            write_record(job, skipped)  # so later runs' results can show it too
+                            finish(job.id, skipped)
+                        elif (cached := cached_result(job, key)) is not None:
+                            finish(job.id, cached)
                         else:
                             limit = job_memory_limit_gb(job, memory_scale)
                             future = pool.submit(run_job, job, key, threads, memory_limit_gb=limit)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from scmib.io import read_h5ad
-from scmib.runner.execute import FAILURES, OK, JobResult, earlier_result, skipped_result
+from scmib.runner.execute import FAILURES, OK, JobResult, earlier_result
 from scmib.runner.plan import Job, load_task_info
 
 RESULT_COLUMNS = [
@@ -247,8 +247,7 @@ def with_earlier_results(
     for job in everything:  # dependencies first
         if job.id in merged or not all(d.id in merged for d in job.deps):
             continue
-        found = earlier_result(job) or skipped_result(job, job.key, [merged[d.id] for d in job.deps])
-        if found is not None:
+        if (found := earlier_result(job)) is not None:
             merged[job.id] = found
     return [job for job in everything if job.id in merged], merged
 
