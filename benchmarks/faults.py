@@ -72,6 +72,13 @@ def record(out: Path, method: str) -> dict:
     return json.loads((out / TASK / method / ".job.json").read_text())
 
 
+def run_method(repo: Path, out: Path, mirror: str, name: str, body: str) -> tuple:
+    """Add a method whose ``main`` runs ``body``, run it alone; its process and its job record."""
+    add_method(repo, name, body)
+    proc = scmib(*run_args(out, mirror, "--methods", name), cwd=repo)
+    return proc, record(out, name)
+
+
 def case_ctrl_c(repo: Path, out: Path, mirror: str) -> tuple:
     add_method(
         repo, "hanging", "import subprocess, time; p = subprocess.Popen(['setsid', 'sleep', '600']); "
@@ -94,9 +101,8 @@ def case_ctrl_c(repo: Path, out: Path, mirror: str) -> tuple:
 
 
 def case_memory(repo: Path, out: Path, mirror: str) -> tuple:
-    add_method(repo, "greedy", "import numpy as np; np.ones(int(1e9))")  # 8 GB, label lowmem (4 GB)
-    proc = scmib(*run_args(out, mirror, "--methods", "greedy"), cwd=repo)
-    rec = record(out, "greedy")
+    # 8 GB; the label is lowmem (4 GB).
+    proc, rec = run_method(repo, out, mirror, "greedy", "import numpy as np; np.ones(int(1e9))")
     return (
         f"{rec['status']}: {rec['message'].splitlines()[0]}",
         clean(proc.stderr),
@@ -106,12 +112,9 @@ def case_memory(repo: Path, out: Path, mirror: str) -> tuple:
 
 
 def case_huge_log(repo: Path, out: Path, mirror: str) -> tuple:
-    add_method(
-        repo, "chatty", "import sys; [sys.stdout.write('x' * 1023 + '\\n') for _ in range(500_000)]; 1 / 0"
-    )
-    proc = scmib(*run_args(out, mirror, "--methods", "chatty"), cwd=repo)
+    body = "import sys; [sys.stdout.write('x' * 1023 + '\\n') for _ in range(500_000)]; 1 / 0"
+    proc, rec = run_method(repo, out, mirror, "chatty", body)
     size = (out / TASK / "chatty/.job.log").stat().st_size
-    rec = record(out, "chatty")
     return f"{rec['status']}, 500 MB printed, log kept {size / 1e6:.1f} MB", clean(proc.stderr), False, True
 
 
@@ -131,11 +134,11 @@ def case_two_runs(repo: Path, out: Path, mirror: str) -> tuple:
 
 
 def case_half_written(repo: Path, out: Path, mirror: str) -> tuple:
-    add_method(repo, "half", "open(str(run.path('output')), 'wb').write(b'half'); raise SystemExit(3)")
-    proc = scmib(*run_args(out, mirror, "--methods", "half"), cwd=repo)
+    body = "open(str(run.path('output')), 'wb').write(b'half'); raise SystemExit(3)"
+    proc, rec = run_method(repo, out, mirror, "half", body)
     left = (out / TASK / "half/prediction.h5ad").exists()
     return (
-        f"{record(out, 'half')['status']}, set aside as .partial",
+        f"{rec['status']}, set aside as .partial",
         clean(proc.stderr),
         left,
         proc.returncode == 0,
