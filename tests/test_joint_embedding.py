@@ -221,7 +221,7 @@ def test_bad_predictions_get_a_clear_error(triana_task, tmp_path):
         path = tmp_path / f"{name}.h5ad"
         prediction.write_h5ad(path)
         proc = run_cli(
-            "joint_embedding/metrics/graph_conn",
+            "joint_embedding/prediction_processors/knn_graph",
             check=False,
             input_prediction=path,
             input_solution=triana_task["solution"],

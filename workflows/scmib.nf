@@ -2,7 +2,7 @@
  * The scmib benchmark as a Nextflow workflow.
  *
  * SCMIB_PLAN lists the jobs (loaders, processors, methods and controls,
- * metrics) from the component specs; each stage below runs its jobs as soon as
+ * prediction processors, metrics) from the component specs; each stage below runs its jobs as soon as
  * the jobs whose files they read have succeeded; SCMIB_COLLECT writes the
  * results table and report, always, from the jobs' record folders. A job is
  * routed to a stage by its `stage` field, so every stage the planner produces
@@ -13,6 +13,7 @@ include { SCMIB_PLAN } from './modules/scmib_plan'
 include { SCMIB_JOB as LOAD_DATASET } from './modules/scmib_job'
 include { SCMIB_JOB as PROCESS_DATASET } from './modules/scmib_job'
 include { SCMIB_JOB as RUN_METHOD } from './modules/scmib_job'
+include { SCMIB_JOB as PREPARE_PREDICTION } from './modules/scmib_job'
 include { SCMIB_JOB as RUN_METRIC } from './modules/scmib_job'
 include { SCMIB_COLLECT } from './modules/scmib_collect'
 include { paramArgs } from './modules/functions'
@@ -24,6 +25,7 @@ def stageSteps() {
         ['process', 'PROCESS_DATASET'],
         ['control_method', 'RUN_METHOD'],
         ['method', 'RUN_METHOD'],
+        ['prepare', 'PREPARE_PREDICTION'],
         ['metric', 'RUN_METRIC'],
     ]
 }
@@ -86,11 +88,14 @@ workflow SCMIB {
     RUN_METHOD(withSources(jobs, stagesOf('RUN_METHOD'), processed))
     predicted = succeededOnly(RUN_METHOD.out.folder)
 
-    RUN_METRIC(withSources(jobs, stagesOf('RUN_METRIC'), processed.mix(predicted)))
+    PREPARE_PREDICTION(withSources(jobs, stagesOf('PREPARE_PREDICTION'), processed.mix(predicted)))
+    prepared = succeededOnly(PREPARE_PREDICTION.out.folder)
+
+    RUN_METRIC(withSources(jobs, stagesOf('RUN_METRIC'), processed.mix(predicted, prepared)))
 
     // toList() emits a list even when no job produced a record, so the collection always runs.
     records = LOAD_DATASET.out.record
-        .mix(PROCESS_DATASET.out.record, RUN_METHOD.out.record, RUN_METRIC.out.record)
+        .mix(PROCESS_DATASET.out.record, RUN_METHOD.out.record, PREPARE_PREDICTION.out.record, RUN_METRIC.out.record)
         .toList()
     SCMIB_COLLECT(plan, records, components)
 

@@ -56,6 +56,7 @@ def _selection(args: argparse.Namespace, resolve_mirror: bool = True, use_env: b
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from scmib.data.cache import cache_root
     from scmib.report import write_report
     from scmib.runner.execute import FAILURES, RunInterrupted, execute, outcome_summary, raise_interrupt
     from scmib.runner.lock import OutdirLock
@@ -75,7 +76,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         try:
             results = execute(
-                jobs, n_jobs=args.jobs, progress=not args.no_progress, memory_scale=memory_scale
+                jobs,
+                n_jobs=args.jobs,
+                progress=not args.no_progress,
+                memory_scale=memory_scale,
+                warm_start_log=None if args.cold_start else outdir / ".warm_start.log",
+                numba_cache=cache_root(args.cache_dir) / "numba",
             )
         except RunInterrupted as stopped:
             stopped_jobs = [r.job_id for r in stopped.results.values() if r.status == "interrupted"]
@@ -433,6 +439,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="each job may use its labels' memory times this (x1.25 head-room; default %(default)s)",
     )
     run.add_argument("--no-limits", action="store_true", help="no memory limit per job")
+    run.add_argument(
+        "--cold-start",
+        action="store_true",
+        help="start every component as a new Python process (default: forked from a warm-start "
+        "server that has imported the scientific stack once)",
+    )
     run.add_argument(
         "--wait", action="store_true", help="wait for another run using the same --outdir instead of exiting"
     )

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from scmib.errors import ContractError, SpecError
 
 SlotType = Literal["integer", "double", "boolean", "string", "category", "any"]
-MATRIX_SLOTS = ("layers", "obsm")
+MATRIX_SLOTS = ("layers", "obsm", "obsp")
 FRAME_SLOTS = ("obs", "var")
 
 
@@ -69,6 +69,8 @@ class Slots(BaseModel):
     obs: list[Slot] = Field(default_factory=list)
     var: list[Slot] = Field(default_factory=list)
     obsm: list[Slot] = Field(default_factory=list)
+    obsp: list[Slot] = Field(default_factory=list)
+    """Cells x cells matrices (a neighbour graph's connectivities and distances)."""
     uns: list[Slot] = Field(default_factory=list)
 
 
@@ -234,13 +236,14 @@ def check_file(adata: ad.AnnData, contract: FileContract, path: str | Path) -> a
                     problems.append(f"{where} is missing: {slot.description}".rstrip(": "))
                 continue
             problems += _column_problems(frame[slot.name], where, slot)
-    for slot in slots.obsm:
-        where = f"{label}: obsm['{slot.name}']"
-        if slot.name not in adata.obsm:
-            if slot.required:
-                problems.append(f"{where} is missing: {slot.description}".rstrip(": "))
-            continue
-        problems += _matrix_problems(adata.obsm[slot.name], where, slot)
+    for axis in ("obsm", "obsp"):  # anndata itself checks that their rows (and obsp columns) are cells
+        for slot in getattr(slots, axis):
+            where = f"{label}: {axis}['{slot.name}']"
+            if slot.name not in getattr(adata, axis):
+                if slot.required:
+                    problems.append(f"{where} is missing: {slot.description}".rstrip(": "))
+                continue
+            problems += _matrix_problems(getattr(adata, axis)[slot.name], where, slot)
     for slot in slots.uns:
         where = f"{label}: uns['{slot.name}']"
         if slot.name not in adata.uns:

@@ -21,13 +21,16 @@ from scmib.contracts import api_root, load_contract
 from scmib.errors import SpecError
 from scmib.resources import LABELS
 
-Kind = Literal["dataset_loader", "dataset_processor", "control_method", "method", "metric"]
+Kind = Literal[
+    "dataset_loader", "dataset_processor", "control_method", "method", "prediction_processor", "metric"
+]
 #: Folder that holds each kind of component inside ``components/<task>/``.
 KIND_FOLDERS: dict[str, str] = {
     "dataset_loader": "loaders",
     "dataset_processor": "processors",
     "control_method": "control_methods",
     "method": "methods",
+    "prediction_processor": "prediction_processors",
     "metric": "metrics",
 }
 TASKS = ("datasets", "predict_modality", "match_modalities", "joint_embedding")

@@ -22,6 +22,11 @@ MIRROR_ENV = "SCMIB_DATA_MIRROR"
 CACHE_ENV = "SCMIB_CACHE_DIR"
 
 
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    """scmib's cache folder: ``cache_dir``, else ``$SCMIB_CACHE_DIR``, else ``~/.cache/scmib``."""
+    return Path(cache_dir or os.environ.get(CACHE_ENV) or pooch.os_cache("scmib"))
+
+
 @dataclass(frozen=True)
 class Source:
     """One downloadable file: where it lives online and in a mirror folder."""
@@ -55,7 +60,7 @@ def fetch(source: Source, *, mirror: str | None = None, cache_dir: str | None = 
         candidate = Path(mirror) / source.relpath
         if candidate.is_file():
             return _verify(candidate, source)
-    cache = Path(cache_dir or os.environ.get(CACHE_ENV) or pooch.os_cache("scmib"))
+    cache = cache_root(cache_dir)
     known_hash = f"sha256:{source.sha256}" if source.sha256 else None
     cached = cache / source.relpath.replace("/", "__")
     if cached.is_file():
@@ -93,7 +98,7 @@ def gunzipped(path: Path, cache_dir: str | None = None, sha256: str | None = Non
     import shutil
     import tempfile
 
-    cache = Path(cache_dir or os.environ.get(CACHE_ENV) or pooch.os_cache("scmib"))
+    cache = cache_root(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
     target = cache / f"{path.name.removesuffix('.gz')}.{(sha256 or sha256sum(path))[:16]}"
     if not target.exists():

@@ -68,7 +68,8 @@ def check_run(
         expected = {
             job_id
             for job_id, job in planned.items()
-            if job["method"] == rerun_method and job["stage"] in ("method", "control_method", "metric")
+            if job["method"] == rerun_method
+            and job["stage"] in ("method", "control_method", "prepare", "metric")
         }
         if not expected:
             problems.append(f"no planned job runs method '{rerun_method}'")

@@ -21,6 +21,7 @@ from scmib.component import command_line
 from scmib.errors import EXIT_NOT_APPLICABLE
 from scmib.resources import requests, time_limit_s
 from scmib.runner.plan import Job
+from scmib.runner.warm import WarmServer
 
 RECORD = ".job.json"
 LOG = ".job.log"
@@ -163,11 +164,15 @@ def run_job(
     threads: int,
     time_limit: float | None = None,
     memory_limit_gb: float | None = None,
+    warm: WarmServer | None = None,
+    numba_cache: Path | None = None,
 ) -> JobResult:
     """Run one job in its own process, measuring wall time, CPU time and peak memory.
 
     ``time_limit`` (seconds) defaults to the limit of the component's labels;
     ``memory_limit_gb`` (None: none) caps its heap (see :mod:`scmib.runner.launch`).
+    With ``warm`` (a running :class:`~scmib.runner.warm.WarmServer`) a Python
+    component is forked from it instead of started cold (same supervision).
     Earlier outputs are set aside as ``*.previous`` while it runs (removed on
     success); the outputs of a job that did not succeed are set aside as
     ``*.partial``, so no later step or user finds a half-written file under
@@ -178,56 +183,81 @@ def run_job(
     job.workdir.mkdir(parents=True, exist_ok=True)
     outputs = list(job.outputs.values())
     previous = _set_aside(outputs, ".previous")
-    cmd = [sys.executable, str(job.spec.script_path), *command_line(job.spec, job.argv_values)]
+    argv = command_line(job.spec, job.argv_values)
+    cmd = [sys.executable, str(job.spec.script_path), *argv]
     usage_path = job.workdir / ".usage.json"
     usage_path.unlink(missing_ok=True)
-    # Through the launcher: the job's own peak memory, no process left behind, a bounded log.
-    launched = [sys.executable, "-m", "scmib.runner.launch", str(usage_path)]
-    if memory_limit_gb:
-        launched += ["--memory-bytes", str(int(memory_limit_gb * 1024**3))]
-    launched += ["--", *cmd]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        env[var] = str(threads)
+    memory_bytes = int(memory_limit_gb * 1024**3) if memory_limit_gb else None
     log_path = job.workdir / LOG
     limit = time_limit if time_limit is not None else time_limit_s(job.spec.resources)
     start = time.perf_counter()
     with open(log_path, "w") as log:
         log.write("$ " + " ".join(cmd) + "\n")
-        log.flush()
-        proc = subprocess.Popen(
-            launched, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-    _LIVE.add(proc.pid)
+    pid = None
+    if warm is not None and job.spec.script_path.suffix == ".py":
+        with contextlib.suppress(RuntimeError):  # the server has ended: start this one cold
+            pid = warm.start(job.spec.script_path, argv, log_path, usage_path, memory_bytes)
+    if pid is not None:
+        assert warm is not None
+
+        def ended() -> tuple[int, dict]:
+            try:
+                done = warm.wait(pid)
+            except RuntimeError as exc:  # the server is gone, and with it this job's exit status
+                _stop(pid)
+                with open(log_path, "a") as log:
+                    log.write(f"\nscmib: {exc}\n")
+                return 1 << 8, {"maxrss_kb": 0, "cpu_s": 0.0}  # recorded as failed (exit 1)
+            return done["status"], {"maxrss_kb": done["maxrss_kb"], "cpu_s": done["cpu_s"]}
+    else:
+        # Through the launcher: the job's own peak memory, no process left behind, a bounded log.
+        launched = [sys.executable, "-m", "scmib.runner.launch", str(usage_path)]
+        if memory_bytes:
+            launched += ["--memory-bytes", str(memory_bytes)]
+        with open(log_path, "a") as log:
+            proc = subprocess.Popen(
+                [*launched, "--", *cmd],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=job_env(threads, numba_cache),
+                start_new_session=True,
+            )
+        pid = proc.pid
+
+        def ended() -> tuple[int, dict]:
+            # wait4 (not Popen.wait) returns the child's own resource usage.
+            _, status, usage = os.wait4(pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)  # so Popen does not wait for it again
+            return status, {"maxrss_kb": usage.ru_maxrss, "cpu_s": usage.ru_utime + usage.ru_stime}
+
+    _LIVE.add(pid)
     timed_out = threading.Event()
 
     def _time_up() -> None:
         timed_out.set()
-        _stop(proc.pid)
+        _stop(pid)
 
     timer = threading.Timer(limit, _time_up)
     timer.start()
     if _INTERRUPTED.is_set():  # interrupted while this one was starting
-        _stop(proc.pid)
+        _stop(pid)
     try:
-        # wait4 (not Popen.wait) returns the child's own resource usage.
-        _, wait_status, usage = os.wait4(proc.pid, 0)
+        wait_status, supervisor_usage = ended()
     except BaseException:
         _INTERRUPTED.set()
-        _stop(proc.pid)
+        _stop(pid)
         with contextlib.suppress(ChildProcessError):
-            os.waitpid(proc.pid, 0)
+            ended()
         raise
     finally:
         timer.cancel()
-        _LIVE.discard(proc.pid)
-    proc.returncode = os.waitstatus_to_exitcode(wait_status)
+        _LIVE.discard(pid)
     wall = time.perf_counter() - start
     try:
         own = json.loads(usage_path.read_text())
     except (OSError, ValueError):  # the launcher itself was killed: its usage includes the job's
-        own = {"maxrss_kb": usage.ru_maxrss, "cpu_s": usage.ru_utime + usage.ru_stime}
-    code = proc.returncode
+        own = supervisor_usage
+    code = os.waitstatus_to_exitcode(wait_status)
     tail = _tail(log_path)
     if _INTERRUPTED.is_set() and code != 0:
         status, message = INTERRUPTED, "stopped: the run was interrupted (it runs again on resume)"
@@ -267,6 +297,17 @@ def run_job(
     )
     write_record(job, result)
     return result
+
+
+def job_env(threads: int, numba_cache: Path | None = None) -> dict[str, str]:
+    """The environment of every job: this one, unbuffered output, ``threads`` threads per library, and
+    numba's compiled functions cached in ``numba_cache`` (unless ``NUMBA_CACHE_DIR`` is set already)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        env[var] = str(threads)
+    if numba_cache is not None:
+        env.setdefault("NUMBA_CACHE_DIR", str(numba_cache))
+    return env
 
 
 def write_record(job: Job, result: JobResult) -> None:
@@ -326,19 +367,57 @@ def job_memory_limit_gb(job: Job, memory_scale: float | None) -> float | None:
     return requests(job.spec.resources).memory_gb * memory_scale * MEMORY_MARGIN
 
 
+class _LazyServer:
+    """The run's warm-start server, started by the first job that runs (a resume may need none)."""
+
+    def __init__(self, env: dict[str, str], log_path: Path | None) -> None:
+        self.env, self.log_path = env, log_path
+        self.server: WarmServer | None = None
+        self._lock = threading.Lock()
+        self._tried = False
+
+    def get(self) -> WarmServer | None:
+        with self._lock:
+            if not self._tried and self.log_path is not None:
+                self._tried = True
+                self.server = WarmServer(self.env, self.log_path)
+                if not self.server.alive:
+                    tqdm.write(f"scmib: warm start failed (see {self.log_path}); components start cold")
+            return self.server if self.server is not None and self.server.alive else None
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
 def execute(
-    jobs: list[Job], n_jobs: int = 1, progress: bool = True, memory_scale: float | None = 1.0
+    jobs: list[Job],
+    n_jobs: int = 1,
+    progress: bool = True,
+    memory_scale: float | None = 1.0,
+    warm_start_log: Path | None = None,
+    numba_cache: Path | None = None,
 ) -> dict[str, JobResult]:
     """Run ``jobs`` (dependencies first), ``n_jobs`` at a time; a failure skips only its dependents.
 
     Each job runs under the memory of its labels times ``memory_scale`` (None:
-    no limit). On Ctrl-C or SIGTERM (as ``KeyboardInterrupt``) every running
-    component is stopped at once and recorded as ``interrupted``, nothing new
-    starts, and :class:`RunInterrupted` is raised.
+    no limit). With ``warm_start_log`` components are forked from a warm-start
+    server (:mod:`scmib.runner.warm`, its output in that file) instead of
+    started cold; ``numba_cache`` is the folder numba caches compiled code in.
+    On Ctrl-C or SIGTERM (as ``KeyboardInterrupt``) every running component is
+    stopped at once and recorded as ``interrupted``, nothing new starts, and
+    :class:`RunInterrupted` is raised.
     """
     n_jobs = max(1, n_jobs)
     keys = {job.id: job.key for job in jobs}
     threads = max(1, (os.cpu_count() or 1) // n_jobs)
+    warm = _LazyServer(job_env(threads, numba_cache), warm_start_log)
+
+    def run(job: Job, key: str, memory_limit_gb: float | None) -> JobResult:
+        return run_job(
+            job, key, threads, memory_limit_gb=memory_limit_gb, warm=warm.get(), numba_cache=numba_cache
+        )
+
     results: dict[str, JobResult] = {}
     pending = list(jobs)
     running: dict[Future, Job] = {}
@@ -390,7 +469,7 @@ def execute(
                             finish(job.id, cached)
                         else:
                             limit = job_memory_limit_gb(job, memory_scale)
-                            future = pool.submit(run_job, job, key, threads, memory_limit_gb=limit)
+                            future = pool.submit(run, job, key, limit)
                             running[future] = job
                     if not running:
                         if pending and not any(all(d.id in results for d in j.deps) for j in pending):
@@ -407,6 +486,7 @@ def execute(
                     stop_all()
     finally:
         bar.close()
+        warm.close()
     if _INTERRUPTED.is_set():
         raise RunInterrupted(results)
     return results

@@ -35,7 +35,9 @@ import resource
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 PR_SET_CHILD_SUBREAPER = 36
 #: The head and the tail of a job's output kept in its log (each).
@@ -120,35 +122,48 @@ def _pump(fd: int, log: BoundedLog) -> None:
             log.write(chunk)
 
 
-def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="python -m scmib.runner.launch USAGE [options] -- CMD...")
-    parser.add_argument("usage")
-    parser.add_argument("--memory-bytes", type=int, default=None)
-    parser.add_argument("--log-bytes", type=int, default=LOG_BYTES)
-    if "--" not in argv or argv.index("--") == len(argv) - 1:
-        parser.error("no command after --")
-    split = argv.index("--")
-    args, cmd = parser.parse_args(argv[:split]), argv[split + 1 :]
+def supervise(
+    start: Callable[[], None], usage_path: str, memory_bytes: int | None = None, log_bytes: int = LOG_BYTES
+) -> NoReturn:
+    """Run ``start`` (it execs a command or runs a script, and never returns) in a child process and
+    exit as it did, after writing its own usage to ``usage_path``.
+
+    The child's output goes through a :class:`BoundedLog` to this process's stdout; this process
+    becomes a subreaper and kills whatever the child leaves running. Called by :func:`main` (a cold
+    start: ``start`` execs the command) and by :mod:`scmib.runner.warm` (a warm start: ``start``
+    runs the component's script in the already-initialised interpreter).
+    """
     become_subreaper()
     read_end, write_end = os.pipe()
+    # The runner's timeout or interruption: end the command and everything it started (one sweep,
+    # no reaping here: the command's own exit status is collected by wait4 below). Set before the
+    # fork, so a stop that comes while the command starts is not lost.
+    stopping = threading.Event()
+
+    def stop(*_: object) -> None:
+        stopping.set()
+        kill_descendants(sweeps=1)
+
+    signal.signal(signal.SIGTERM, stop)
     pid = os.fork()
     if pid == 0:
         try:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.close(read_end)
             os.dup2(write_end, 1)
             os.dup2(write_end, 2)
-            if args.memory_bytes:
-                resource.setrlimit(resource.RLIMIT_DATA, (args.memory_bytes, args.memory_bytes))
-            os.execvp(cmd[0], cmd)
+            os.close(write_end)
+            if memory_bytes:
+                resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
+            start()
         finally:
             os._exit(127)
     os.close(write_end)
-    log = BoundedLog(sys.stdout.buffer, args.log_bytes)
+    log = BoundedLog(sys.stdout.buffer, log_bytes)
     pump = threading.Thread(target=_pump, args=(read_end, log), daemon=True)
     pump.start()
-    # The runner's timeout or interruption: end the command and everything it started (one sweep,
-    # no reaping here: the command's own exit status is collected by wait4 below).
-    signal.signal(signal.SIGTERM, lambda *_: kill_descendants(sweeps=1))
+    if stopping.is_set():
+        stop()
     while True:
         try:
             _, status, usage = os.wait4(pid, 0)
@@ -158,7 +173,7 @@ def main(argv: list[str]) -> None:
     kill_descendants()  # whatever the command left running (daemons, setsid'd grandchildren)
     pump.join(timeout=10)
     log.close()
-    with open(args.usage, "w") as handle:
+    with open(usage_path, "w") as handle:
         json.dump({"maxrss_kb": usage.ru_maxrss, "cpu_s": usage.ru_utime + usage.ru_stime}, handle)
     if os.WIFSIGNALED(status):
         number = os.WTERMSIG(status)
@@ -167,6 +182,18 @@ def main(argv: list[str]) -> None:
             signal.signal(number, signal.SIG_DFL)
         os.kill(os.getpid(), number)
     sys.exit(os.waitstatus_to_exitcode(status))
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m scmib.runner.launch USAGE [options] -- CMD...")
+    parser.add_argument("usage")
+    parser.add_argument("--memory-bytes", type=int, default=None)
+    parser.add_argument("--log-bytes", type=int, default=LOG_BYTES)
+    if "--" not in argv or argv.index("--") == len(argv) - 1:
+        parser.error("no command after --")
+    split = argv.index("--")
+    args, cmd = parser.parse_args(argv[:split]), argv[split + 1 :]
+    supervise(lambda: os.execvp(cmd[0], cmd), args.usage, args.memory_bytes, args.log_bytes)
 
 
 if __name__ == "__main__":

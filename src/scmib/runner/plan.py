@@ -27,7 +27,7 @@ from scmib.spec import ComponentSpec, DatasetInfo, discover
 RUNNABLE_TASKS = ("predict_modality", "match_modalities", "joint_embedding")
 PROFILES = ("test", "default", "full")
 #: Stages in the order results are reported.
-STAGES = ("load", "process", "control_method", "method", "metric")
+STAGES = ("load", "process", "control_method", "method", "prepare", "metric")
 
 
 @dataclass
@@ -235,6 +235,13 @@ def _plan_task(
     controls = by_kind.get((task, "control_method"), [])
     methods = [m for m in by_kind.get((task, "method"), []) if _matches(m.name, selection.methods)]
     metrics = [m for m in by_kind.get((task, "metric"), []) if _matches(m.name, selection.metrics)]
+    # Prediction processors run once per prediction, only where a selected metric reads their output.
+    read_by_metrics = {arg.contract for m in metrics for arg in m.files("input")}
+    preparers = [
+        p
+        for p in by_kind.get((task, "prediction_processor"), [])
+        if {arg.contract for arg in p.files("output")} & read_by_metrics
+    ]
     jobs: list[Job] = []
     for load, dataset in loads:
         for variant, modalities in info["variants"].items():
@@ -274,18 +281,40 @@ def _plan_task(
                 )
                 jobs.append(method_job)
                 prediction = {f"{task}/prediction": method_job.outputs["output"]}
+                # Contract -> (file, the job that writes it) for what the prediction processors make.
+                prepared: dict[str, tuple[Path, Job]] = {}
+                for preparer in preparers:
+                    prep_dir = workdir / "prepared" / preparer.name
+                    prep_job = Job(
+                        id=f"{method_job.id}/prepared/{preparer.name}",
+                        spec=preparer,
+                        stage="prepare",
+                        workdir=prep_dir,
+                        inputs=_wire_inputs(preparer, {**files, **prediction}),
+                        outputs=_outputs(preparer, prep_dir),
+                        params=_params(preparer, selection.profile, {}),
+                        deps=[method_job],
+                        method=spec.name,
+                        **common,
+                    )
+                    jobs.append(prep_job)
+                    for arg in preparer.files("output"):
+                        prepared[str(arg.contract)] = (prep_job.outputs[arg.name], prep_job)
                 for metric in metrics:
                     metric_dir = workdir / "scores" / metric.name
+                    reads = {str(arg.contract) for arg in metric.files("input")}
                     jobs.append(
                         Job(
                             id=f"{method_job.id}/{metric.name}",
                             spec=metric,
                             stage="metric",
                             workdir=metric_dir,
-                            inputs=_wire_inputs(metric, {**files, **prediction}),
+                            inputs=_wire_inputs(
+                                metric, {**files, **prediction, **{c: f for c, (f, _) in prepared.items()}}
+                            ),
                             outputs=_outputs(metric, metric_dir),
                             params=_params(metric, selection.profile, {}),
-                            deps=[method_job],
+                            deps=[method_job, *(job for c, (_, job) in prepared.items() if c in reads)],
                             method=spec.name,
                             **common,
                         )

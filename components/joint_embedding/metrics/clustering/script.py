@@ -2,7 +2,6 @@
 
 from scmib.component import ComponentRun, run_component
 from scmib.metrics.embedding.clustering import ari, optimal_louvain
-from scmib.metrics.embedding.graph import knn_graph
 from scmib.metrics.embedding.inputs import embedding_inputs
 
 
@@ -16,7 +15,7 @@ def main(run: ComponentRun) -> None:
         )
         return
     labels = inputs.obs["cell_type"].to_numpy()
-    clusters, nmi, _ = optimal_louvain(knn_graph(inputs.embedding), labels)
+    clusters, nmi, _ = optimal_louvain(run.read("input_graph"), labels)
     run.write("output", inputs.score({"nmi": nmi, "ari": ari(labels, clusters)}))
 
 

@@ -1,7 +1,7 @@
 """Graph connectivity of the cell types in the embedding's kNN graph."""
 
 from scmib.component import ComponentRun, run_component
-from scmib.metrics.embedding.graph import graph_connectivity, knn_graph
+from scmib.metrics.embedding.graph import graph_connectivity
 from scmib.metrics.embedding.inputs import embedding_inputs
 
 
@@ -12,7 +12,7 @@ def main(run: ComponentRun) -> None:
     if inputs.degenerate:
         run.write("output", inputs.worst({"graph_conn": 0.0}, "every cell at one point: no neighbour graph"))
         return
-    graph = knn_graph(inputs.embedding)
+    graph = run.read("input_graph")
     run.write(
         "output",
         inputs.score(

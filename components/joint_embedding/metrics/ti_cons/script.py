@@ -2,7 +2,6 @@
 
 from scmib.component import ComponentRun, run_component
 from scmib.errors import NotApplicable
-from scmib.metrics.embedding.graph import knn_graph
 from scmib.metrics.embedding.inputs import embedding_inputs
 from scmib.metrics.embedding.trajectory import trajectory_conservation
 
@@ -22,7 +21,7 @@ def main(run: ComponentRun) -> None:
             inputs.worst(dict.fromkeys(["ti_cons_batch_mean", *names], 0.0), "every cell at one point"),
         )
         return
-    graph = knn_graph(inputs.embedding)
+    graph = run.read("input_graph")
     labels, batches = inputs.obs["cell_type"].to_numpy(), inputs.obs["batch"].to_numpy()
     values = {
         name: trajectory_conservation(graph, inputs.obs[key].to_numpy(), labels, batches)

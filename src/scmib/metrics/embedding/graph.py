@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -9,8 +12,50 @@ import scanpy as sc
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+if TYPE_CHECKING:
+    from scmib.metrics.embedding.inputs import ScoredEmbedding
+
 #: The competition's metrics ran scanpy's neighbours on the embedding with its defaults.
 N_NEIGHBORS = 15
+#: Modules whose numba functions scanpy's neighbours call (UMAP weights; pynndescent above 4,096 cells).
+_NUMBA_MODULES = (
+    "umap.umap_",
+    "umap.utils",
+    "umap.sparse",
+    "umap.distances",
+    "pynndescent.pynndescent_",
+    "pynndescent.utils",
+    "pynndescent.rp_trees",
+    "pynndescent.distances",
+    "pynndescent.sparse",
+    "pynndescent.graph_utils",
+)
+
+
+def preload_graph_code() -> int:
+    """Import UMAP and pynndescent, and let numba cache what they compile on first use.
+
+    Most of their numba functions are compiled anew in every process (they are
+    not declared ``cache=True``): several seconds for each graph. Turned on
+    here, numba keeps them in its cache (``NUMBA_CACHE_DIR``, which the runner
+    and the images set), so only the first process compiles them. Importing
+    pynndescent compiles its distances eagerly (seconds): the warm-start
+    server calls this once for all jobs. Returns how many functions now cache.
+    """
+    from numba.core.caching import NullCache
+    from numba.core.dispatcher import Dispatcher
+
+    enabled = 0
+    for name in _NUMBA_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:  # another version's layout: no caching, same results
+            continue
+        for value in vars(module).values():
+            if isinstance(value, Dispatcher) and isinstance(value._cache, NullCache):
+                value.enable_caching()
+                enabled += 1
+    return enabled
 
 
 def knn_graph(embedding: np.ndarray, n_neighbors: int = N_NEIGHBORS, seed: int = 0) -> ad.AnnData:
@@ -20,10 +65,34 @@ def knn_graph(embedding: np.ndarray, n_neighbors: int = N_NEIGHBORS, seed: int =
     use_rep="X_emb")`` as in the organisers' metric scripts: exact neighbours
     below 4,096 cells, pynndescent (seeded) above.
     """
+    preload_graph_code()
     adata = ad.AnnData(X=sp.csr_matrix((embedding.shape[0], 0), dtype=np.float32))
     adata.obsm["X_emb"] = np.asarray(embedding, dtype=np.float32)
     sc.pp.neighbors(adata, n_neighbors=n_neighbors, use_rep="X_emb", random_state=seed)
     return adata
+
+
+def embedding_graph(inputs: ScoredEmbedding) -> ad.AnnData:
+    """The graph file of a prediction (contract ``joint_embedding/graph``): :func:`knn_graph` of its
+    embedding in the solution's cell order, without the embedding itself.
+
+    A degenerate embedding (every cell at one point) gets empty matrices and ``uns['undefined']``:
+    the metrics score it as their worst value without reading the graph.
+    """
+    n_cells = inputs.embedding.shape[0]
+    if inputs.degenerate:
+        graph = ad.AnnData(X=sp.csr_matrix((n_cells, 0), dtype=np.float32))
+        empty = sp.csr_matrix((n_cells, n_cells), dtype=np.float32)
+        graph.obsp["connectivities"], graph.obsp["distances"] = empty, empty.copy()
+        graph.uns["neighbors"] = {"connectivities_key": "connectivities", "distances_key": "distances"}
+        graph.uns["undefined"] = "every cell at one point: no neighbour graph"
+    else:
+        graph = knn_graph(inputs.embedding)
+        del graph.obsm["X_emb"]
+    graph.obs_names = inputs.solution.obs_names
+    graph.uns["dataset_id"] = str(inputs.solution.uns.get("dataset_id", ""))
+    graph.uns["method_id"] = str(inputs.prediction.uns.get("method_id", ""))
+    return graph
 
 
 def graph_connectivity(connectivities: sp.spmatrix, labels: pd.Series | np.ndarray) -> float:
@@ -38,3 +107,19 @@ def graph_connectivity(connectivities: sp.spmatrix, labels: pd.Series | np.ndarr
         _, parts = connected_components(graph[cells][:, cells], connection="strong")
         shares.append(np.bincount(parts).max() / len(cells))
     return float(np.mean(shares))
+
+
+def warm_numba_cache() -> None:
+    """Compile (and cache, under ``NUMBA_CACHE_DIR``) the graph code for both of scanpy's paths:
+    exact neighbours (below 4,096 cells) and pynndescent. Run when an image is built."""
+    rng = np.random.default_rng(0)
+    for n_cells in (600, 5000):
+        knn_graph(rng.standard_normal((n_cells, 10)))
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["--warm-numba-cache"]:
+        sys.exit("usage: python -m scmib.metrics.embedding.graph --warm-numba-cache")
+    warm_numba_cache()
