@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import organisers_files, read, run_cli
 from sklearn.kernel_ridge import KernelRidge
@@ -105,3 +110,22 @@ def test_winner_predictions_are_clipped_to_valid_ranges(tmp_path, snare_gex2atac
     )
     values = read(out).layers["normalized"]
     assert values.min() >= 0.0 and values.max() <= 1.0
+
+
+@pytest.mark.slow
+def test_the_test_profile_shows_the_winners_beating_the_mean_per_feature(data_dir, tmp_path):
+    """What a first-time user sees: the test profile's run on the CITE starter cells ranks each
+    winner above the mean-per-feature control in both directions."""
+    cmd = [
+        sys.executable, "-m", "scmib.cli", "run", "--task", "predict_modality", "--profile", "test",
+        "--datasets", "neurips2021_starter_cite", "--methods", "guanlab*,novel*,cajal*,mean_per_feature",
+        "--metrics", "error", "--outdir", str(tmp_path / "run"), "--data_mirror", str(data_dir),
+        "--jobs", "2", "--no-progress",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = pd.read_csv(tmp_path / "run" / "results" / "results.tsv", sep="\t")
+    rmse = table[table["metric"] == "rmse"].pivot_table(index="method", columns="variant", values="value")
+    assert set(rmse.columns) == {"gex2adt", "adt2gex"}
+    for method in ("guanlab_kernel_ridge", "novel_lsi_mlp", "cajal_marker_mlp"):
+        assert (rmse.loc[method] < rmse.loc["mean_per_feature"]).all(), rmse.round(3).to_string()

@@ -15,10 +15,11 @@ import pandas as pd
 import pytest
 from conftest import add_method, scmib_run
 
-from scmib.runner.execute import INTERRUPTED, OOM, TIMEOUT, _tail, run_job
+from scmib.runner.execute import INTERRUPTED, OOM, TIMEOUT, _tail, job_env, run_job
 from scmib.runner.launch import BoundedLog
 from scmib.runner.lock import OutdirLock
 from scmib.runner.plan import Selection, plan
+from scmib.runner.warm import WarmServer
 
 
 @pytest.fixture
@@ -29,6 +30,20 @@ def sandbox(repo, first_run, data_dir, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(first_run[0], out, symlinks=True)
     return copy, out, data_dir
+
+
+@pytest.fixture(scope="module")
+def warm_server(tmp_path_factory):
+    server = WarmServer(job_env(1), tmp_path_factory.mktemp("warm") / "server.log")
+    assert server.alive
+    yield server
+    server.close()
+
+
+@pytest.fixture(params=["cold", "warm"])
+def start(request):
+    """How a job starts: a new interpreter, or a fork of the warm-start server (same supervision)."""
+    return request.getfixturevalue("warm_server") if request.param == "warm" else None
 
 
 def planned(repo: Path, out: Path, data_dir: Path, method: str):
@@ -61,37 +76,37 @@ ESCAPE = (
 )
 
 
-def test_a_timeout_kills_the_component_and_what_it_detached(sandbox):
+def test_a_timeout_kills_the_component_and_what_it_detached(sandbox, start):
     repo, out, data_dir = sandbox
     add_method(repo, "escaping_method", ESCAPE)
     job = planned(repo, out, data_dir, "escaping_method")
     job.workdir.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    result = run_job(job, job.key, threads=1, time_limit=8)
-    assert result.status == TIMEOUT and time.perf_counter() - start < 30
+    began = time.perf_counter()
+    result = run_job(job, job.key, threads=1, time_limit=8, warm=start)
+    assert result.status == TIMEOUT and time.perf_counter() - began < 30
     grandchild = int(Path(str(job.outputs["output"]) + ".pid").read_text())
     time.sleep(0.5)
     assert not alive(grandchild), "a setsid'd grandchild outlived its job"
 
 
-def test_memory_beyond_the_label_is_an_oom_with_its_limit(sandbox):
+def test_memory_beyond_the_label_is_an_oom_with_its_limit(sandbox, start):
     repo, out, data_dir = sandbox
     add_method(repo, "greedy_method", "import numpy as np; np.ones(int(4e8))")  # 3.2 GB
     job = planned(repo, out, data_dir, "greedy_method")
-    result = run_job(job, job.key, threads=1, memory_limit_gb=1.5)
+    result = run_job(job, job.key, threads=1, memory_limit_gb=1.5, warm=start)
     assert result.status == OOM
     assert "its limit is 1.5 GB" in result.message and "Unable to allocate" in result.message
 
 
-def test_a_crashed_job_leaves_no_output_under_its_final_name(sandbox):
+def test_a_crashed_job_leaves_no_output_under_its_final_name(sandbox, start):
     repo, out, data_dir = sandbox
     add_method(
         repo, "half_writer", "open(str(run.path('output')), 'wb').write(b'half an h5ad'); raise SystemExit(3)"
     )
     job = planned(repo, out, data_dir, "half_writer")
-    result = run_job(job, job.key, threads=1)
+    result = run_job(job, job.key, threads=1, warm=start)
     output = job.outputs["output"]
-    assert result.status == "failed" and not output.exists()
+    assert result.status == "failed" and result.exit_code == 3 and not output.exists()
     assert Path(str(output) + ".partial").read_bytes() == b"half an h5ad"
     assert "set aside as prediction.h5ad.partial" in result.message
 
@@ -174,3 +189,25 @@ def test_a_run_interrupted_anywhere_then_resumed_equals_an_uninterrupted_one(
     pd.testing.assert_series_equal(
         same["value_resumed"], same["value_whole"], check_names=False, check_exact=False, rtol=1e-12
     )
+
+
+def test_a_warm_start_runs_the_component_as_a_new_interpreter_would(sandbox, warm_server):
+    """Same outcome, exit code and log as a cold start; the script is ``__main__`` with its own
+    argv and folder on the path; what it prints and its traceback reach its log; its CPU time is
+    its own (none of the server's imports)."""
+    repo, out, data_dir = sandbox
+    add_method(
+        repo,
+        "introspective",
+        "import sys, pathlib; print('ARGV', sys.argv[1:3], pathlib.Path(sys.path[0]).name);"
+        " print('MAIN', __name__); raise ValueError('boom')",
+    )
+    job = planned(repo, out, data_dir, "introspective")
+    results = {name: run_job(job, job.key, threads=1, warm=server) for name, server in
+               (("cold", None), ("warm", warm_server))}  # fmt: skip
+    for name, result in results.items():
+        log = Path(result.log).read_text()
+        assert result.status == "failed" and result.exit_code == 1, name
+        assert "ARGV ['--input_train_mod1'" in log and "introspective" in log and "MAIN __main__" in log
+        assert "ValueError: boom" in log and "ValueError: boom" in result.message
+    assert results["warm"].cpu_time_s < results["cold"].cpu_time_s / 3

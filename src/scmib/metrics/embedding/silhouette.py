@@ -1,15 +1,61 @@
-"""``asw_label`` and ``asw_batch``: silhouette widths of cell types and of batches within types."""
+"""``asw_label`` and ``asw_batch``: silhouette widths of cell types and of batches within types.
+
+:func:`silhouette_samples` is scikit-learn's (Euclidean distances as
+``|x|² - 2 x·y + |y|²``, the diagonal set to 0) with the per-label sums of
+each row block taken by one matrix product with the label indicators instead
+of a loop over rows: the same values (tests compare them), a few times faster
+on tens of thousands of cells.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import silhouette_samples
+
+#: Rows of the distance matrix held at once (rows x cells doubles: 1,024 x 60,000 is 0.5 GB).
+BLOCK_ROWS = 1024
+
+
+def silhouette_samples(embedding: np.ndarray, labels: np.ndarray, block_rows: int = BLOCK_ROWS) -> np.ndarray:
+    """Silhouette width of every cell of ``embedding`` (cells x dimensions) under ``labels``.
+
+    ``(b - a) / max(a, b)`` with ``a`` the mean distance to the other cells of
+    its label and ``b`` the smallest mean distance to the cells of another
+    label; 0 for a cell alone in its label (as scikit-learn).
+    """
+    x = np.asarray(embedding, dtype=np.float64)
+    codes = np.unique(np.asarray(labels).astype(str), return_inverse=True)[1]
+    counts = np.bincount(codes).astype(np.float64)
+    if not 2 <= len(counts) <= len(x) - 1:
+        raise ValueError(f"silhouette needs 2 to n_cells - 1 labels, got {len(counts)}")
+    indicators = np.zeros((len(x), len(counts)))
+    indicators[np.arange(len(x)), codes] = 1.0
+    squared = np.einsum("ij,ij->i", x, x)
+    sums = np.empty((len(x), len(counts)))
+    for start in range(0, len(x), block_rows):
+        stop = min(start + block_rows, len(x))
+        block = x[start:stop] @ x.T
+        block *= -2
+        block += squared[start:stop, None]
+        block += squared[None, :]
+        np.maximum(block, 0, out=block)
+        np.sqrt(block, out=block)
+        block[np.arange(stop - start), np.arange(start, stop)] = 0.0  # a cell's distance to itself
+        sums[start:stop] = block @ indicators
+    own = codes
+    within = sums[np.arange(len(x)), own] / np.maximum(counts[own] - 1, 1)
+    means = sums / counts
+    means[np.arange(len(x)), own] = np.inf
+    nearest = means.min(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        widths = (nearest - within) / np.maximum(within, nearest)
+    widths[counts[own] == 1] = 0.0
+    return np.nan_to_num(widths)
 
 
 def asw_label(embedding: np.ndarray, labels: np.ndarray) -> float:
     """Mean silhouette of the cell types, scaled to [0, 1] as ``(s + 1) / 2``."""
-    return float((silhouette_samples(embedding, np.asarray(labels).astype(str)).mean() + 1) / 2)
+    return float((silhouette_samples(embedding, labels).mean() + 1) / 2)
 
 
 def asw_batch(embedding: np.ndarray, batches: np.ndarray, labels: np.ndarray) -> float:
