@@ -15,6 +15,7 @@ import pytest
 import scanpy as sc
 from conftest import read, run_cli
 from sklearn.decomposition import TruncatedSVD
+from sklearn.metrics import silhouette_samples
 
 from scmib.metrics.embedding import cell_cycle, clustering, graph, lisi, silhouette, trajectory
 
@@ -87,6 +88,16 @@ def test_silhouettes_equal_scib(scib_post, triana_embedding_task):
     assert silhouette.asw_batch(embedding, batches, labels) == pytest.approx(
         scib.me.silhouette_batch(scib_post, "batch", "cell_type", "X_emb", verbose=False), abs=TOLERANCE
     )
+
+
+def test_block_silhouettes_equal_scikit_learns_cell_by_cell(triana_embedding_task):
+    """Every cell's width, with a label of one cell (width 0) and blocks that do not divide the cells."""
+    embedding = np.asarray(triana_embedding_task["embedding"], dtype=np.float64)
+    labels = triana_embedding_task["solution"].obs["cell_type"].astype(str).to_numpy().copy()
+    labels[0] = "a type of one cell"
+    ours = silhouette.silhouette_samples(embedding, labels, block_rows=997)
+    np.testing.assert_allclose(ours, silhouette_samples(embedding, labels), rtol=0, atol=1e-12)
+    assert ours[0] == 0.0
 
 
 def test_graph_connectivity_equals_scib(ours, scib_post, triana_embedding_task):

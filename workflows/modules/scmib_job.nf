@@ -38,12 +38,14 @@ process SCMIB_JOB {
 
     script:
     // The entry travels as JSON in a quoted here-document: nothing in it reaches the shell.
+    // Numba's compiled graph code: the image's filled cache, else one shared by the user's tasks
+    // (numba skips a cache folder it cannot write).
     """
     cat > job.json <<'SCMIB_JOB_ENTRY'
     ${job.entry_json}
     SCMIB_JOB_ENTRY
     export SCMIB_CACHE_DIR="\${SCMIB_CACHE_DIR:-\$PWD/.scmib_cache}"
-    export NUMBA_CACHE_DIR="\${NUMBA_CACHE_DIR:-\$PWD/.numba_cache}" MPLCONFIGDIR="\$PWD/.matplotlib"
+    export NUMBA_CACHE_DIR="\${NUMBA_CACHE_DIR:-\${HOME:-\$PWD}/.cache/scmib/numba}" MPLCONFIGDIR="\$PWD/.matplotlib"
     scmib job --job job.json --component component --record jobs \\
         --attempt ${task.attempt} --max-attempts ${task.maxRetries} \\
         --task-time-s ${seconds(task.time)} --threads ${task.cpus}

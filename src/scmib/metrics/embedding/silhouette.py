@@ -3,8 +3,8 @@
 :func:`silhouette_samples` is scikit-learn's (Euclidean distances as
 ``|x|² - 2 x·y + |y|²``, the diagonal set to 0) with the per-label sums of
 each row block taken by one matrix product with the label indicators instead
-of a loop over rows: the same values (tests compare them), a few times faster
-on tens of thousands of cells.
+of a loop over rows, and each distance computed once (the matrix is
+symmetric): the same values (tests compare them), about twice as fast.
 """
 
 from __future__ import annotations
@@ -31,17 +31,20 @@ def silhouette_samples(embedding: np.ndarray, labels: np.ndarray, block_rows: in
     indicators = np.zeros((len(x), len(counts)))
     indicators[np.arange(len(x)), codes] = 1.0
     squared = np.einsum("ij,ij->i", x, x)
-    sums = np.empty((len(x), len(counts)))
+    sums = np.zeros((len(x), len(counts)))
+    # The distance matrix is symmetric: each row block is computed from its diagonal onwards, and
+    # the part right of the diagonal block also gives the column cells' sums (half the products).
     for start in range(0, len(x), block_rows):
         stop = min(start + block_rows, len(x))
-        block = x[start:stop] @ x.T
+        block = x[start:stop] @ x[start:].T
         block *= -2
         block += squared[start:stop, None]
-        block += squared[None, :]
+        block += squared[None, start:]
         np.maximum(block, 0, out=block)
         np.sqrt(block, out=block)
-        block[np.arange(stop - start), np.arange(start, stop)] = 0.0  # a cell's distance to itself
-        sums[start:stop] = block @ indicators
+        block[np.arange(stop - start), np.arange(stop - start)] = 0.0  # a cell's distance to itself
+        sums[start:stop] += block @ indicators[start:]
+        sums[stop:] += block[:, stop - start :].T @ indicators[start:stop]
     own = codes
     within = sums[np.arange(len(x)), own] / np.maximum(counts[own] - 1, 1)
     means = sums / counts
