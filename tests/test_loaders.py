@@ -158,3 +158,32 @@ def test_decompressed_copies_are_keyed_on_the_content_of_their_source(tmp_path):
     second = gunzipped(archive, str(tmp_path / "cache"))
     assert second != first and second.read_bytes() == b"second"
     assert gunzipped(archive, str(tmp_path / "cache")) == second
+
+
+def test_synthetic_competition_data_has_the_competitions_shapes_and_is_seeded():
+    from scmib.data.synthetic import CELL_TYPES, SHAPES, synthetic_paired
+
+    gex, adt, obs, gex_var, _ = synthetic_paired("cite", n_train=600, n_test=200, seed=3)
+    assert SHAPES["cite"].n_genes == 13_953 and gex.shape == (800, 13_953) and adt.shape == (800, 134)
+    assert 0.03 < gex.nnz / np.prod(gex.shape) < 0.15  # the real CITE GEX is 6-10% non-zero
+    assert adt.nnz / np.prod(adt.shape) > 0.5  # antibody counts are dense
+    assert obs["is_train"].sum() == 600 and set(obs.loc[~obs["is_train"], "site"]) == {"s4"}
+    assert set(obs["cell_type"]) <= set(CELL_TYPES) and {"HSC", "Erythroblast"} <= set(obs["cell_type"])
+    assert {"MCM5", "MKI67"} <= set(gex_var.index)  # Tirosh S and G2/M genes, for cc_cons
+    again = synthetic_paired("cite", n_train=600, n_test=200, seed=3)[0]
+    assert (gex != again).nnz == 0
+    _, atac, _, _, peaks = synthetic_paired("multiome", n_train=300, n_test=100)
+    assert atac.shape == (400, 116_490) and peaks.index.is_unique
+    assert 0.005 < atac.nnz / np.prod(atac.shape) < 0.08
+
+
+def test_synthetic_competition_loader_writes_the_common_format(tmp_path):
+    rna, mod2 = tmp_path / "rna.h5ad", tmp_path / "mod2.h5ad"
+    run_cli(
+        "datasets/loaders/synthetic_competition",
+        output_rna=rna, output_mod2=mod2, modality="cite", n_train_cells=500, n_test_cells=100,
+    )  # fmt: skip
+    rna_file, mod2_file = read(rna), read(mod2)
+    check_file(rna_file, load_contract("datasets/rna"), rna)
+    assert rna_file.n_vars == 13_953 and mod2_file.n_vars == 134 and rna_file.n_obs == 600
+    assert rna_file.uns["dataset_id"] == "synthetic_competition_cite"

@@ -124,9 +124,17 @@ def test_a_component_the_workflow_cannot_reach_fails(copy, jar):
 def test_a_stage_without_a_workflow_step_fails(copy):
     replace(copy / "workflows" / "scmib.nf", "        ['metric', 'RUN_METRIC'],\n", "")
     problems = stage_problems(copy)
-    assert problems == [
+    assert problems[0] == (
         "workflows/scmib.nf: stage 'metric' of the planner has no workflow step in stageSteps(), "
         "so its components would never run"
+    )
+    assert "differ from those `scmib check-run` reads in the trace" in problems[1] and len(problems) == 2
+
+
+def test_a_step_whose_records_are_not_collected_fails(copy):
+    replace(copy / "workflows" / "scmib.nf", ", PREPARE_PREDICTION.out.record", "")
+    assert stage_problems(copy) == [
+        "workflows/scmib.nf: the records of step PREPARE_PREDICTION never reach SCMIB_COLLECT"
     ]
 
 

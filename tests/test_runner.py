@@ -9,7 +9,10 @@ import pandas as pd
 from conftest import METHODS, scmib_run
 
 from scmib.runner.execute import outcome_summary
+from scmib.runner.plan import Selection, plan
 from scmib.runner.results import scale
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_failures_are_recorded_while_the_rest_finishes(first_run):
@@ -98,3 +101,26 @@ def test_terminal_and_report_count_outcomes_in_the_same_words(first_run):
         "5 jobs: 2 succeeded (1 from cache), 1 not applicable, "
         "2 did not succeed (1 failed, 1 upstream_failed)"
     )
+
+
+def test_one_graph_per_embedding_read_only_by_the_metrics_that_declare_it():
+    jobs = plan(REPO, REPO / "out", Selection(tasks=["joint_embedding"], profile="test"))
+    predictions = [j for j in jobs if j.stage in ("method", "control_method")]
+    graphs = [j for j in jobs if j.stage == "prepare"]
+    assert len(graphs) == len(predictions) and {g.spec.name for g in graphs} == {"knn_graph"}
+    for metric in (j for j in jobs if j.stage == "metric"):
+        graph_deps = [d for d in metric.deps if d.stage == "prepare"]
+        reads_graph = "input_graph" in metric.inputs
+        assert reads_graph == (metric.spec.name in ("clustering", "graph_conn", "ti_cons")), metric.id
+        assert len(graph_deps) == int(reads_graph) and all(d.method == metric.method for d in graph_deps)
+    # With no graph metric selected, no graph is computed.
+    jobs = plan(REPO, REPO / "out", Selection(tasks=["joint_embedding"], profile="test", metrics=["asw"]))
+    assert not [j for j in jobs if j.stage == "prepare"]
+
+
+def test_the_scale_profile_is_the_synthetic_competition_data_only():
+    synthetic = {j.dataset for j in plan(REPO, REPO / "out", Selection(profile="scale")) if j.stage == "load"}
+    assert synthetic == {"synthetic_competition_cite", "synthetic_competition_multiome"}
+    for profile in ("test", "default", "full"):
+        loads = [j for j in plan(REPO, REPO / "out", Selection(profile=profile)) if j.stage == "load"]
+        assert not [j for j in loads if j.dataset.startswith("synthetic")], profile

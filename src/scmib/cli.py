@@ -354,9 +354,9 @@ def _add_selection_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile",
         default="default",
-        choices=["test", "default", "full"],
-        help="test: starter cells and small parameters; default: starter, Triana "
-        "and SNARE-seq2; full: also the GEO NeurIPS data (large download)",
+        choices=["test", "default", "full", "scale"],  # scmib.runner.plan.PROFILES (imported lazily)
+        help="test: the starter cells; default: starter, Triana and SNARE-seq2; full: also the GEO "
+        "NeurIPS data (large download); scale: synthetic data of the competition's size",
     )
     kinds = (("datasets", "dataset ids"), ("methods", "methods"), ("metrics", "metric components"))
     for what, example in kinds:

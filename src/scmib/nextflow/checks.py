@@ -30,6 +30,7 @@ from typing import Any
 from scmib.errors import ScmibError
 from scmib.nextflow.language_server import diagnostics, workflow_files
 from scmib.nextflow.params import schema_properties
+from scmib.nextflow.trace import JOB_STEPS
 from scmib.runner.plan import RUNNABLE_TASKS, STAGES, Selection, plan
 from scmib.spec import discover
 
@@ -75,6 +76,13 @@ def stage_problems(repo: Path) -> list[str]:
             problems.append(f"{WORKFLOW}: step {step} (stage '{stage}') is not an include of SCMIB_JOB")
         elif not re.search(rf"^\s*{step}\(", text, re.M):
             problems.append(f"{WORKFLOW}: step {step} (stage '{stage}') is never called in the workflow")
+        elif not re.search(rf"\b{step}\.out\.record\b", text):
+            problems.append(f"{WORKFLOW}: the records of step {step} never reach SCMIB_COLLECT")
+    if set(steps.values()) != set(JOB_STEPS):
+        problems.append(
+            f"{WORKFLOW}: the job steps {sorted(set(steps.values()))} differ from those `scmib check-run` "
+            f"reads in the trace ({sorted(JOB_STEPS)}, scmib.nextflow.trace.JOB_STEPS)"
+        )
     return problems
 
 

@@ -23,7 +23,7 @@ import pandas as pd
 from scmib.runner.execute import INFRASTRUCTURE
 
 #: The workflow's steps that run planned jobs (aliases of SCMIB_JOB in workflows/scmib.nf).
-JOB_STEPS = ("LOAD_DATASET", "PROCESS_DATASET", "RUN_METHOD", "RUN_METRIC")
+JOB_STEPS = ("LOAD_DATASET", "PROCESS_DATASET", "RUN_METHOD", "PREPARE_PREDICTION", "RUN_METRIC")
 
 
 def job_tasks(trace: pd.DataFrame) -> pd.DataFrame:

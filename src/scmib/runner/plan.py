@@ -25,7 +25,8 @@ from scmib.spec import ComponentSpec, DatasetInfo, discover
 
 #: Tasks with a ``task.yaml`` that the runner can plan.
 RUNNABLE_TASKS = ("predict_modality", "match_modalities", "joint_embedding")
-PROFILES = ("test", "default", "full")
+#: ``scale`` is synthetic data of the competition's size only (``benchmarks/competition_scale.py``).
+PROFILES = ("test", "default", "full", "scale")
 #: Stages in the order results are reported.
 STAGES = ("load", "process", "control_method", "method", "prepare", "metric")
 
@@ -191,7 +192,12 @@ def plan(repo: Path, outdir: Path, selection: Selection) -> list[Job]:
     )
     jobs: list[Job] = []
     loads: list[tuple[Job, DatasetInfo]] = []
-    profiles = {"test": {"test"}, "default": {"test", "default"}, "full": set(PROFILES)}
+    profiles = {
+        "test": {"test"},
+        "default": {"test", "default"},
+        "full": {"test", "default", "full"},
+        "scale": {"scale"},
+    }
     for loader in by_kind.get(("datasets", "dataset_loader"), []):
         for info in loader.info.datasets:
             if not profiles[selection.profile] & set(info.profiles):
