@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -158,6 +159,56 @@ def _set_aside(paths: list[Path], suffix: str) -> list[Path]:
     return moved
 
 
+#: Waits for a started job: its wait status and the usage of what supervised it.
+Ended = Callable[[], tuple[int, dict]]
+
+
+def _start_cold(
+    cmd: list[str], log_path: Path, usage_path: Path, memory_bytes: int | None, env: dict[str, str]
+) -> tuple[int, Ended]:
+    """Start ``cmd`` as a new process through the launcher (its own peak memory, no process left
+    behind, a bounded log, in its own session)."""
+    launched = [sys.executable, "-m", "scmib.runner.launch", str(usage_path)]
+    if memory_bytes:
+        launched += ["--memory-bytes", str(memory_bytes)]
+    with open(log_path, "a") as log:
+        proc = subprocess.Popen(
+            [*launched, "--", *cmd], stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+
+    def ended() -> tuple[int, dict]:
+        # wait4 (not Popen.wait) returns the child's own resource usage.
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)  # so Popen does not wait for it again
+        return status, {"maxrss_kb": usage.ru_maxrss, "cpu_s": usage.ru_utime + usage.ru_stime}
+
+    return proc.pid, ended
+
+
+def _start_warm(
+    warm: WarmServer,
+    script: Path,
+    argv: list[str],
+    log_path: Path,
+    usage_path: Path,
+    memory_bytes: int | None,
+) -> tuple[int, Ended]:
+    """Fork ``script argv`` from the warm-start server, under the same supervision as a cold start."""
+    pid = warm.start(script, argv, log_path, usage_path, memory_bytes)
+
+    def ended() -> tuple[int, dict]:
+        try:
+            done = warm.wait(pid)
+        except RuntimeError as exc:  # the server is gone, and with it this job's exit status
+            _stop(pid)
+            with open(log_path, "a") as log:
+                log.write(f"\nscmib: {exc}\n")
+            return 1 << 8, {"maxrss_kb": 0, "cpu_s": 0.0}  # recorded as failed (exit 1)
+        return done["status"], {"maxrss_kb": done["maxrss_kb"], "cpu_s": done["cpu_s"]}
+
+    return pid, ended
+
+
 def run_job(
     job: Job,
     key: str,
@@ -193,43 +244,12 @@ def run_job(
     start = time.perf_counter()
     with open(log_path, "w") as log:
         log.write("$ " + " ".join(cmd) + "\n")
-    pid = None
+    pid, ended = None, None
     if warm is not None and job.spec.script_path.suffix == ".py":
         with contextlib.suppress(RuntimeError):  # the server has ended: start this one cold
-            pid = warm.start(job.spec.script_path, argv, log_path, usage_path, memory_bytes)
-    if pid is not None:
-        assert warm is not None
-
-        def ended() -> tuple[int, dict]:
-            try:
-                done = warm.wait(pid)
-            except RuntimeError as exc:  # the server is gone, and with it this job's exit status
-                _stop(pid)
-                with open(log_path, "a") as log:
-                    log.write(f"\nscmib: {exc}\n")
-                return 1 << 8, {"maxrss_kb": 0, "cpu_s": 0.0}  # recorded as failed (exit 1)
-            return done["status"], {"maxrss_kb": done["maxrss_kb"], "cpu_s": done["cpu_s"]}
-    else:
-        # Through the launcher: the job's own peak memory, no process left behind, a bounded log.
-        launched = [sys.executable, "-m", "scmib.runner.launch", str(usage_path)]
-        if memory_bytes:
-            launched += ["--memory-bytes", str(memory_bytes)]
-        with open(log_path, "a") as log:
-            proc = subprocess.Popen(
-                [*launched, "--", *cmd],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=job_env(threads, numba_cache),
-                start_new_session=True,
-            )
-        pid = proc.pid
-
-        def ended() -> tuple[int, dict]:
-            # wait4 (not Popen.wait) returns the child's own resource usage.
-            _, status, usage = os.wait4(pid, 0)
-            proc.returncode = os.waitstatus_to_exitcode(status)  # so Popen does not wait for it again
-            return status, {"maxrss_kb": usage.ru_maxrss, "cpu_s": usage.ru_utime + usage.ru_stime}
-
+            pid, ended = _start_warm(warm, job.spec.script_path, argv, log_path, usage_path, memory_bytes)
+    if pid is None or ended is None:
+        pid, ended = _start_cold(cmd, log_path, usage_path, memory_bytes, job_env(threads, numba_cache))
     _LIVE.add(pid)
     timed_out = threading.Event()
 
