@@ -21,6 +21,7 @@ times are of the metric calls, imports and file reading excluded:
   metric uses Leiden, not Louvain, so its NMI is shown but is not the same
   metric. It has no cell-cycle or trajectory conservation.
 
+    pip install -e ".[bench]"   # scib 1.1.7 and scib-metrics
     python benchmarks/competition_metrics.py [--cells 60000]
 """
 
