@@ -64,8 +64,9 @@ def _name_process(name: str) -> None:
 
 def _run_script(script: str, argv: list[str]) -> None:
     """Run ``script`` as ``python script ARGV`` would, in this (forked) interpreter, then exit."""
-    for number in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
-        signal.signal(number, signal.SIG_DFL)
+    # The signal handling of a new interpreter (the supervisor's and the server's are inherited).
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     _name_process(Path(script).parent.name)
     sys.argv = [script, *argv]
