@@ -70,9 +70,16 @@ def embed(component: str, task: dict[str, Path], out: Path, **params) -> Path:
 def score(prediction: Path, solution: Path, folder: Path, in_process: bool = False) -> dict[str, float]:
     """Every metric component on one prediction; ``in_process`` runs their ``main`` without a new process."""
     values: dict[str, float] = {}
+    # The graph metrics read the prediction's kNN graph, made once as the runner does.
+    graph = folder / f"{prediction.stem}_graph.h5ad"
+    graph_files = {"input_prediction": prediction, "input_solution": solution, "output": graph}
+    run = run_in_process if in_process else run_cli
+    run("joint_embedding/prediction_processors/knn_graph", **graph_files)
     for metric in METRICS:
         out = folder / f"{prediction.stem}_{metric}.h5ad"
         files = {"input_prediction": prediction, "input_solution": solution, "output": out}
+        if "input_graph" in spec_of(f"joint_embedding/metrics/{metric}").argument_map:
+            files["input_graph"] = graph
         if in_process:
             try:
                 run_in_process(f"joint_embedding/metrics/{metric}", **files)
