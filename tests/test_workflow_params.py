@@ -34,7 +34,10 @@ def test_parameters_as_the_command_line_gives_them_are_typed():
         ({"max_attempts": "0"}, "--max_attempts must be at least 1, not 0"),
         ({"max_attempts": "11"}, "--max_attempts must be at most 10"),
         ({"max_attempts": "3.5"}, "--max_attempts must be a whole number, not '3.5'"),
-        ({"scmib_profile": "fast"}, "--scmib_profile must be one of ['test', 'default', 'full'], not 'fast'"),
+        (
+            {"scmib_profile": "fast"},
+            "--scmib_profile must be one of ['test', 'default', 'full', 'scale'], not 'fast'",
+        ),
         ({"gpu": "yes"}, "--gpu must be true or false, not 'yes'"),
         ({"max_memory": "lots"}, "--max_memory must match"),
         ({"method": "knn"}, "unknown parameter --method (did you mean --methods?)"),
