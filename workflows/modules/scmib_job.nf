@@ -1,6 +1,6 @@
 /*
  * One job of an scmib plan: a dataset loader, a processor, a method or control
- * method, or a metric. The job's component runs in the image its plan entry
+ * method, a prediction processor, or a metric. The job's component runs in the image its plan entry
  * names, with the resources of its labels; `scmib job` records its outcome
  * (success, failed, not applicable, timeout, oom) in the job folder and in a
  * small record folder, the same record the local runner writes, so a failing
