@@ -132,7 +132,7 @@ def test_a_stage_without_a_workflow_step_fails(copy):
 
 
 def test_a_step_whose_records_are_not_collected_fails(copy):
-    replace(copy / "workflows" / "scmib.nf", ", PREPARE_PREDICTION.out.record", "")
+    replace(copy / "workflows" / "scmib.nf", "        .mix(PREPARE_PREDICTION.out.record)\n", "")
     assert stage_problems(copy) == [
         "workflows/scmib.nf: the records of step PREPARE_PREDICTION never reach SCMIB_COLLECT"
     ]

@@ -91,11 +91,15 @@ workflow SCMIB {
     PREPARE_PREDICTION(withSources(jobs, stagesOf('PREPARE_PREDICTION'), processed.mix(predicted)))
     prepared = succeededOnly(PREPARE_PREDICTION.out.folder)
 
-    RUN_METRIC(withSources(jobs, stagesOf('RUN_METRIC'), processed.mix(predicted, prepared)))
+    RUN_METRIC(withSources(jobs, stagesOf('RUN_METRIC'), processed.mix(predicted).mix(prepared)))
 
+    // One channel per mix: the typed Channel API (nf-lang) declares mix with a single argument.
     // toList() emits a list even when no job produced a record, so the collection always runs.
     records = LOAD_DATASET.out.record
-        .mix(PROCESS_DATASET.out.record, RUN_METHOD.out.record, PREPARE_PREDICTION.out.record, RUN_METRIC.out.record)
+        .mix(PROCESS_DATASET.out.record)
+        .mix(RUN_METHOD.out.record)
+        .mix(PREPARE_PREDICTION.out.record)
+        .mix(RUN_METRIC.out.record)
         .toList()
     SCMIB_COLLECT(plan, records, components)
 
