@@ -39,19 +39,34 @@ def task_subset(
     dataset_id: str,
     keep_labels: bool,
     features: np.ndarray | None = None,
+    release: bool = False,
 ) -> ad.AnnData:
     """Cells (and optionally features) of a common-dataset file as a task file.
 
     Keeps ``counts`` and ``normalized`` (sparse), ``obs.batch``/``size_factors``,
     ``obs.cell_type`` only when ``keep_labels``, and ``var.feature_types``.
+    With ``release``, each layer is removed from ``adata`` as soon as its subset
+    is made, so a large file and its subset are never both held in full (at the
+    competition's size this keeps the split under its 4 GB label); ``adata``
+    has no layers afterwards.
     """
     keep_obs = ["batch", "size_factors"] + (["cell_type"] if keep_labels else [])
+    # The view's obs and var drop categories no cell keeps; its layers are not touched.
     view = adata[cells] if features is None else adata[cells, features]
+    obs = view.obs[[c for c in keep_obs if c in view.obs]].copy()
+    var = view.var[["feature_types"]].copy()
+    del view
+    layers = {}
+    for name in ("counts", "normalized"):
+        matrix = sp.csr_matrix(adata.layers[name])[cells]
+        layers[name] = matrix if features is None else matrix[:, features]
+        if release:
+            del adata.layers[name]
     out = ad.AnnData(
         X=None,
-        obs=view.obs[[c for c in keep_obs if c in view.obs]].copy(),
-        var=view.var[["feature_types"]].copy(),
-        layers={name: sp.csr_matrix(view.layers[name]) for name in ("counts", "normalized")},
+        obs=obs,
+        var=var,
+        layers=layers,
     )
     out.uns = {
         "dataset_id": dataset_id,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
 
 import anndata as ad
 import numpy as np
@@ -13,14 +13,6 @@ from scmib.processing.common import direction_modalities, task_subset
 from scmib.processing.split import subsample_by_cell_type, train_test_cells
 
 
-@dataclass
-class PredictModalityFiles:
-    train_mod1: ad.AnnData
-    train_mod2: ad.AnnData
-    test_mod1: ad.AnnData
-    test_mod2: ad.AnnData
-
-
 def make_predict_modality(
     rna: ad.AnnData,
     mod2: ad.AnnData,
@@ -29,7 +21,7 @@ def make_predict_modality(
     n_test_cells: int = 1000,
     n_target_peaks: int = 10_000,
     seed: int = 0,
-) -> PredictModalityFiles:
+) -> Iterator[tuple[str, ad.AnnData]]:
     """Split a common dataset into the four predict-modality files for ``direction``.
 
     Test cells are the source's test split (``obs.is_train`` False, the NeurIPS
@@ -37,6 +29,12 @@ def make_predict_modality(
     probability ~ sqrt(1 / cell-type frequency). For GEX->ATAC the target is
     ``n_target_peaks`` random peaks among those with non-zero counts. Training
     files keep ``obs.cell_type`` (methods may use labels); test files do not.
+
+    Yields ``(name, file)`` for ``test_mod1``, ``test_mod2``, ``train_mod1`` and
+    ``train_mod2`` in that order, one at a time so that the caller writes each
+    and lets it go: the training files take the layers of ``rna`` and ``mod2``
+    with them (both have no layers afterwards), which keeps the peak memory near
+    that of the inputs.
 
     Raises :class:`NotApplicable` when the dataset lacks a modality of ``direction``.
     """
@@ -53,11 +51,13 @@ def make_predict_modality(
             open_peaks = np.sort(rng.choice(open_peaks, size=n_target_peaks, replace=False))
         features = open_peaks
     dataset_id = f"{rna.uns['dataset_id']}_{direction}"
-    return PredictModalityFiles(
-        train_mod1=task_subset(mod1, train_ix, dataset_id=dataset_id, keep_labels=True),
-        train_mod2=task_subset(target, train_ix, dataset_id=dataset_id, keep_labels=True, features=features),
-        test_mod1=task_subset(mod1, test_ix, dataset_id=dataset_id, keep_labels=False),
-        test_mod2=task_subset(target, test_ix, dataset_id=dataset_id, keep_labels=False, features=features),
+    yield "test_mod1", task_subset(mod1, test_ix, dataset_id=dataset_id, keep_labels=False)
+    yield "test_mod2", task_subset(
+        target, test_ix, dataset_id=dataset_id, keep_labels=False, features=features
+    )
+    yield "train_mod1", task_subset(mod1, train_ix, dataset_id=dataset_id, keep_labels=True, release=True)
+    yield "train_mod2", task_subset(
+        target, train_ix, dataset_id=dataset_id, keep_labels=True, features=features, release=True
     )
 
 

@@ -13,8 +13,9 @@ def main(run: ComponentRun) -> None:
         n_target_peaks=run.par["n_target_peaks"],
         seed=run.par["seed"],
     )
-    for name in ("train_mod1", "train_mod2", "test_mod1", "test_mod2"):
-        run.write(f"output_{name}", getattr(files, name))
+    # One file at a time: each is written and let go before the next is made.
+    for name, task_file in files:
+        run.write(f"output_{name}", task_file)
 
 
 if __name__ == "__main__":
