@@ -52,12 +52,16 @@ def make_predict_modality(
         features = open_peaks
     dataset_id = f"{rna.uns['dataset_id']}_{direction}"
     yield "test_mod1", task_subset(mod1, test_ix, dataset_id=dataset_id, keep_labels=False)
-    yield "test_mod2", task_subset(
-        target, test_ix, dataset_id=dataset_id, keep_labels=False, features=features
+    yield (
+        "test_mod2",
+        task_subset(target, test_ix, dataset_id=dataset_id, keep_labels=False, features=features),
     )
     yield "train_mod1", task_subset(mod1, train_ix, dataset_id=dataset_id, keep_labels=True, release=True)
-    yield "train_mod2", task_subset(
-        target, train_ix, dataset_id=dataset_id, keep_labels=True, features=features, release=True
+    yield (
+        "train_mod2",
+        task_subset(
+            target, train_ix, dataset_id=dataset_id, keep_labels=True, features=features, release=True
+        ),
     )
 
 
