@@ -44,9 +44,21 @@ def _selection(args: argparse.Namespace, resolve_mirror: bool = True, use_env: b
     if not mirror and use_env and os.environ.get(MIRROR_ENV):
         # Jobs run in other folders: a relative folder in the environment means this one's.
         mirror = str(Path(os.environ[MIRROR_ENV]).resolve())
+    user_data = []
+    if getattr(args, "data", None):
+        from scmib.data.user_options import data_options
+
+        overrides = {key: getattr(args, key) for key in DATA_KEYS}
+        if overrides.get("lineage"):
+            overrides["lineage"] = [t.strip() for t in overrides["lineage"].split(",") if t.strip()]
+        user_data = data_options(args.data, overrides)
+    elif any(getattr(args, key, None) is not None for key in DATA_KEYS):
+        given = [f"--{key}" for key in DATA_KEYS if getattr(args, key, None) is not None]
+        raise ScmibError(f"{', '.join(given)} describe a dataset given with --data; there is none")
     return Selection(
         tasks=tasks,
         profile=args.profile,
+        user_data=user_data,
         datasets=_patterns(args.datasets, args.exclude_datasets),
         methods=_patterns(args.methods, args.exclude_methods),
         metrics=_patterns(args.metrics, args.exclude_metrics),
@@ -102,6 +114,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         report = write_report(outdir)
     elapsed = time.perf_counter() - start
     bad = [r for r in results.values() if r.status in FAILURES]
+    _echo_user_data_notes(jobs, results)
     with pd.option_context(
         "display.width", 160, "display.max_rows", 200, "display.float_format", "{:.3f}".format
     ):
@@ -114,6 +127,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     for result in bad:
         print(f"  {result.status}: {result.job_id} ({result.log})", file=sys.stderr)
     return 1 if bad and args.strict else 0
+
+
+#: Lines of the generic loader's log that say what it picked and what it removed.
+_NOTE_PREFIXES = ("picked ", "batch:", "cell type:", "split:", "organism:", "gene symbols:", "GEX counts:")
+_NOTE_PREFIXES += ("ADT counts:", "ATAC counts:", "pseudotime:", "filter:", "WARNING:")
+
+
+def _echo_user_data_notes(jobs, results) -> None:
+    """Repeat on the terminal what the loader of each ``--data`` dataset picked and removed."""
+    for job in jobs:
+        if job.stage != "load" or not job.spec.info.user_data or job.id not in results:
+            continue
+        log = Path(results[job.id].log) if results[job.id].log else None
+        lines = log.read_text(errors="replace").splitlines() if log and log.is_file() else []
+        notes = [line for line in lines if line.startswith(_NOTE_PREFIXES)]
+        print(f"\nyour data '{job.dataset}' ({results[job.id].status}):", file=sys.stderr)
+        for line in notes or lines[-3:]:
+            print(f"  {line}", file=sys.stderr)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -279,10 +310,12 @@ def cmd_new_component(args: argparse.Namespace) -> int:
     folder = new_component(
         find_repo_root() / "components", args.task, args.kind, args.name, args.label, args.summary
     )
-    print(
-        f"created {folder}: edit script.py and config.yaml, then 'scmib lint' and "
-        f"'scmib run --profile test --methods {args.name}'"
+    try_it = (
+        f"'scmib run --datasets {args.name}'"
+        if args.kind == "loader"
+        else f"'scmib run --profile test --methods {args.name}'"
     )
+    print(f"created {folder}: edit script.py and config.yaml, then 'scmib lint' and {try_it}")
     return 0
 
 
@@ -347,6 +380,42 @@ def cmd_validate(args: argparse.Namespace) -> int:
             raise ContractError("\n".join(problems))
         print(f"{args.with_file}: follows {args.with_contract}; the two share what their contracts say")
     return 0
+
+
+#: Options describing a dataset given with ``--data`` (see :class:`scmib.data.user_options.DataOptions`).
+DATA_KEYS = {
+    "id": "dataset id (default: from the file name)",
+    "name": "a human-readable name",
+    "rna_key": "h5mu modality holding gene expression",
+    "mod2_key": "h5mu modality or obsm key holding the second modality",
+    "mod2_modality": "ADT or ATAC (default: guessed)",
+    "batch_key": "obs column of the batch (default: batch, sample, donor, ...; none: one batch)",
+    "cell_type_key": "obs column of the cell type (default: cell_type, celltype, cell_type_l1, ...)",
+    "split_key": "obs column of the train/test split (True/False or train/test)",
+    "organism": "human or mouse (default: guessed from the genes)",
+    "counts_layer": "layer of the GEX raw counts, or X (default: the first integer-valued)",
+    "mod2_counts_layer": "layer of the second modality's raw counts",
+    "gene_symbols_key": "var column of gene symbols, where var names are ids",
+    "min_cells_per_peak": (
+        "keep ATAC peaks open in at least this many cells (default 15, fewer under 5,000 cells)"
+    ),
+    "lineage": "comma-separated cell types along a trajectory, earliest first",
+    "pseudotime_key": "obs column of a pseudotime (checked against --lineage)",
+}
+
+
+def _add_data_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "your own data",
+        "--data FILE.h5mu | --data RNA.h5ad --data MOD2.h5ad | --data FILE.h5ad (second modality in obsm) | "
+        "--data DATASETS.yaml: benchmark these instead of the bundled datasets. What is not given is "
+        "guessed and printed.",
+    )
+    group.add_argument("--data", action="append", metavar="FILE", help="a data file or a datasets YAML")
+    for key, help_text in DATA_KEYS.items():
+        kind = int if key == "min_cells_per_peak" else str
+        option = "--data_id" if key == "id" else f"--{key}"
+        group.add_argument(option, dest=key, type=kind, help=help_text)
 
 
 def _add_selection_args(parser: argparse.ArgumentParser) -> None:
@@ -423,6 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the benchmark locally (datasets x methods x metrics)")
     _add_selection_args(run)
+    _add_data_args(run)
     run.add_argument("--outdir", default="scmib_output", help="output folder (default: %(default)s)")
     run.add_argument(
         "--jobs",
@@ -542,7 +612,11 @@ def build_parser() -> argparse.ArgumentParser:
         "new-component", help="scaffold a component folder (config.yaml, script.py, Dockerfile)"
     )
     new.add_argument("task", help="e.g. predict_modality")
-    new.add_argument("kind", choices=["method", "control_method", "metric"], help="what the component is")
+    new.add_argument(
+        "kind",
+        choices=["method", "control_method", "metric", "loader"],
+        help="what the component is (loader: with task 'datasets')",
+    )
     new.add_argument("name", help="lower_snake_case name, unique in the repository")
     new.add_argument("--label", help="human-readable name (default: from the name)")
     new.add_argument("--summary", help="one sentence on what it does")

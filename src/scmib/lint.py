@@ -74,7 +74,7 @@ def _spec_problems(spec: ComponentSpec, config: Path, components_dir: Path) -> l
             problems.append(f"{config}: field '{field}': file {spec.folder / filename} not found")
     if spec.kind == "metric" and not spec.info.metrics:
         problems.append(f"{config}: field 'info.metrics': a metric must declare its metric ids")
-    if spec.kind == "dataset_loader" and not spec.info.datasets:
+    if spec.kind == "dataset_loader" and not spec.info.datasets and not spec.info.user_data:
         problems.append(f"{config}: field 'info.datasets': a loader must declare its datasets")
     for arg in spec.arguments:
         if arg.type == "file" and not arg.contract:

@@ -26,7 +26,14 @@ def _template(task: str, kind: str) -> Path:
 def new_component(
     components: Path, task: str, kind: str, name: str, label: str | None = None, summary: str | None = None
 ) -> Path:
-    """Create ``components/<task>/<kind folder>/<name>/`` and return its path."""
+    """Create ``components/<task>/<kind folder>/<name>/`` and return its path.
+
+    ``kind`` is a spec kind (``method``, ``metric``, ``dataset_loader``, ...) or its
+    folder's singular (``loader`` for the ``datasets`` task).
+    """
+    kind = {"loader": "dataset_loader", "processor": "dataset_processor"}.get(kind, kind)
+    # The shared API files of the datasets task are named by the folder's singular (comp_loader).
+    api_name = {"dataset_loader": "loader", "dataset_processor": "processor"}.get(kind, kind)
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
         raise ScmibError(f"component name '{name}' must be lower_snake_case (letters, digits, _)")
     template = _template(task, kind)
@@ -44,7 +51,7 @@ def new_component(
         "name": name,
         "kind": kind,
         "task": task,
-        "api": f"{task}/comp_{kind}",
+        "api": f"{task}/comp_{api_name}",
         "label": label,
         "summary": summary,
         "description": "TODO: how it works, and where it comes from.",
@@ -55,6 +62,21 @@ def new_component(
         "requirements": {"python": []},
         "container": {"image": f"{REGISTRY}/{component_id}"},
     }
+    if kind == "dataset_loader":
+        spec["arguments"] = []
+        spec["requirements"] = {"python": []}
+        spec["info"] = {
+            "datasets": [
+                {
+                    "id": name,
+                    "label": label,
+                    "summary": summary,
+                    "modalities": ["GEX", "ADT"],
+                    "organism": "human",
+                    "profiles": ["default"],
+                }
+            ]
+        }
     if kind == "metric":
         spec["arguments"] = []
         spec["info"] = {
@@ -62,8 +84,10 @@ def new_component(
                 {"name": name, "label": label, "summary": summary, "min": 0, "max": ".inf", "maximize": False}
             ]
         }
-    if not (api_root() / task / f"comp_{kind}.yaml").is_file():
-        raise ScmibError(f"task '{task}' has no shared API for a {kind} (scmib/api/{task}/comp_{kind}.yaml)")
+    if not (api_root() / task / f"comp_{api_name}.yaml").is_file():
+        raise ScmibError(
+            f"task '{task}' has no shared API for a {kind} (scmib/api/{task}/comp_{api_name}.yaml)"
+        )
     folder.mkdir(parents=True)
     try:
         text = yaml.safe_dump(spec, sort_keys=False, width=100)

@@ -148,6 +148,8 @@ class Info(Strict):
     datasets: list[DatasetInfo] = Field(default_factory=list)
     is_solution: bool = False
     """For controls: the control that is handed the solution (scores perfectly)."""
+    user_data: bool = False
+    """For loaders: reads a user's own file (``scmib run --data``) instead of declaring datasets."""
 
 
 class References(Strict):

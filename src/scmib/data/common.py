@@ -13,6 +13,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from scmib.data import normalize
+from scmib.data.filters import FilterLog
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,9 @@ def _clean_obs(obs: pd.DataFrame) -> pd.DataFrame:
     obs = obs.copy()
     for column in ("batch", "cell_type", "site", "donor"):
         if column in obs:
-            obs[column] = pd.Categorical(obs[column].astype(str))
+            # A missing value stays missing (never the category "nan").
+            values = obs[column]
+            obs[column] = pd.Categorical(values.astype(str).where(values.notna()))
     return obs
 
 
@@ -50,22 +53,28 @@ def make_common(
     mod2_modality: str,
     meta: DatasetMeta,
     size_factors: np.ndarray | None = None,
-    min_cells_per_peak: int = normalize.MIN_CELLS_PER_PEAK,
+    min_cells_per_peak: int | None = normalize.MIN_CELLS_PER_PEAK,
+    filters: FilterLog | None = None,
 ) -> tuple[ad.AnnData, ad.AnnData]:
     """The ``(rna, mod2)`` pair in the common format from raw counts (cells x features).
 
     ``obs`` must hold ``batch`` (and may hold ``cell_type``, ``site``, ``donor``,
     ``is_train`` and any other per-cell annotation). ``size_factors`` default to
     library-size factors. ATAC peaks open in fewer than ``min_cells_per_peak``
-    cells are dropped, as the organisers did.
+    cells are dropped, as the organisers did (None: the caller filtered them).
+    Every filter (that one, and those in ``filters``, the loader's own) is
+    printed and kept in ``uns["filters"]``.
     """
     if "batch" not in obs:
         raise ValueError("obs must have a 'batch' column")
     if mod2_modality not in ("ADT", "ATAC"):
         raise ValueError(f"mod2_modality must be ADT or ATAC, not {mod2_modality!r}")
     rna_counts, mod2_counts = _counts(rna_counts), _counts(mod2_counts)
-    if mod2_modality == "ATAC":
+    filters = filters or FilterLog()
+    if mod2_modality == "ATAC" and min_cells_per_peak is not None:
         keep = normalize.peaks_open_in(mod2_counts, min_cells_per_peak)
+        why = f"open in fewer than {min_cells_per_peak} cells"
+        filters.record("ATAC peaks", len(keep), int((~keep).sum()), why)
         mod2_counts, mod2_var = mod2_counts[:, keep], mod2_var.iloc[keep]
     if size_factors is None:
         size_factors = normalize.library_size_factors(rna_counts)
@@ -85,7 +94,7 @@ def make_common(
     mod2.layers["normalized"] = mod2_norm
     rna.var_names_make_unique()
     mod2.var_names_make_unique()
-    common_uns = {"dataset_id": meta.dataset_id, "organism": meta.organism}
+    common_uns = {"dataset_id": meta.dataset_id, "organism": meta.organism, "filters": filters.to_uns()}
     rna.uns.update(
         common_uns,
         modality="GEX",

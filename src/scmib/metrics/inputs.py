@@ -44,8 +44,17 @@ def aligned_layers(
     return truth.astype(np.float64), values.astype(np.float64)
 
 
-def score_file(prediction: ad.AnnData, values: dict[str, float]) -> ad.AnnData:
-    """A score file (contract ``<task>/score``) for the metric ``values`` of one prediction."""
+def score_file(
+    prediction: ad.AnnData, values: dict[str, float], not_applicable: dict[str, str] | None = None
+) -> ad.AnnData:
+    """A score file (contract ``<task>/score``) for the metric ``values`` of one prediction.
+
+    ``not_applicable`` maps metric ids that do not apply to this dataset (one
+    batch: nothing to mix) to the reason; their values are NaN and the results
+    table marks them ``not_applicable`` rather than a NaN that succeeded.
+    """
+    not_applicable = not_applicable or {}
+    values = {**values, **{name: np.nan for name in not_applicable}}
     out = ad.AnnData()
     out.uns.update(
         dataset_id=str(prediction.uns["dataset_id"]),
@@ -53,4 +62,6 @@ def score_file(prediction: ad.AnnData, values: dict[str, float]) -> ad.AnnData:
         metric_ids=list(values),
         metric_values=[float(v) for v in values.values()],
     )
+    if not_applicable:
+        out.uns["not_applicable"] = dict(not_applicable)
     return out

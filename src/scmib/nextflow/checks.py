@@ -98,7 +98,8 @@ def reachability_problems(repo: Path) -> list[str]:
         planned |= {job.spec.id for job in jobs}
     problems = []
     for spec in specs:
-        if spec.id in planned:
+        # The generic loader runs a user's own file (`scmib run --data`), never a declared dataset.
+        if spec.id in planned or spec.info.user_data:
             continue
         if spec.task != "datasets" and spec.task not in RUNNABLE_TASKS:
             why = f"its task '{spec.task}' is not runnable (scmib.runner.plan.RUNNABLE_TASKS)"

@@ -38,19 +38,25 @@ def measured_cell_cycle_genes(var_names: pd.Index, organism: str) -> dict[str, l
     return present
 
 
-def cell_cycle_scores(gex: ad.AnnData, batches: pd.Series, organism: str) -> pd.DataFrame | None:
+def cell_cycle_scores(
+    gex: ad.AnnData, batches: pd.Series, organism: str, symbols: pd.Series | None = None
+) -> pd.DataFrame | None:
     """``S_score`` and ``G2M_score`` per cell, scored within each batch by scanpy's method.
 
-    ``gex.X`` is log-normalised expression. Returns None when fewer than
+    ``gex.X`` is log-normalised expression. Genes are matched on ``symbols``
+    (one per gene, e.g. the common format's ``var["gene_symbol"]`` where var
+    names are Ensembl ids), else on ``var_names``. Returns None when fewer than
     :data:`MIN_GENES_PER_PHASE` genes of a phase were measured.
     """
-    genes = measured_cell_cycle_genes(gex.var_names, organism)
+    names = gex.var_names if symbols is None else pd.Index(np.asarray(symbols, dtype=str))
+    genes = measured_cell_cycle_genes(names, organism)
     if genes is None:
         return None
+    var = pd.DataFrame(index=ad.utils.make_index_unique(names.copy()))
     scores = pd.DataFrame(index=gex.obs_names, columns=["S_score", "G2M_score"], dtype=np.float64)
     for batch in pd.unique(batches.astype(str)):
         cells = (batches.astype(str) == batch).to_numpy()
-        subset = ad.AnnData(X=gex.X[cells], obs=pd.DataFrame(index=gex.obs_names[cells]), var=gex.var[[]])
+        subset = ad.AnnData(X=gex.X[cells], obs=pd.DataFrame(index=gex.obs_names[cells]), var=var)
         sc.tl.score_genes_cell_cycle(subset, s_genes=genes["S"], g2m_genes=genes["G2M"], random_state=0)
         scores.loc[subset.obs_names] = subset.obs[["S_score", "G2M_score"]].to_numpy()
     return scores

@@ -68,7 +68,13 @@ def make_joint_embedding(
     obs = rna.obs[["batch", "cell_type"] + (["site"] if "site" in rna.obs else [])].copy()
     pseudotime = _given_pseudotime(rna.obs, (first, second))
     if pseudotime is None:
-        pseudotime = lineage_pseudotime({first: rna, second: mod2}, rna.obs["cell_type"], seed=seed)
+        lineage = rna.uns.get("lineage")  # a user's own (checked by the loader), else the known ones
+        pseudotime = lineage_pseudotime(
+            {first: rna, second: mod2},
+            rna.obs["cell_type"],
+            seed=seed,
+            lineages={"user": tuple(str(t) for t in lineage)} if lineage is not None else None,
+        )
     if pseudotime is not None:
         obs = obs.join(pseudotime)
     solution = ad.AnnData(
@@ -76,7 +82,7 @@ def make_joint_embedding(
     )
     solution.uns = {"dataset_id": dataset_id, "organism": organism}
     if organism in ("human", "mouse"):
-        scores = cell_cycle_scores(solution, obs["batch"], organism)
+        scores = cell_cycle_scores(solution, obs["batch"], organism, rna.var.get("gene_symbol"))
         if scores is not None:
             solution.obs = solution.obs.join(scores)
             # cc_cons compares every embedding with this; it depends on the data only, so compute it once.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pandas as pd
 
@@ -21,11 +23,28 @@ def held_out_batches(batches: pd.Series, seed: int, fraction: float = 0.25) -> l
     return sorted(rng.choice(names, size=n_test, replace=False).tolist())
 
 
+#: With one batch, this share of the cells (seeded) is the test split.
+TEST_SHARE_ONE_BATCH = 0.25
+
+
 def train_mask(obs: pd.DataFrame, seed: int) -> np.ndarray:
-    """Which cells train: the source's ``is_train`` where it has one, else held-out batches."""
+    """Which cells train: the source's ``is_train`` where it has one, else held-out batches; with a
+    single batch, a seeded random :data:`TEST_SHARE_ONE_BATCH` of the cells test (said on stderr)."""
     if "is_train" in obs:
         return obs["is_train"].astype(bool).to_numpy()
+    if obs["batch"].nunique() < 2:
+        rng = np.random.default_rng(seed)
+        n_test = max(1, round(TEST_SHARE_ONE_BATCH * len(obs)))
+        is_train = np.ones(len(obs), dtype=bool)
+        is_train[rng.choice(len(obs), size=n_test, replace=False)] = False
+        print(
+            f"split: one batch, so a seeded random {n_test:,} of {len(obs):,} cells are the test cells "
+            f"(seed {seed})",
+            file=sys.stderr,
+        )
+        return is_train
     test = held_out_batches(obs["batch"], seed)
+    print(f"split: held-out batches {test} are the test cells (seed {seed})", file=sys.stderr)
     return ~obs["batch"].astype(str).isin(test).to_numpy()
 
 

@@ -47,10 +47,13 @@ MIN_LINEAGE_CELLS = 30
 N_NEIGHBORS = 15
 
 
-def find_lineage(cell_types: pd.Series) -> tuple[str, tuple[str, ...]] | None:
-    """The first lineage with at least two of its types and :data:`MIN_LINEAGE_CELLS` cells."""
+def find_lineage(
+    cell_types: pd.Series, lineages: dict[str, tuple[str, ...]] | None = None
+) -> tuple[str, tuple[str, ...]] | None:
+    """The first of ``lineages`` (default :data:`LINEAGES`) with at least two of its types and
+    :data:`MIN_LINEAGE_CELLS` cells."""
     counts = cell_types.astype(str).value_counts()
-    for name, types in LINEAGES.items():
+    for name, types in (lineages or LINEAGES).items():
         present = tuple(t for t in types if t in counts.index)
         if len(present) >= 2 and counts[list(present)].sum() >= MIN_LINEAGE_CELLS:
             return name, present
@@ -81,14 +84,19 @@ def diffusion_pseudotime(embedding: np.ndarray, stage: np.ndarray, seed: int = 0
 
 
 def lineage_pseudotime(
-    modalities: dict[str, ad.AnnData], cell_types: pd.Series, seed: int = 0, n_components: int = 30
+    modalities: dict[str, ad.AnnData],
+    cell_types: pd.Series,
+    seed: int = 0,
+    n_components: int = 30,
+    lineages: dict[str, tuple[str, ...]] | None = None,
 ) -> pd.DataFrame | None:
     """``pseudotime_order_<modality>`` columns for every cell (NaN off the lineage), or None.
 
     ``modalities`` maps ``GEX``/``ADT``/``ATAC`` to files of the same cells with
-    ``layers["normalized"]`` (and ``layers["counts"]`` for ATAC).
+    ``layers["normalized"]`` (and ``layers["counts"]`` for ATAC). ``lineages``
+    (e.g. a user's own) replace :data:`LINEAGES`.
     """
-    found = find_lineage(cell_types)
+    found = find_lineage(cell_types, lineages)
     if found is None:
         return None
     _, types = found

@@ -10,55 +10,95 @@ import pandas as pd
 if TYPE_CHECKING:
     from scmib.report.build import Run
 
-#: A scaled score this far outside [0, 1] means the controls do not bracket the method.
-OUT_OF_RANGE = 0.5
-
 
 def _none_if_nan(value):
     return None if value is None or (isinstance(value, float) and np.isnan(value)) else value
 
 
-def quality_control(results: pd.DataFrame) -> list[dict]:
-    """Missing results, failed runs and scores far outside the control range."""
+#: Scaled scores within this of [0, 1] count as inside (rounding of equal values).
+TOLERANCE = 1e-9
+
+
+def _flag(category: str, name: str, value, severity: int, message: str) -> dict:
+    return {"category": category, "name": name, "value": value, "severity": severity, "message": message}
+
+
+def quality_control(results: pd.DataFrame, methods: dict | None = None) -> list[dict]:
+    """Flags for what a ranking should not hide.
+
+    ``run``: a method did not finish; ``missing``: a metric that applies has no
+    value; ``below_controls``: a method scores worse than every control (its
+    scaled score is clipped to 0, so the table alone would not show it);
+    ``above_controls``: a method beats every control, so the controls do not
+    bracket it; ``controls``: the solution control (``methods[...]["is_solution"]``
+    in ``run_info``) is not the best control, so the controls themselves do not
+    bracket. ``methods`` is ``run_info``'s method table (keys ``task/name``).
+    """
     flags = []
-    for (task, dataset, variant, method), group in results.groupby(
-        ["task", "dataset", "variant", "method"], sort=False
-    ):
+    keys = ["task", "dataset", "variant", "method"]
+    for (task, dataset, variant, method), group in results.groupby(keys, sort=False):
         where = f"{task}/{dataset}/{variant}/{method}"
         status = group["status"].iloc[0]
         if status not in ("success", "cached", "not_applicable"):
-            flags.append(
-                {
-                    "category": "run",
-                    "name": where,
-                    "value": status,
-                    "severity": 2,
-                    "message": f"{method} did not finish on {dataset}/{variant} ({status})",
-                }
-            )
+            message = f"{method} did not finish on {dataset}/{variant} ({status})"
+            flags.append(_flag("run", where, status, 2, message))
             continue
-        missing = group.loc[group["value"].isna() & (status != "not_applicable"), "metric"]
+        applies = (status != "not_applicable") & (group["metric_status"] != "not_applicable")
+        missing = group.loc[group["value"].isna() & applies, "metric"]
         if len(missing):
+            flags.append(_flag("missing", where, len(missing), 2, f"no value for {', '.join(missing)}"))
+        if group["method_kind"].iloc[0] != "method":
+            continue
+        for row in group[group["scaled"] < -TOLERANCE].itertuples():
             flags.append(
-                {
-                    "category": "missing",
-                    "name": where,
-                    "value": len(missing),
-                    "severity": 2,
-                    "message": f"no value for {', '.join(missing)}",
-                }
+                _flag(
+                    "below_controls",
+                    f"{where}/{row.metric}",
+                    float(row.scaled),
+                    1,
+                    f"{method} scores {row.metric} = {row.value:.4g} on {dataset}/{variant}, worse than "
+                    f"every control (scaled {row.scaled:.2f}, counted as 0)",
+                )
             )
-        outside = group[(group["scaled"] < -OUT_OF_RANGE) | (group["scaled"] > 1 + OUT_OF_RANGE)]
-        for row in outside.itertuples():
+        for row in group[group["scaled"] > 1 + TOLERANCE].itertuples():
             flags.append(
-                {
-                    "category": "scaling",
-                    "name": f"{where}/{row.metric}",
-                    "value": float(row.scaled),
-                    "severity": 1,
-                    "message": f"scaled {row.metric} = {row.scaled:.2f}: controls do not "
-                    f"bracket {method} on {dataset}/{variant}",
-                }
+                _flag(
+                    "above_controls",
+                    f"{where}/{row.metric}",
+                    float(row.scaled),
+                    1,
+                    f"{method} scores {row.metric} = {row.value:.4g} on {dataset}/{variant}, better than "
+                    f"every control (scaled {row.scaled:.2f}, counted as 1): the controls do not bracket it",
+                )
+            )
+    flags += _control_flags(results, methods or {})
+    return flags
+
+
+def _control_flags(results: pd.DataFrame, methods: dict) -> list[dict]:
+    """A ``controls`` flag wherever the solution control is not the best control of a metric."""
+    flags = []
+    controls = results[(results["method_kind"] == "control_method") & results["value"].notna()]
+    for (task, dataset, variant, metric), group in controls.groupby(
+        ["task", "dataset", "variant", "metric"], sort=False
+    ):
+        solution = group[[methods.get(f"{task}/{m}", {}).get("is_solution", False) for m in group["method"]]]
+        if solution.empty or len(group) < 2:
+            continue
+        maximize = bool(group["maximize"].iloc[0])
+        value = float(solution["value"].iloc[0])
+        best = group["value"].max() if maximize else group["value"].min()
+        if (best - value if maximize else value - best) > TOLERANCE * max(1.0, abs(best)):
+            winner = group.loc[group["value"] == best, "method"].iloc[0]
+            flags.append(
+                _flag(
+                    "controls",
+                    f"{task}/{dataset}/{variant}/{metric}",
+                    value,
+                    1,
+                    f"on {dataset}/{variant} the solution control scores {metric} = {value:.4g}, "
+                    f"{winner} {best:.4g}: the controls do not bracket this metric",
+                )
             )
     return flags
 
@@ -103,5 +143,5 @@ def results_json(run: Run) -> dict:
         "method_info": list(info["methods"].values()),
         "metric_info": list(info["metrics"].values()),
         "results": rows,
-        "quality_control": quality_control(results),
+        "quality_control": quality_control(results, info["methods"]),
     }

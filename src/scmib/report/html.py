@@ -220,8 +220,8 @@ def reference_section(results: pd.DataFrame) -> str:
 
 def render_html(run: Run) -> str:
     results, runs, info = run.results, run.runs, run.info
-    flags = quality_control(results)
-    bracket = [f for f in flags if f["category"] == "scaling"]
+    flags = quality_control(results, info["methods"])
+    bracket = [f for f in flags if f["category"] in ("below_controls", "above_controls", "controls")]
     datasets = pd.DataFrame(
         [
             {
@@ -230,6 +230,12 @@ def render_html(run: Run) -> str:
                 "summary": v["summary"],
                 "modalities": " + ".join(v["modalities"]),
                 "organism": v["organism"],
+                "filtered": "; ".join(
+                    f"{f['removed']:,} of {f['before']:,} {f['what']} ({f['why']})"
+                    for f in v.get("filters", [])
+                    if f["removed"]
+                ),
+                "warnings": "; ".join(v.get("warnings", [])),
             }
             for k, v in info["datasets"].items()
         ]
@@ -266,8 +272,8 @@ def render_html(run: Run) -> str:
     if bracket:
         items = "".join(f"<li>{html.escape(f['message'])}</li>" for f in bracket)
         parts.append(
-            f"<div class='note' id='bracket-notes'><b>Controls do not bracket these "
-            f"results</b> (scaled far outside [0, 1]):<ul>{items}</ul></div>"
+            f"<div class='note' id='bracket-notes'><b>Quality control: scores outside the "
+            f"controls</b> (the summary clips them to [0, 1]):<ul>{items}</ul></div>"
         )
     parts.append("<h2 id='metrics'>Metrics</h2>")
     for key, metric in info["metrics"].items():

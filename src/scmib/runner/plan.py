@@ -20,6 +20,7 @@ import yaml
 
 from scmib import __version__
 from scmib.contracts import api_root
+from scmib.data.user_options import DataOptions
 from scmib.errors import ScmibError
 from scmib.spec import ComponentSpec, DatasetInfo, discover
 
@@ -70,6 +71,12 @@ class Job:
         digest.update(json.dumps(self.output_params, sort_keys=True, default=str).encode())
         for dep in sorted(self.deps, key=lambda d: d.id):
             digest.update(dep.key.encode())
+        made_by_deps = {str(path) for dep in self.deps for path in dep.outputs.values()}
+        for name, path in sorted(self.inputs.items()):
+            if str(path) not in made_by_deps and Path(path).is_file():
+                # A user's own file: a changed file is a new input.
+                stat = Path(path).stat()
+                digest.update(f"{name}:{path}:{stat.st_size}:{stat.st_mtime_ns}".encode())
         return digest.hexdigest()
 
 
@@ -135,6 +142,8 @@ class Selection:
     metrics: list[str] | None = None
     data_mirror: str | None = None
     cache_dir: str | None = None
+    user_data: list[DataOptions] = field(default_factory=list)
+    """A user's own datasets (``scmib run --data``): planned instead of the bundled ones."""
 
 
 def _params(spec: ComponentSpec, profile: str, fixed: dict[str, Any]) -> dict[str, Any]:
@@ -177,9 +186,10 @@ def plan(repo: Path, outdir: Path, selection: Selection) -> list[Job]:
     for spec in specs:
         by_kind.setdefault((spec.task, spec.kind), []).append(spec)
 
-    datasets = {
-        info.id for loader in by_kind.get(("datasets", "dataset_loader"), []) for info in loader.info.datasets
-    }
+    loaders = by_kind.get(("datasets", "dataset_loader"), [])
+    if selection.user_data:
+        loaders = [_user_data_loader(loaders, selection)]
+    datasets = {info.id for loader in loaders for info in loader.info.datasets}
     check_patterns("dataset", selection.datasets, datasets)
     kinds = ("method", "control_method")
     check_patterns(
@@ -198,7 +208,7 @@ def plan(repo: Path, outdir: Path, selection: Selection) -> list[Job]:
         "full": {"test", "default", "full"},
         "scale": {"scale"},
     }
-    for loader in by_kind.get(("datasets", "dataset_loader"), []):
+    for loader in loaders:
         for info in loader.info.datasets:
             if not profiles[selection.profile] & set(info.profiles):
                 continue
@@ -206,13 +216,15 @@ def plan(repo: Path, outdir: Path, selection: Selection) -> list[Job]:
                 continue
             workdir = outdir / "datasets" / info.id
             fixed = {**info.args, "data_mirror": selection.data_mirror, "cache_dir": selection.cache_dir}
+            params = _params(loader, selection.profile, fixed)
             job = Job(
                 id=f"datasets/{info.id}",
                 spec=loader,
                 stage="load",
                 workdir=workdir,
+                inputs={a.name: Path(params.pop(a.name)) for a in loader.files("input") if a.name in params},
                 outputs=_outputs(loader, workdir),
-                params=_params(loader, selection.profile, fixed),
+                params=params,
                 dataset=info.id,
             )
             jobs.append(job)
@@ -223,6 +235,18 @@ def plan(repo: Path, outdir: Path, selection: Selection) -> list[Job]:
     for task in selection.tasks:
         jobs += _plan_task(task, loads, by_kind, outdir, selection)
     return jobs
+
+
+def _user_data_loader(loaders: list[ComponentSpec], selection: Selection) -> ComponentSpec:
+    """The generic loader (``info.user_data``), declaring the user's datasets as its own."""
+    from scmib.data.user import dataset_info
+
+    generic = [loader for loader in loaders if loader.info.user_data]
+    if len(generic) != 1:
+        raise ScmibError(f"--data needs exactly one loader with info.user_data, found {len(generic)}")
+    component_digest(generic[0])  # the folder's key, before its datasets are filled in
+    infos = [dataset_info(options) for options in selection.user_data]
+    return generic[0].model_copy(update={"info": generic[0].info.model_copy(update={"datasets": infos})})
 
 
 def _plan_task(

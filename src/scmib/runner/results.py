@@ -76,9 +76,11 @@ def results_table(jobs: list[Job], results: dict[str, JobResult]) -> pd.DataFram
         method_job = job.deps[0]
         method_result, metric_result = results[method_job.id], results[job.id]
         values: dict[str, float] = {}
+        not_applicable: dict[str, str] = {}
         if metric_result.status in OK:
             score = read_h5ad(job.outputs["output"], role="score")
             values = dict(zip(score.uns["metric_ids"], score.uns["metric_values"], strict=True))
+            not_applicable = dict(score.uns.get("not_applicable", {}))
         for info in job.spec.info.metrics:
             rows.append(
                 {
@@ -91,7 +93,9 @@ def results_table(jobs: list[Job], results: dict[str, JobResult]) -> pd.DataFram
                     "value": float(values.get(info.name, np.nan)),
                     "maximize": info.maximize,
                     "status": method_result.status,
-                    "metric_status": metric_result.status,
+                    "metric_status": (
+                        "not_applicable" if info.name in not_applicable else metric_result.status
+                    ),
                     "wall_time_s": method_result.wall_time_s,
                     "cpu_time_s": method_result.cpu_time_s,
                     "peak_memory_mb": method_result.peak_memory_mb,
@@ -198,6 +202,7 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
 def run_info(jobs: list[Job]) -> dict:
     """What the report needs to know about the components of a run, taken from their specs."""
     from scmib import __version__
+    from scmib.data.filters import FilterLog, read_filters
     from scmib.runner.plan import load_task_info
 
     def refs(spec) -> dict:
@@ -208,7 +213,13 @@ def run_info(jobs: list[Job]) -> dict:
         spec = job.spec
         if job.stage == "load":
             info = next(d for d in spec.info.datasets if d.id == job.dataset)
-            datasets[job.dataset] = {**info.model_dump(exclude={"args", "profiles"}), "loader": spec.id}
+            filters = read_filters(job.outputs["output_rna"])
+            datasets[job.dataset] = {
+                **info.model_dump(exclude={"args", "profiles"}),
+                "loader": spec.id,
+                "filters": filters,
+                "warnings": FilterLog(filters).warnings,
+            }
         elif job.stage in ("method", "control_method"):
             tasks.setdefault(job.task, load_task_info(job.task))
             methods[f"{job.task}/{spec.name}"] = {
@@ -217,6 +228,7 @@ def run_info(jobs: list[Job]) -> dict:
                 "label": spec.label,
                 "summary": spec.summary,
                 "kind": spec.kind,
+                "is_solution": spec.info.is_solution,
                 "component": spec.id,
                 **refs(spec),
             }

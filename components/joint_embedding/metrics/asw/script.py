@@ -14,6 +14,10 @@ def main(run: ComponentRun) -> None:
         run.write("output", inputs.worst({"asw_label": 0.0, "asw_batch": 0.0}, "every cell at one point"))
         return
     labels, batches = inputs.obs["cell_type"].to_numpy(), inputs.obs["batch"].to_numpy()
+    if inputs.one_batch:
+        not_applicable = {"asw_batch": "the dataset has one batch: there are no batches to mix"}
+        run.write("output", inputs.score({"asw_label": asw_label(inputs.embedding, labels)}, not_applicable))
+        return
     values = {
         "asw_label": asw_label(inputs.embedding, labels),
         "asw_batch": asw_batch(inputs.embedding, batches, labels),

@@ -15,12 +15,17 @@ def main(run: ComponentRun) -> None:
         )
         return
     obs, emb = inputs.obs, inputs.embedding
-    values = {
-        "ilisi": ilisi(emb, obs["batch"].to_numpy()),
-        "ilisi_site": ilisi(emb, obs["site"].to_numpy()) if "site" in obs else float("nan"),
-        "clisi": clisi(emb, obs["cell_type"].to_numpy()),
-    }
-    run.write("output", inputs.score(values))
+    values = {"clisi": clisi(emb, obs["cell_type"].to_numpy())}
+    not_applicable = {}
+    if inputs.one_batch:
+        not_applicable["ilisi"] = "the dataset has one batch: there are no batches to mix"
+    else:
+        values["ilisi"] = ilisi(emb, obs["batch"].to_numpy())
+    if "site" not in obs or obs["site"].nunique() < 2:
+        not_applicable["ilisi_site"] = "the dataset has no two sites"
+    else:
+        values["ilisi_site"] = ilisi(emb, obs["site"].to_numpy())
+    run.write("output", inputs.score(values, not_applicable))
 
 
 if __name__ == "__main__":

@@ -35,8 +35,15 @@ class ScoredEmbedding:
         """True when every cell sits at the same point: distances, graphs and PCs are undefined."""
         return bool(np.all(np.ptp(self.embedding, axis=0) == 0))
 
-    def score(self, values: dict[str, float]) -> ad.AnnData:
-        return score_file(self.prediction, values)
+    @property
+    def one_batch(self) -> bool:
+        """True when every cell is in the same batch: batch-mixing metrics do not apply."""
+        return self.obs["batch"].nunique() < 2
+
+    def score(self, values: dict[str, float], not_applicable: dict[str, str] | None = None) -> ad.AnnData:
+        for name, why in (not_applicable or {}).items():
+            print(f"{name}: not applicable ({why})", file=sys.stderr)
+        return score_file(self.prediction, values, not_applicable)
 
     def worst(self, values: dict[str, float], why: str) -> ad.AnnData:
         """A score file with every metric at its worst value, saying why on stderr (kept in the run log)."""
