@@ -15,7 +15,7 @@ from conftest import COMPONENTS
 from scmib.changes import changed_components, run_arguments
 from scmib.containers import dockerfile_problems
 from scmib.nextflow.checks import reachability_problems
-from scmib.spec import load_spec
+from scmib.spec import discover, load_spec
 
 
 def scmib(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
@@ -101,6 +101,10 @@ def test_changed_components_follow_git(repo):
         "predict_modality/metrics/error",
     ]
     assert run_arguments(changed) == ["--methods", "ridge_regression", "--metrics", "error"]
+    # A changed prediction processor runs through the metrics that read what it makes.
+    everything = discover(repo / "components")
+    graph = [s for s in everything if s.name == "knn_graph"]
+    assert run_arguments(graph, everything) == ["--metrics", "clustering,graph_conn,ti_cons"]
     (repo / "src").mkdir()
     (repo / "src" / "shared.py").write_text("")
     assert len(changed_components(repo, "HEAD")) == len(list((repo / "components").glob("*/*/*/config.yaml")))

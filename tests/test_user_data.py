@@ -124,7 +124,7 @@ def test_one_batch_gets_a_random_split_and_batch_metrics_do_not_apply(one_batch_
         "--task",
         "predict_modality,joint_embedding",
         "--methods",
-        "knn_regression,pca_concat",
+        "knn_regression,pca_concat,harmony_concat,mnn_concat",
         "--metrics",
         "error,asw,graph_conn",
         "--outdir",
@@ -151,29 +151,24 @@ def test_one_batch_gets_a_random_split_and_batch_metrics_do_not_apply(one_batch_
 
 @pytest.fixture(scope="module")
 def snare_small(tmp_path_factory, snare_common) -> tuple[Path, ad.AnnData, ad.AnnData]:
-    """554 SNARE-seq2 nuclei as RNA + ATAC .h5ad files, ATAC counts in a 'counts' layer, X normalised."""
+    """554 SNARE-seq2 nuclei as one .h5ad: RNA counts in X, ATAC counts in obsm (peak names in uns)."""
     rna, atac = read(snare_common[0]), read(snare_common[1])
     cells = np.sort(np.random.default_rng(0).choice(rna.n_obs, 554, replace=False))
     rna, atac = rna[cells].copy(), atac[cells].copy()
-    folder = tmp_path_factory.mktemp("byod")
-    user_rna = user_modality(rna, user_obs(rna))
-    user_atac = ad.AnnData(X=atac.layers["normalized"], obs=atac.obs[[]].copy(), var=atac.var[[]].copy())
-    user_atac.layers["counts"] = atac.layers["counts"]
-    user_rna.write_h5ad(folder / "rna.h5ad")
-    user_atac.write_h5ad(folder / "atac.h5ad")
-    return folder, rna, atac
+    user = user_modality(rna, user_obs(rna))
+    user.obsm["atac"] = atac.layers["counts"]
+    user.uns["atac_names"] = atac.var_names.to_numpy()
+    path = tmp_path_factory.mktemp("byod") / "snare_small.h5ad"
+    user.write_h5ad(path)
+    return path, rna, atac
 
 
 def test_atac_filters_scale_with_size_and_are_recorded(snare_small, tmp_path):
-    folder, _, atac = snare_small
+    path, _, atac = snare_small
     out = {"output_rna": tmp_path / "rna.h5ad", "output_mod2": tmp_path / "mod2.h5ad"}
-    proc = run_cli(
-        LOADER,
-        input=folder / "rna.h5ad",
-        input_mod2=folder / "atac.h5ad",
-        dataset_id="snare_small",
-        **out,
-    )
+    proc = run_cli(LOADER, input=path, dataset_id="snare_small", **out)
+    assert "picked second modality: 'obsm:atac'" in proc.stderr
+    assert "second modality is ATAC (its name 'obsm:atac')" in proc.stderr
     # 554 cells: peaks need 2 cells (15 at 5,000 cells or more), not the organisers' fixed 15.
     open_in = np.asarray((atac.layers["counts"] > 0).sum(axis=0)).ravel()
     expected_closed = int((open_in < 2).sum())
@@ -183,6 +178,7 @@ def test_atac_filters_scale_with_size_and_are_recorded(snare_small, tmp_path):
     )
     common_rna, common_atac = read(out["output_rna"]), read(out["output_mod2"])
     assert common_atac.n_vars == atac.n_vars - expected_closed
+    assert set(common_atac.var_names) <= set(atac.var_names)  # the peak names came from uns
     filters = pd.DataFrame(dict(common_rna.uns["filters"]))
     peaks = filters[filters["what"] == "ATAC peaks"].iloc[0]
     assert (peaks["before"], peaks["removed"]) == (atac.n_vars, expected_closed)
@@ -190,8 +186,6 @@ def test_atac_filters_scale_with_size_and_are_recorded(snare_small, tmp_path):
     empty = filters[filters["why"] == "no ATAC counts"].iloc[0]
     assert common_rna.n_obs == 554 - empty["removed"]
     assert np.asarray(common_atac.layers["counts"].sum(axis=1)).min() > 0
-    # The counts came from the 'counts' layer: X held normalised values.
-    assert "ATAC counts: layers['counts']" in proc.stderr
     # mouse, from capitalised gene symbols
     assert common_rna.uns["organism"] == "mouse"
 
@@ -202,10 +196,16 @@ def test_missing_cell_types_are_dropped_and_counted(starter_cite_common, tmp_pat
     unlabelled = np.random.default_rng(1).choice(rna.n_obs, 37, replace=False)
     obs["celltype"] = obs["celltype"].astype(object)
     obs.iloc[unlabelled, obs.columns.get_loc("celltype")] = np.nan
-    path = tmp_path / "nan_types.h5mu"
-    mudata.MuData({"gex": user_modality(rna, obs), "adt": user_modality(adt)}).write(path)
+    # A pair of files; the protein file holds CLR values in X and the counts in a layer.
+    user_modality(rna, obs).write_h5ad(tmp_path / "gex.h5ad")
+    proteins = ad.AnnData(X=adt.layers["normalized"], obs=adt.obs[[]].copy(), var=adt.var[[]].copy())
+    proteins.layers["counts"] = adt.layers["counts"]
+    proteins.write_h5ad(tmp_path / "adt.h5ad")
     out = {"output_rna": tmp_path / "rna.h5ad", "output_mod2": tmp_path / "mod2.h5ad"}
-    proc = run_cli(LOADER, input=path, dataset_id="nan_types", **out)
+    proc = run_cli(
+        LOADER, input=tmp_path / "gex.h5ad", input_mod2=tmp_path / "adt.h5ad", dataset_id="nan_types", **out
+    )
+    assert "ADT counts: layers['counts']" in proc.stderr
     assert f"removed 37 of {rna.n_obs} cells (no cell type in obs 'celltype')" in proc.stderr
     common = read(out["output_rna"])
     assert common.n_obs == rna.n_obs - 37

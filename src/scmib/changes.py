@@ -33,10 +33,21 @@ def changed_components(repo: Path, base: str) -> list[ComponentSpec]:
     return [s for s in specs if any(p.startswith(f"components/{s.id}/") for p in paths)]
 
 
-def run_arguments(specs: list[ComponentSpec]) -> list[str]:
-    """``scmib run`` options that run these components (and what they need) on the test profile."""
+def run_arguments(specs: list[ComponentSpec], everything: list[ComponentSpec] | None = None) -> list[str]:
+    """``scmib run`` options that run these components (and what they need) on the test profile.
+
+    A changed prediction processor (e.g. ``knn_graph``) runs through the metrics
+    that read its output: those of ``everything`` (all components) whose input
+    contracts include one of its outputs.
+    """
     methods = sorted(s.name for s in specs if s.kind == "method")
-    metrics = sorted(s.name for s in specs if s.kind == "metric")
+    made = {str(a.contract) for s in specs if s.kind == "prediction_processor" for a in s.files("output")}
+    readers = [
+        m
+        for m in everything or []
+        if m.kind == "metric" and made & {str(a.contract) for a in m.files("input")}
+    ]
+    metrics = sorted({s.name for s in [*specs, *readers] if s.kind == "metric"})
     datasets = sorted(
         d.id for s in specs if s.kind == "dataset_loader" for d in s.info.datasets if "test" in d.profiles
     )

@@ -321,10 +321,12 @@ def cmd_new_component(args: argparse.Namespace) -> int:
 
 def cmd_changed(args: argparse.Namespace) -> int:
     from scmib.changes import changed_components, run_arguments
-    from scmib.spec import find_repo_root
+    from scmib.spec import discover, find_repo_root
 
-    specs = changed_components(find_repo_root(), args.base)
-    print(" ".join(run_arguments(specs)) if args.run_args else "\n".join(spec.id for spec in specs))
+    repo = find_repo_root()
+    specs = changed_components(repo, args.base)
+    everything = discover(repo / "components")
+    print(" ".join(run_arguments(specs, everything)) if args.run_args else "\n".join(s.id for s in specs))
     return 0
 
 

@@ -71,12 +71,13 @@ class Job:
         digest.update(json.dumps(self.output_params, sort_keys=True, default=str).encode())
         for dep in sorted(self.deps, key=lambda d: d.id):
             digest.update(dep.key.encode())
-        made_by_deps = {str(path) for dep in self.deps for path in dep.outputs.values()}
-        for name, path in sorted(self.inputs.items()):
-            if str(path) not in made_by_deps and Path(path).is_file():
-                # A user's own file: a changed file is a new input.
-                stat = Path(path).stat()
-                digest.update(f"{name}:{path}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+        if not self.deps:
+            # A job reading files no job made (a user's own data, `scmib run --data`): a changed
+            # file is a new input. Other jobs' inputs are known by their makers' keys.
+            for name, path in sorted(self.inputs.items()):
+                if Path(path).is_file():
+                    stat = Path(path).stat()
+                    digest.update(f"{name}:{path}:{stat.st_size}:{stat.st_mtime_ns}".encode())
         return digest.hexdigest()
 
 
