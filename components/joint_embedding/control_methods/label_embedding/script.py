@@ -30,26 +30,8 @@ def main(run: ComponentRun) -> None:
     blocks = [rest]
     if {"S_score", "G2M_score"} <= set(obs) and "cc_variance_before" in solution.uns:
         before = dict(zip(solution.uns["cc_batches"], solution.uns["cc_variance_before"], strict=True))
-        # Cycling cell types would carry cell-cycle variance of their own (in a one-batch PBMC set,
-        # more than the GEX has, so no scale of the block could match it): the scores' linear
-        # trace is taken out of the rest first, and the block alone carries the cell cycle.
-        blocks = [without_cycle(rest, obs)]
-        blocks.insert(0, calibrated_cycle_block(obs, blocks[0], before))
+        blocks.insert(0, calibrated_cycle_block(obs, rest, before))
     run.write("output", inputs.output(np.hstack(blocks)[:, :100]))
-
-
-def without_cycle(values: np.ndarray, obs: pd.DataFrame) -> np.ndarray:
-    """``values`` less their least-squares fit on the S/G2M scores within each batch (the batch's
-    mean stays, so types keep their place)."""
-    scores = obs[["S_score", "G2M_score"]].to_numpy(dtype=np.float64)
-    batches = obs["batch"].astype(str).to_numpy()
-    out = values.copy()
-    for batch in np.unique(batches):
-        cells = batches == batch
-        centred = scores[cells] - scores[cells].mean(axis=0)
-        slopes, *_ = np.linalg.lstsq(centred, values[cells] - values[cells].mean(axis=0), rcond=None)
-        out[cells] -= centred @ slopes
-    return out
 
 
 def calibrated_cycle_block(obs: pd.DataFrame, rest: np.ndarray, before: dict[str, float]) -> np.ndarray:
