@@ -98,6 +98,8 @@ def test_h5mu_scores_equal_the_bundled_loader(triana_h5mu, data_dir, tmp_path):
     dataset = info["datasets"]["triana"]
     assert dataset["modalities"] == ["GEX", "ADT"] and dataset["loader"] == LOADER
     assert dataset["filters"] and all(f["removed"] == 0 for f in dataset["filters"])
+    report = (tmp_path / "b" / "results" / "report.html").read_text()
+    assert "your data: triana.h5mu (GEX 'rna' + ADT 'prot')" in report
 
 
 @pytest.fixture(scope="module")

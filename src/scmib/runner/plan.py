@@ -87,7 +87,8 @@ _DIGESTS: dict[Path, str] = {}
 def component_digest(spec: ComponentSpec) -> str:
     """Hash of every file in the component folder plus its merged spec (api arguments included)."""
     if spec.folder not in _DIGESTS:
-        digest = hashlib.sha256(spec.model_dump_json().encode())
+        # Fields at their defaults are left out, so a new optional spec field does not re-run every job.
+        digest = hashlib.sha256(spec.model_dump_json(exclude_defaults=True).encode())
         for path in sorted(p for p in spec.folder.rglob("*") if p.is_file()):
             if "__pycache__" not in path.parts:
                 digest.update(path.relative_to(spec.folder).as_posix().encode())
