@@ -128,7 +128,7 @@ def test_one_batch_gets_a_random_split_and_batch_metrics_do_not_apply(one_batch_
         "--methods",
         "knn_regression,pca_concat,harmony_concat,mnn_concat",
         "--metrics",
-        "error,asw,graph_conn",
+        "error,asw,lisi,graph_conn",
         "--outdir",
         str(tmp_path),
     )
@@ -146,6 +146,14 @@ def test_one_batch_gets_a_random_split_and_batch_metrics_do_not_apply(one_batch_
         embed.loc["asw_batch", "value"]
     )
     assert embed.loc["asw_label", "metric_status"] == "success"
+    assert embed.loc["ilisi", "metric_status"] == "not_applicable" and embed.loc["clisi", "value"] > 0
+    # Every embedding gets the same metrics, the one scored as the worst value included.
+    joint = table[table["task"] == "joint_embedding"]
+    batch_metrics = joint[joint["metric"].isin(["asw_batch", "ilisi", "ilisi_site"])]
+    assert set(batch_metrics["metric_status"]) == {"not_applicable"}
+    # Batch correction of one batch runs (Harmony and MNN have nothing to correct).
+    corrected = joint[joint["method"].isin(["harmony_concat", "mnn_concat"])]
+    assert set(corrected["status"]) == {"success"}
     # The mean of six is over the metrics that apply, not NaN.
     assert np.isfinite(embed.loc["mean_of_six", "value"])
     assert "asw_batch" not in embed.loc["mean_of_six", "log"]
@@ -293,6 +301,14 @@ def test_bad_counts_are_a_clear_error(starter_cite_common, tmp_path):
     assert str(path) in proc.stderr and "no raw counts found (X holds non-integer values" in proc.stderr
     assert "counts_layer" in proc.stderr
     assert not out["output_rna"].exists() and not out["output_mod2"].exists()
+    # A split column with missing values names the column.
+    obs = user_obs(rna)
+    obs["split"] = pd.array(np.where(np.arange(rna.n_obs) % 4 == 0, "test", "train"), dtype="string")
+    obs.iloc[:3, obs.columns.get_loc("split")] = pd.NA
+    split_path = tmp_path / "split.h5mu"
+    mudata.MuData({"rna": user_modality(rna, obs), "prot": user_modality(adt)}).write(split_path)
+    proc = run_cli(LOADER, check=False, input=split_path, dataset_id="split", **out)
+    assert proc.returncode == 2 and "split column 'split' has no value for 3 cells" in proc.stderr
 
 
 def test_data_options_from_a_yaml(tmp_path, one_batch_obsm, triana_h5mu):
@@ -339,6 +355,7 @@ def test_quality_control_flags_scores_outside_the_controls():
             row("better", "control_method", 1.4, 1.0),
             row("worse_than_random", "method", 0.1, -1 / 6),
             row("fine", "method", 0.5, 0.25),
+            row("beyond", "method", 1.6, 1 + 1 / 6),
         ]
     )
     methods = {"t/solution": {"is_solution": True}}
@@ -346,6 +363,7 @@ def test_quality_control_flags_scores_outside_the_controls():
     by_category = {f["category"]: f for f in flags}
     assert by_category["below_controls"]["name"] == "t/d/v/worse_than_random/m"
     assert "solution control scores m = 0.8, better 1.4" in by_category["controls"]["message"]
+    assert by_category["above_controls"]["name"] == "t/d/v/beyond/m"
     assert "fine" not in " ".join(f["name"] for f in flags)
 
 

@@ -154,15 +154,28 @@ def _matrix_problems(value: Any, where: str, slot: Slot | XSlot) -> list[str]:
         problems.append(f"{where}: expected at least {slot.min_columns} columns, found {n_columns}")
     if slot.max_columns is not None and n_columns > slot.max_columns:
         problems.append(f"{where}: expected at most {slot.max_columns} columns, found {n_columns}")
-    if slot.type == "integer" and data.size and not np.all(np.equal(np.mod(data, 1), 0)):
-        problems.append(f"{where}: expected whole-number counts, found fractional values")
-    if slot.type == "integer" and data.size and np.nanmin(data) < 0:
-        problems.append(
-            f"{where}: expected non-negative counts, found {int((data < 0).sum())} negative values"
-        )
+    if slot.type == "integer":
+        problems += [f"{where}: expected {problem}" for problem in count_problems(value)]
     if slot.finite and data.size and not np.all(np.isfinite(data)):
         n_bad = int(np.size(data) - np.isfinite(data).sum())
         problems.append(f"{where}: expected finite values, found {n_bad} NaN or infinite entries")
+    return problems
+
+
+def count_problems(matrix: Any) -> list[str]:
+    """Why ``matrix`` (dense or sparse) cannot be raw counts: each as "whole-number counts, found
+    ..." or "non-negative counts, found ..."; empty when it can."""
+    data = matrix.data if sp.issparse(matrix) else np.asarray(matrix)
+    if data.size == 0 or data.dtype == bool:
+        return []
+    if not np.issubdtype(data.dtype, np.number):
+        return [f"whole-number counts, found values of type {data.dtype}"]
+    problems = []
+    fractional = data[~np.equal(np.mod(data, 1), 0)]
+    if fractional.size:
+        problems.append(f"whole-number counts, found fractional values (e.g. {fractional.flat[0]:.4g})")
+    if np.nanmin(data) < 0:
+        problems.append(f"non-negative counts, found {int((data < 0).sum())} negative values")
     return problems
 
 

@@ -27,7 +27,8 @@ class DatasetMeta:
     reference: str
 
 
-def _counts(matrix) -> sp.csr_matrix:
+def as_counts(matrix) -> sp.csr_matrix:
+    """Counts as CSR float32 with no stored zeros (the common format's ``layers["counts"]``)."""
     counts = sp.csr_matrix(matrix, dtype=np.float32)
     counts.eliminate_zeros()
     return counts
@@ -69,7 +70,7 @@ def make_common(
         raise ValueError("obs must have a 'batch' column")
     if mod2_modality not in ("ADT", "ATAC"):
         raise ValueError(f"mod2_modality must be ADT or ATAC, not {mod2_modality!r}")
-    rna_counts, mod2_counts = _counts(rna_counts), _counts(mod2_counts)
+    rna_counts, mod2_counts = as_counts(rna_counts), as_counts(mod2_counts)
     filters = filters or FilterLog()
     if mod2_modality == "ATAC" and min_cells_per_peak is not None:
         keep = normalize.peaks_open_in(mod2_counts, min_cells_per_peak)

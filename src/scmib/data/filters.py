@@ -26,24 +26,26 @@ class FilterLog:
 
     def record(self, what: str, before: int, removed: int, why: str) -> None:
         """Note that ``removed`` of ``before`` ``what`` (e.g. "ATAC peaks") were dropped because ``why``."""
-        share = removed / before if before else 0.0
-        self.steps.append({"what": what, "why": why, "before": int(before), "removed": int(removed)})
-        line = f"filter: removed {removed:,} of {before:,} {what} ({why})"
-        if share > WARN_SHARE:
-            line = f"WARNING: {line}: more than half of them"
-        print(line, file=sys.stderr)
+        step = {"what": what, "why": why, "before": int(before), "removed": int(removed)}
+        self.steps.append(step)
+        line = f"filter: {_said(step)}"
+        print(f"WARNING: {line}: more than half of them" if _too_many(step) else line, file=sys.stderr)
 
     @property
     def warnings(self) -> list[str]:
-        return [
-            f"removed {s['removed']:,} of {s['before']:,} {s['what']} ({s['why']})"
-            for s in self.steps
-            if s["before"] and s["removed"] / s["before"] > WARN_SHARE
-        ]
+        return [_said(step) for step in self.steps if _too_many(step)]
 
     def to_uns(self) -> dict[str, list]:
         """Column-wise (``{"what": [...], "why": [...], "before": [...], "removed": [...]}``) for ``uns``."""
         return {key: [step[key] for step in self.steps] for key in ("what", "why", "before", "removed")}
+
+
+def _said(step: dict[str, Any]) -> str:
+    return f"removed {step['removed']:,} of {step['before']:,} {step['what']} ({step['why']})"
+
+
+def _too_many(step: dict[str, Any]) -> bool:
+    return bool(step["before"]) and step["removed"] / step["before"] > WARN_SHARE
 
 
 def filters_from_uns(uns: dict) -> list[dict[str, Any]]:

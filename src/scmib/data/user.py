@@ -23,11 +23,13 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata.io import read_elem
 
-from scmib.data.common import DatasetMeta, make_common
+from scmib.contracts import count_problems
+from scmib.data.common import DatasetMeta, as_counts, make_common
 from scmib.data.filters import FilterLog
 from scmib.data.normalize import MIN_CELLS_PER_PEAK, peaks_open_in
 from scmib.data.user_options import DataOptions
 from scmib.errors import ContractError
+from scmib.processing.trajectory import MIN_LINEAGE_CELLS
 
 #: ``var.feature_types`` values (lower case) and what they mean.
 FEATURE_TYPES = {
@@ -158,7 +160,9 @@ def detect_layout(parts: list[Part], options: DataOptions) -> Layout:
     for key, chosen in (("rna_key", options.rna_key), ("mod2_key", options.mod2_key)):
         wanted = chosen if chosen is None or chosen in by_name or chosen == "X" else f"obsm:{chosen}"
         if wanted is not None and wanted not in by_name:
-            raise ContractError(f"{options.path}: {key} '{chosen}' is not one of its parts {sorted(by_name)}")
+            raise ContractError(
+                f"{_where(options)}: {key} '{chosen}' is not one of its parts {sorted(by_name)}"
+            )
     guesses = {p.name: guess_modality(p) for p in parts}
     notes = []
     rna = options.rna_key if options.rna_key in by_name else None
@@ -176,7 +180,8 @@ def detect_layout(parts: list[Part], options: DataOptions) -> Layout:
         rna = gex[0] if gex else None
         if rna is None:
             raise ContractError(
-                f"{options.path}: no part looks like gene expression ({_say(guesses)}); name it with rna_key"
+                f"{_where(options)}: no part looks like gene expression ({_say(guesses)}); "
+                "name it with rna_key"
             )
         notes.append(f"GEX: '{rna}' ({guesses[rna][1]})")
     mod2 = options.mod2_key
@@ -186,22 +191,29 @@ def detect_layout(parts: list[Part], options: DataOptions) -> Layout:
         others = [n for n, (m, _) in guesses.items() if n != rna and m in ("ADT", "ATAC")]
         if options.mod2_modality:
             others = [n for n in others if guesses[n][0] == options.mod2_modality] or others
+        # Feature types and names say more than a feature count (a stray obsm matrix of 50 columns).
+        others.sort(key=lambda n: not guesses[n][1].startswith(("feature_types", "its name", "its feature")))
         if not others:
+            order = " (for two files, give the GEX file first)" if options.mod2_path else ""
             raise ContractError(
-                f"{options.path}: no second modality (ADT or ATAC) besides '{rna}' ({_say(guesses)}); "
-                "name it with mod2_key"
+                f"{_where(options)}: no second modality (ADT or ATAC) besides '{rna}' ({_say(guesses)}); "
+                f"name it with mod2_key{order}"
             )
         mod2 = others[0]
         notes.append(f"second modality: '{mod2}' ({guesses[mod2][1]})")
     modality = options.mod2_modality or guesses[mod2][0]
     if modality not in ("ADT", "ATAC"):
         raise ContractError(
-            f"{options.path}: '{mod2}' looks like {modality} ({guesses[mod2][1]}); "
+            f"{_where(options)}: '{mod2}' looks like {modality} ({guesses[mod2][1]}); "
             "say what it is with mod2_modality ADT or ATAC"
         )
     if options.mod2_modality is None:
         notes.append(f"second modality is {modality} ({guesses[mod2][1]})")
     return Layout(rna, mod2, modality, notes)
+
+
+def _where(options: DataOptions) -> str:
+    return options.path if options.mod2_path is None else f"{options.path} + {options.mod2_path}"
 
 
 def _say(guesses: dict[str, tuple[str, str]]) -> str:
@@ -236,24 +248,15 @@ def read_parts(options: DataOptions, layout: Layout) -> tuple[ad.AnnData, ad.Ann
         shared = mdata.obs[[c for c in mdata.obs.columns if ":" not in c]]
         obs = rna.obs.join(shared[shared.columns.difference(rna.obs.columns)], how="left")
         return rna, mod2, obs.join(mod2.obs[mod2.obs.columns.difference(obs.columns)], how="left")
+    if layout.rna != "X" or not layout.mod2.startswith("obsm:"):
+        raise ContractError(
+            f"{options.path}: in one .h5ad the gene expression must be X and the second modality an "
+            f"obsm entry (rna_key '{layout.rna}', mod2_key '{layout.mod2}')"
+        )
     adata = ad.read_h5ad(options.path)
     key = layout.mod2.removeprefix("obsm:")
     names = next(p.var_names for p in file_parts(options) if p.name == layout.mod2)
     return adata, _obsm_modality(adata, key, names), adata.obs
-
-
-def _is_counts(matrix) -> tuple[bool, str]:
-    data = matrix.data if sp.issparse(matrix) else np.asarray(matrix).ravel()
-    if data.size == 0:
-        return True, ""
-    if not np.issubdtype(data.dtype, np.number):
-        return False, f"values of type {data.dtype}"
-    fractional = data[np.mod(data, 1) != 0]
-    if fractional.size:
-        return False, f"non-integer values (e.g. {fractional[0]:.4g})"
-    if data.min() < 0:
-        return False, f"negative values (e.g. {data.min():.4g})"
-    return True, ""
 
 
 def raw_counts(adata: ad.AnnData, layer: str | None, where: str, option: str) -> tuple[sp.csr_matrix, str]:
@@ -274,29 +277,37 @@ def raw_counts(adata: ad.AnnData, layer: str | None, where: str, option: str) ->
         if adata.raw is not None and adata.raw.shape == adata.shape:
             places.append(("raw.X", adata.raw.X))
     problems = []
+    if layer is None and adata.raw is not None and adata.raw.shape != adata.shape:
+        problems.append(f"raw.X has {adata.raw.n_vars:,} features, X {adata.n_vars:,} (not used)")
     for name, matrix in places:
         if matrix is None:
             problems.append(f"{name} is empty")
             continue
-        ok, why = _is_counts(matrix)
-        if ok:
-            counts = sp.csr_matrix(matrix, dtype=np.float32)
-            counts.eliminate_zeros()
-            return counts, name
-        problems.append(f"{name} holds {why}")
+        if not (found := count_problems(matrix)):
+            return as_counts(matrix), name
+        problems.append(f"{name} holds no {found[0].replace('found ', '', 1)}")
     raise ContractError(
-        f"{where}: no raw counts found ({'; '.join(problems)}); scmib needs integer counts: "
-        f"name the layer that holds them with {option}"
+        f"{where}: no raw counts found ({'; '.join(problems)}); scmib needs integer counts: {option}"
     )
 
 
-def find_key(obs: pd.DataFrame, chosen: str | None, guesses: tuple[str, ...], what: str, where: str):
-    """The obs column for ``what``: ``chosen`` (which must exist), else the first of ``guesses``
-    present (case-insensitively), else None."""
+def _counts_hint(option: str, part: str) -> str:
+    if part.startswith("obsm:"):
+        return f"store raw counts in {part} (an obsm entry has no layers)"
+    return f"name the layer that holds them with {option}"
+
+
+def find_key(
+    obs: pd.DataFrame, chosen: str | None, guesses: tuple[str, ...], what: str, where: str, table: str = "obs"
+):
+    """The column of ``obs`` (or var: ``table``) for ``what``: ``chosen`` (which must exist), else the
+    first of ``guesses`` present (case-insensitively), else None."""
     if chosen is not None:
         if chosen not in obs:
             columns = list(obs.columns)
-            raise ContractError(f"{where}: no column '{chosen}' for the {what}; columns: {columns}")
+            raise ContractError(
+                f"{where}: no column '{chosen}' for the {what} in {table}; columns: {columns}"
+            )
         return chosen
     lower = {str(c).lower(): c for c in obs.columns}
     return next((lower[g] for g in guesses if g in lower), None)
@@ -343,29 +354,42 @@ MIN_PSEUDOTIME_CELLS = 30
 
 
 def _split(column: pd.Series, key: str, where: str) -> np.ndarray:
-    """``is_train`` from a boolean column or one holding train/test (validation counts as train)."""
-    if pd.api.types.is_bool_dtype(column):
-        return column.to_numpy(dtype=bool)
+    """``is_train`` from a boolean column or one holding train/test (validation counts as train);
+    every cell must have a value and both sides must have cells."""
+    if column.isna().any():
+        raise ContractError(
+            f"{where}: split column '{key}' has no value for {int(column.isna().sum())} cells"
+        )
     words = column.astype(str).str.lower()
     known = {"train": True, "training": True, "valid": True, "validation": True, "test": False}
-    unknown = sorted(set(words) - set(known) - {"true", "false"})
+    known |= {"true": True, "false": False}
+    unknown = sorted(set(words) - set(known))
     if unknown:
         raise ContractError(
             f"{where}: split column '{key}' holds {unknown[:5]}; expected train/test or True/False"
         )
-    return words.map({**known, "true": True, "false": False}).to_numpy(dtype=bool)
+    is_train = words.map(known).to_numpy(dtype=bool)
+    if is_train.all() or not is_train.any():
+        side = "training" if is_train.all() else "test"
+        raise ContractError(f"{where}: split column '{key}' makes every cell a {side} cell")
+    return is_train
 
 
 def checked_lineage(lineage: list[str], cell_types: pd.Series | None, where: str) -> list[str]:
     """The user's lineage (ordered cell types, earliest first), each present in the data."""
     if cell_types is None:
         raise ContractError(f"{where}: a lineage needs cell types; the data has none (see cell_type_key)")
-    present = set(cell_types.astype(str))
-    missing = [t for t in lineage if t not in present]
-    if missing or len(lineage) < 2:
+    counts = cell_types.astype(str).value_counts()
+    missing = [t for t in lineage if t not in counts.index]
+    if missing or len(lineage) < 2 or len(set(lineage)) < len(lineage):
         raise ContractError(
-            f"{where}: lineage {lineage} must name at least two cell types of the data; "
-            f"not found: {missing}; the data's types: {sorted(present)[:30]}"
+            f"{where}: lineage {lineage} must name at least two different cell types of the data; "
+            f"not found: {missing}; the data's types: {sorted(counts.index)[:30]}"
+        )
+    on_lineage = int(counts[list(lineage)].sum())
+    if on_lineage < MIN_LINEAGE_CELLS:
+        raise ContractError(
+            f"{where}: lineage {lineage} has {on_lineage} cells; at least {MIN_LINEAGE_CELLS} are needed"
         )
     return list(lineage)
 
@@ -415,7 +439,7 @@ def load_common(options: DataOptions) -> tuple[ad.AnnData, ad.AnnData]:
     column all cells are one batch; with no cell-type column there is no
     ``obs.cell_type`` (label-based metrics then do not apply).
     """
-    where = options.path if options.mod2_path is None else f"{options.path} + {options.mod2_path}"
+    where = _where(options)
     layout = detect_layout(file_parts(options), options)
     for note in layout.notes:
         say(f"picked {note}")
@@ -443,7 +467,10 @@ def load_common(options: DataOptions) -> tuple[ad.AnnData, ad.AnnData]:
         table["batch"] = obs[batch_key].astype(str).where(obs[batch_key].notna())
         say(f"batch: obs '{batch_key}' ({table['batch'].nunique()} batches)")
     if cell_type_key is None:
-        say(f"cell type: no column among {list(CELL_TYPE_KEYS)}; label-based metrics will not apply")
+        say(
+            f"cell type: no column among {list(CELL_TYPE_KEYS)}; label-based methods and metrics, and "
+            "the joint-embedding task, will not apply"
+        )
     else:
         table["cell_type"] = obs[cell_type_key].astype(str).where(obs[cell_type_key].notna())
         say(f"cell type: obs '{cell_type_key}' ({table['cell_type'].nunique()} types)")
@@ -451,7 +478,8 @@ def load_common(options: DataOptions) -> tuple[ad.AnnData, ad.AnnData]:
         table["is_train"] = _split(obs[split_key], split_key, where)
         say(f"split: obs '{split_key}' ({int(table['is_train'].sum()):,} training cells)")
     keep = table["batch"].notna().to_numpy()
-    filters.record("cells", len(keep), int((~keep).sum()), f"no batch in obs '{batch_key}'")
+    if batch_key is not None:
+        filters.record("cells", len(keep), int((~keep).sum()), f"no batch in obs '{batch_key}'")
     if "cell_type" in table:
         labelled = table["cell_type"].notna().to_numpy()
         unlabelled = int((keep & ~labelled).sum())
@@ -459,11 +487,14 @@ def load_common(options: DataOptions) -> tuple[ad.AnnData, ad.AnnData]:
         keep &= labelled
 
     rna_counts, found = raw_counts(
-        rna[paired], options.counts_layer, f"{where} ({layout.rna})", "counts_layer"
+        rna[paired], options.counts_layer, f"{where} ({layout.rna})", _counts_hint("counts_layer", layout.rna)
     )
     say(f"GEX counts: {found}")
     mod2_counts, found = raw_counts(
-        mod2[paired], options.mod2_counts_layer, f"{where} ({layout.mod2})", "mod2_counts_layer"
+        mod2[paired],
+        options.mod2_counts_layer,
+        f"{where} ({layout.mod2})",
+        _counts_hint("mod2_counts_layer", layout.mod2),
     )
     say(f"{layout.mod2_modality} counts: {found}")
     mod2_var = pd.DataFrame(index=mod2.var_names.astype(str))
@@ -483,7 +514,7 @@ def load_common(options: DataOptions) -> tuple[ad.AnnData, ad.AnnData]:
         raise ContractError(f"{where}: no cell is left after the filters above")
 
     rna_var = pd.DataFrame(index=rna.var_names.astype(str))
-    symbols_key = find_key(rna.var, options.gene_symbols_key, SYMBOL_KEYS, "gene symbols", where)
+    symbols_key = find_key(rna.var, options.gene_symbols_key, SYMBOL_KEYS, "gene symbols", where, "var")
     if symbols_key is not None and (options.gene_symbols_key or names_are_ids(rna.var_names)):
         rna_var["gene_symbol"] = rna.var[symbols_key].astype(str).to_numpy()
         say(f"gene symbols: var '{symbols_key}'")

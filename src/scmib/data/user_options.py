@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import ValidationError, field_validator
+from pydantic import ValidationError, field_validator, model_validator
 
 from scmib.errors import ScmibError
 from scmib.spec import Strict, check_name
@@ -62,6 +62,14 @@ class DataOptions(Strict):
     @classmethod
     def _safe_id(cls, value: str | None) -> str | None:
         return None if value is None else check_name(value, "dataset id")
+
+    @model_validator(mode="after")
+    def _pair_of_h5ad(self) -> DataOptions:
+        if self.mod2_path is not None and not (
+            self.path.endswith(".h5ad") and self.mod2_path.endswith(".h5ad")
+        ):
+            raise ValueError("path and mod2_path must both be .h5ad files (one per modality)")
+        return self
 
     @property
     def dataset_id(self) -> str:
@@ -107,7 +115,7 @@ def _options(values: dict[str, Any], where: str) -> DataOptions:
 def data_options(data: list[str], overrides: dict[str, Any] | None = None) -> list[DataOptions]:
     """The datasets named by ``--data``: one datasets YAML, or one or two data files.
 
-    ``overrides`` (the command line's ``--batch-key`` and friends) apply to a
+    ``overrides`` (the command line's ``--batch_key`` and friends) apply to a
     dataset given as files; with a YAML they are an error (say them in the YAML).
     """
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
@@ -131,8 +139,6 @@ def data_options(data: list[str], overrides: dict[str, Any] | None = None) -> li
             options.append(_options(entry, f"{yaml_path}: datasets[{i}]"))
     elif 1 <= len(data) <= 2:
         paths = [_resolve(p, Path.cwd()) for p in data]
-        if len(paths) == 2 and not all(p.endswith(".h5ad") for p in paths):
-            raise ScmibError("two --data files must both be .h5ad (the two modalities of the same cells)")
         entry = {"path": paths[0], "mod2_path": paths[1] if len(paths) == 2 else None, **overrides}
         options = [_options(entry, "--data")]
     else:

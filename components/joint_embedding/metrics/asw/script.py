@@ -9,20 +9,20 @@ def main(run: ComponentRun) -> None:
     inputs = embedding_inputs(
         run.read("input_prediction"), run.read("input_solution"), str(run.path("input_prediction"))
     )
+    # Decided from the data alone, so every embedding of a dataset gets the same metrics.
+    not_applicable = (
+        {"asw_batch": "the dataset has one batch: there are no batches to mix"} if inputs.one_batch else {}
+    )
     if inputs.degenerate:
         # Every distance is 0: silhouettes are 0/0 (scikit-learn would call batches perfectly mixed).
-        run.write("output", inputs.worst({"asw_label": 0.0, "asw_batch": 0.0}, "every cell at one point"))
+        worst = {"asw_label": 0.0, "asw_batch": 0.0}
+        run.write("output", inputs.worst(worst, "every cell at one point", not_applicable))
         return
     labels, batches = inputs.obs["cell_type"].to_numpy(), inputs.obs["batch"].to_numpy()
-    if inputs.one_batch:
-        not_applicable = {"asw_batch": "the dataset has one batch: there are no batches to mix"}
-        run.write("output", inputs.score({"asw_label": asw_label(inputs.embedding, labels)}, not_applicable))
-        return
-    values = {
-        "asw_label": asw_label(inputs.embedding, labels),
-        "asw_batch": asw_batch(inputs.embedding, batches, labels),
-    }
-    run.write("output", inputs.score(values))
+    values = {"asw_label": asw_label(inputs.embedding, labels)}
+    if "asw_batch" not in not_applicable:
+        values["asw_batch"] = asw_batch(inputs.embedding, batches, labels)
+    run.write("output", inputs.score(values, not_applicable))
 
 
 if __name__ == "__main__":

@@ -45,10 +45,15 @@ class ScoredEmbedding:
             print(f"{name}: not applicable ({why})", file=sys.stderr)
         return score_file(self.prediction, values, not_applicable)
 
-    def worst(self, values: dict[str, float], why: str) -> ad.AnnData:
-        """A score file with every metric at its worst value, saying why on stderr (kept in the run log)."""
+    def worst(
+        self, values: dict[str, float], why: str, not_applicable: dict[str, str] | None = None
+    ) -> ad.AnnData:
+        """A score file with every metric at its worst value, saying why on stderr (kept in the run
+        log); metrics in ``not_applicable`` stay not applicable, as for every other embedding."""
+        not_applicable = not_applicable or {}
+        values = {name: value for name, value in values.items() if name not in not_applicable}
         print(f"metric undefined ({why}); scored as the worst value: {values}", file=sys.stderr)
-        out = score_file(self.prediction, values)
+        out = score_file(self.prediction, values, not_applicable)
         out.uns["undefined"] = why
         return out
 
