@@ -24,7 +24,9 @@ from pathlib import Path
 import pandas as pd
 
 from scmib.resources import requests
-from scmib.spec import find_repo_root, load_spec
+from scmib.runner.execute import earlier_result
+from scmib.runner.plan import RUNNABLE_TASKS, Selection, plan
+from scmib.spec import find_repo_root
 
 #: What the competition's reports say a job cost at full size (component -> note).
 REPORTED = {
@@ -40,36 +42,59 @@ def main() -> None:
     parser.add_argument("--datasets", help="synthetic_competition_cite and/or _multiome (default: both)")
     parser.add_argument("--methods", help="methods and controls to run (default: all)")
     parser.add_argument("--metrics", help="metrics to run (default: all)")
+    parser.add_argument(
+        "--table-only", action="store_true", help="print the table of what has run, run nothing"
+    )
     args = parser.parse_args()
     cmd = [sys.executable, "-m", "scmib.cli", "run", "--profile", "scale", "--outdir", args.outdir]
     cmd += ["--jobs", "1", "--cold-start", "--no-progress"]
     for option in ("task", "datasets", "methods", "metrics"):
         if getattr(args, option):
             cmd += [f"--{option}", getattr(args, option)]
-    subprocess.run(cmd, check=False, stdout=subprocess.DEVNULL)
-    runs = pd.read_csv(Path(args.outdir) / "results" / "runs.tsv", sep="\t")
-    runs = runs[runs["dataset"].astype(str).str.startswith("synthetic_competition")]
+    if not args.table_only:
+        subprocess.run(cmd, check=False, stdout=subprocess.DEVNULL)
+    print_table(args)
+
+
+def print_table(args: argparse.Namespace) -> None:
+    """One row per planned job that has a record in the output folder (this run's or an earlier,
+    interrupted one's), then what is left."""
     repo = find_repo_root()
-    label_gb = {
-        component: requests(load_spec(repo / "components" / component).resources).memory_gb
-        for component in runs["component"].unique()
-    }
-    table = pd.DataFrame(
-        {
-            "job": runs["job"].str.replace("synthetic_competition_", "", regex=False),
-            "status": runs["status"],
-            "wall": runs["wall_time_s"].map(lambda s: f"{s / 60:.1f} min" if s >= 60 else f"{s:.1f} s"),
-            "CPU s": runs["cpu_time_s"].round(0),
-            "peak GB": (runs["peak_memory_mb"] / 1024).round(2),
-            "label GB": runs["component"].map(label_gb),
-            "competition reported": runs["component"].map(REPORTED).fillna(""),
-        }
+    selection = Selection(
+        tasks=args.task.split(",") if args.task else list(RUNNABLE_TASKS),
+        profile="scale",
+        datasets=args.datasets.split(",") if args.datasets else None,
+        methods=args.methods.split(",") if args.methods else None,
+        metrics=args.metrics.split(",") if args.metrics else None,
     )
+    jobs = plan(repo, Path(args.outdir).resolve(), selection)
+    rows = []
+    for job in jobs:
+        result = earlier_result(job)
+        if result is None:
+            continue
+        rows.append(
+            {
+                "job": job.id.replace("synthetic_competition_", ""),
+                "status": "success" if result.status == "cached" else result.status,
+                "wall": f"{result.wall_time_s / 60:.1f} min"
+                if result.wall_time_s >= 60
+                else f"{result.wall_time_s:.1f} s",
+                "CPU s": round(result.cpu_time_s),
+                "peak GB": round(result.peak_memory_mb / 1024, 2),
+                "label GB": requests(job.spec.resources).memory_gb,
+                "competition reported": REPORTED.get(job.spec.id, ""),
+            }
+        )
+    table = pd.DataFrame(rows)
     with pd.option_context("display.width", 250, "display.max_rows", 1000, "display.max_colwidth", 90):
         print(table.to_string(index=False))
-    finished = runs["status"].isin(["success", "cached", "not_applicable"])
-    over = runs[(runs["peak_memory_mb"] / 1024 > 24) | ~finished]
-    print(f"\n{len(runs)} jobs; {len(over)} did not finish or needed more than 24 GB")
+    done = table["status"].isin(["success", "not_applicable"]) if len(table) else pd.Series(dtype=bool)
+    over = (table["peak GB"] > 24).sum() if len(table) else 0
+    print(
+        f"\n{len(jobs)} jobs planned: {int(done.sum())} finished, {len(table) - int(done.sum())} did not "
+        f"(failed, oom, timeout or upstream), {len(jobs) - len(table)} not run yet; {over} above 24 GB"
+    )
 
 
 if __name__ == "__main__":
