@@ -24,10 +24,12 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anndata as ad
+import pandas as pd
 
 from scmib.contracts import FileContract, check_file, load_contract, shared_axis_problems
 from scmib.errors import EXIT_NOT_APPLICABLE, ContractError, NotApplicable, ScmibError
@@ -106,7 +108,8 @@ class ComponentRun:
         self.spec = spec
         self.values = values
         #: Files read so far, with their contracts, to check the axes their contracts share.
-        self._seen: list[tuple[ad.AnnData, FileContract, str]] = []
+        # Only the axes of what was read: holding the files would keep every input in memory.
+        self._seen: list[tuple[Axes, FileContract, str]] = []
 
     def _check_shared_axes(self, adata: ad.AnnData, contract: FileContract, path: str) -> None:
         problems = [p for seen in self._seen for p in shared_axis_problems(*seen, adata, contract, path)]
@@ -141,7 +144,7 @@ class ComponentRun:
             contract = load_contract(arg.contract)
             check_file(adata, contract, self.values[name])
             self._check_shared_axes(adata, contract, str(self.values[name]))
-            self._seen.append((adata, contract, str(self.values[name])))
+            self._seen.append((Axes(adata.obs_names, adata.var_names), contract, str(self.values[name])))
         return adata
 
     def write(self, name: str, adata: ad.AnnData) -> Path:
@@ -159,6 +162,14 @@ class ComponentRun:
             check_file(adata, contract, f"{path} (output '--{name}')")
             self._check_shared_axes(adata, contract, f"{path} (output '--{name}')")
         return write_h5ad_atomic(adata, path)
+
+
+@dataclass(frozen=True)
+class Axes:
+    """The cell and feature names of a file read earlier (what shared-axis checks compare)."""
+
+    obs_names: pd.Index
+    var_names: pd.Index
 
 
 def run_component(
