@@ -45,6 +45,7 @@ def main() -> None:
     parser.add_argument(
         "--table-only", action="store_true", help="print the table of what has run, run nothing"
     )
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = parser.parse_args()
     cmd = [sys.executable, "-m", "scmib.cli", "run", "--profile", "scale", "--outdir", args.outdir]
     cmd += ["--jobs", "1", "--cold-start", "--no-progress"]
@@ -87,8 +88,13 @@ def print_table(args: argparse.Namespace) -> None:
             }
         )
     table = pd.DataFrame(rows)
-    with pd.option_context("display.width", 250, "display.max_rows", 1000, "display.max_colwidth", 90):
-        print(table.to_string(index=False))
+    if args.markdown:
+        print("| " + " | ".join(table.columns) + " |\n|" + "---|" * len(table.columns))
+        for row in table.itertuples(index=False):
+            print("| " + " | ".join(str(v) for v in row) + " |")
+    else:
+        with pd.option_context("display.width", 250, "display.max_rows", 1000, "display.max_colwidth", 90):
+            print(table.to_string(index=False))
     done = table["status"].isin(["success", "not_applicable"]) if len(table) else pd.Series(dtype=bool)
     over = (table["peak GB"] > 24).sum() if len(table) else 0
     print(
