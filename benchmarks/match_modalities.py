@@ -17,6 +17,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
+import anndata as ad
 import numpy as np
 import pandas as pd
 from predict_modality_methods import modality_file, synthetic_counts
@@ -46,7 +47,8 @@ def write_task(folder: Path, n_test: int, n_train: int, seed: int = 0) -> dict[s
     paths = {}
     for split, cells in (("train", np.arange(n_train)), ("test", np.arange(n_train, n))):
         files = shuffled_split(gex, adt, cells, dataset_id="synthetic", train=split == "train", rng=rng)
-        for name, adata in zip(("mod1", "mod2", "sol"), files, strict=True):
+        for name, file in zip(("mod1", "mod2", "sol"), files, strict=True):
+            adata = file if isinstance(file, ad.AnnData) else file.load()
             paths[f"{split}_{name}"] = write_h5ad_atomic(adata, folder / f"{split}_{name}.h5ad")
     return paths
 

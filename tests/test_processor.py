@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import anndata as ad
 import numpy as np
-from conftest import make_task, read, run_cli
+import pytest
+import scipy.sparse as sp
+from conftest import COMPONENTS, make_task, read, run_cli
 
-from scmib.contracts import check_file, load_contract
-from scmib.errors import EXIT_NOT_APPLICABLE
+import scmib.io
+from scmib.component import ComponentRun
+from scmib.contracts import check_file, count_problems, load_contract
+from scmib.errors import EXIT_NOT_APPLICABLE, ContractError
+from scmib.io import read_h5ad
+from scmib.processing.predict_modality import make_predict_modality
+from scmib.spec import load_spec
 
 
 def test_triana_split_holds_out_whole_batches(triana_gex2adt):
@@ -68,3 +76,61 @@ def test_direction_that_does_not_fit_exits_99(tmp_path, triana_common):
     assert proc.returncode == EXIT_NOT_APPLICABLE
     assert "not applicable" in proc.stderr
     assert not any(p.exists() for p in outputs.values())
+
+
+def assert_same_file(a: ad.AnnData, b: ad.AnnData) -> None:
+    assert np.array_equal(a.obs_names, b.obs_names) and np.array_equal(a.var_names, b.var_names)
+    assert a.obs.equals(b.obs) and a.var.equals(b.var) and a.uns["modality"] == b.uns["modality"]
+    for name in ("counts", "normalized"):
+        assert (a.layers[name] != b.layers[name]).nnz == 0
+
+
+def test_matrices_on_disk_give_the_files_an_in_memory_split_gives(tmp_path, monkeypatch, snare_common):
+    """The processor reads its inputs lazily (on disk, a few rows at a time): the same task files
+    as from inputs held in memory, here with a peak subset read 7 rows at a time."""
+    monkeypatch.setattr(scmib.io, "ROW_CHUNK", 7)
+    monkeypatch.setattr(scmib.io, "VALUE_CHUNK", 1000)
+    in_memory = make_predict_modality(read(snare_common[0]), read(snare_common[1]), "gex2atac")
+    lazy = make_predict_modality(
+        read_h5ad(snare_common[0], lazy=True), read_h5ad(snare_common[1], lazy=True), "gex2atac"
+    )
+    assert isinstance(read_h5ad(snare_common[1], lazy=True).layers["counts"], scmib.io.OnDisk)
+    for name, task_file in in_memory.items():
+        assert_same_file(task_file.load(), lazy[name].load())
+    written = make_task(tmp_path, snare_common, "gex2atac")  # through the command line, lazily
+    for name, path in written.items():
+        assert_same_file(in_memory[name].load(), read(path))
+
+
+def test_checks_of_a_matrix_on_disk_find_what_they_find_in_memory(tmp_path, monkeypatch):
+    counts = sp.csr_matrix(np.array([[1, 0, 2.5], [0, -3, 0], [4, 0, 0]], dtype=np.float32))
+    normalized = counts.copy()
+    normalized.data[0] = np.nan
+    ad.AnnData(layers={"counts": counts, "normalized": normalized}).write_h5ad(tmp_path / "bad.h5ad")
+    monkeypatch.setattr(scmib.io, "VALUE_CHUNK", 2)
+    on_disk = read_h5ad(tmp_path / "bad.h5ad", lazy=True)
+    assert count_problems(on_disk.layers["counts"]) == count_problems(counts) == [
+        "whole-number counts, found fractional values (e.g. 2.5)",
+        "non-negative counts, found 1 negative values",
+    ]
+    contract = load_contract("predict_modality/train_mod2")
+    with pytest.raises(ContractError, match=r"layers\['normalized'\]: expected finite values, found 1 NaN"):
+        check_file(on_disk, contract, tmp_path / "bad.h5ad")
+
+
+def test_a_layer_made_as_it_is_written_is_checked_and_a_bad_one_leaves_no_file(tmp_path, triana_gex2adt):
+    spec = load_spec(COMPONENTS / "predict_modality/processors/train_test_split/config.yaml")
+    output = tmp_path / "train_mod2.h5ad"
+    run = ComponentRun(spec, {"output_train_mod2": output})
+    good = read(triana_gex2adt["train_mod2"])
+    annotations = good.copy()
+    del annotations.layers["counts"], annotations.layers["normalized"]
+    fractional = good.layers["counts"].copy()
+    fractional.data[:] = 0.5
+    layers = {"counts": lambda: fractional, "normalized": lambda: good.layers["normalized"]}
+    with pytest.raises(ContractError, match=r"train_mod2.h5ad \(output '--output_train_mod2'\).*counts"):
+        run.write("output_train_mod2", annotations, layers)
+    assert list(tmp_path.iterdir()) == []
+    layers["counts"] = lambda: good.layers["counts"]
+    run.write("output_train_mod2", annotations, layers)
+    assert_same_file(read(output), good)

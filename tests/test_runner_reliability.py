@@ -135,6 +135,21 @@ def test_a_second_run_on_the_same_folder_is_refused(sandbox):
     assert f"{out} is in use by scmib run" in proc.stderr and "--wait" in proc.stderr
 
 
+def what_is_running(proc: subprocess.Popen, out: Path) -> str:
+    """For a failure message: the processes still running, then the run's own output and the logs
+    of the jobs it ran (the run is killed, so this never waits)."""
+    tree = subprocess.run(["ps", "-eo", "pid,ppid,pgid,stat,etime,args"], capture_output=True, text=True)
+    proc.kill()
+    _, stderr = proc.communicate()
+    logs = [log for log in out.rglob(".job.log") if time.time() - log.stat().st_mtime < 600]
+    tails = [f"--- {log}\n{log.read_text()[-1500:]}" for log in logs]
+    warm = out / ".warm_start.log"
+    return "\n".join(
+        [tree.stdout[-6000:], f"--- scmib run stderr\n{stderr[-3000:]}", *tails]
+        + ([f"--- {warm}\n{warm.read_text()[-2000:]}"] if warm.is_file() else [])
+    )
+
+
 def run_command(repo: Path, out: Path, data_dir: Path) -> list[str]:
     return [
         sys.executable, "-m", "scmib.cli", "run", "--task", "predict_modality", "--profile", "test",
@@ -155,8 +170,11 @@ def test_ctrl_c_stops_running_components_at_once_and_says_how_to_resume(sandbox)
     assert pid_file.exists(), "the hanging method never started"
     proc.send_signal(signal.SIGINT)
     start = time.perf_counter()
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and time.perf_counter() - start < 20
+    try:
+        _, stderr = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("scmib run did not stop within 60 s of Ctrl-C\n" + what_is_running(proc, out))
+    assert proc.returncode == 130 and time.perf_counter() - start < 20, what_is_running(proc, out)
     assert "Traceback" not in stderr and "run the same command again to resume" in stderr
     record = json.loads((job_dir / ".job.json").read_text())
     assert record["status"] == INTERRUPTED

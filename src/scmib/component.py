@@ -23,7 +23,7 @@ import argparse
 import os
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from typing import Any
 import anndata as ad
 import pandas as pd
 
-from scmib.contracts import FileContract, check_file, load_contract, shared_axis_problems
+from scmib.contracts import FileContract, check_file, check_layer, load_contract, shared_axis_problems
 from scmib.errors import EXIT_NOT_APPLICABLE, ContractError, NotApplicable, ScmibError
 from scmib.io import read_h5ad, write_h5ad_atomic
 from scmib.spec import Argument, ComponentSpec, load_spec
@@ -134,12 +134,15 @@ class ComponentRun:
     def path(self, name: str) -> Path:
         return Path(self.values[name])
 
-    def read(self, name: str) -> ad.AnnData:
-        """Read the input file ``name`` and validate it against its contract."""
+    def read(self, name: str, lazy: bool = False) -> ad.AnnData:
+        """Read the input file ``name`` and validate it against its contract.
+
+        With ``lazy`` its sparse matrices stay on disk (see :func:`scmib.io.read_h5ad`).
+        """
         arg = self._file_arg(name, "input")
         if self.values.get(name) is None:
             raise ContractError(f"{self.spec.id}: input '--{name}' was not given")
-        adata = read_h5ad(self.values[name], role=f"input '--{name}'")
+        adata = read_h5ad(self.values[name], role=f"input '--{name}'", lazy=lazy)
         if arg.contract:
             contract = load_contract(arg.contract)
             check_file(adata, contract, self.values[name])
@@ -147,9 +150,14 @@ class ComponentRun:
             self._seen.append((Axes(adata.obs_names, adata.var_names), contract, str(self.values[name])))
         return adata
 
-    def write(self, name: str, adata: ad.AnnData) -> Path:
+    def write(
+        self, name: str, adata: ad.AnnData, layers: Mapping[str, Callable[[], Any]] | None = None
+    ) -> Path:
         """Validate ``adata`` against the output contract of ``name`` and write it atomically.
 
+        ``layers`` are made one at a time as the file is written (each by calling
+        it), and validated then: a file too large to hold twice is never held whole
+        (a task processor's, see :class:`scmib.processing.common.TaskFile`).
         For methods and controls, ``uns['method_id']`` is set to the component's name
         when absent, so a prediction always says who made it.
         """
@@ -157,11 +165,23 @@ class ComponentRun:
         if self.spec.kind in ("method", "control_method"):
             adata.uns.setdefault("method_id", self.spec.name)
         path = self.values[name]
+        layers = dict(layers or {})
         if arg.contract:
             contract = load_contract(arg.contract)
-            check_file(adata, contract, f"{path} (output '--{name}')")
-            self._check_shared_axes(adata, contract, f"{path} (output '--{name}')")
-        return write_h5ad_atomic(adata, path)
+            where = f"{path} (output '--{name}')"
+            check_file(adata, contract, where, deferred=layers)
+            self._check_shared_axes(adata, contract, where)
+
+            def checked(layer: str, make: Callable[[], Any]) -> Callable[[], Any]:
+                def make_and_check() -> Any:
+                    matrix = make()
+                    check_layer(matrix, layer, contract, where)
+                    return matrix
+
+                return make_and_check
+
+            layers = {layer: checked(layer, make) for layer, make in layers.items()}
+        return write_h5ad_atomic(adata, path, layers)
 
 
 @dataclass(frozen=True)

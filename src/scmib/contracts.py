@@ -14,6 +14,7 @@ reader fills the layer from ``.X`` in memory.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -22,11 +23,11 @@ from typing import Any, Literal
 import anndata as ad
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scmib.errors import ContractError, SpecError
+from scmib.io import stored_values
 
 SlotType = Literal["integer", "double", "boolean", "string", "category", "any"]
 MATRIX_SLOTS = ("layers", "obsm", "obsp")
@@ -145,9 +146,11 @@ def load_contract(contract_id: str) -> FileContract:
 
 
 def _matrix_problems(value: Any, where: str, slot: Slot | XSlot) -> list[str]:
-    data = value.data if sp.issparse(value) else np.asarray(value)
-    if not (np.issubdtype(data.dtype, np.number) or data.dtype == bool):
-        return [f"{where}: expected a numeric matrix, found dtype {data.dtype}"]
+    """What is wrong with a matrix (in memory or on disk) for ``slot``; its values are looked at a
+    part at a time, so checking a large file costs little memory."""
+    dtype = np.dtype(value.dtype) if hasattr(value, "dtype") else np.asarray(value).dtype
+    if not (np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.bool_)):
+        return [f"{where}: expected a numeric matrix, found dtype {dtype}"]
     problems = []
     n_columns = value.shape[1] if len(value.shape) > 1 else 1
     if slot.min_columns is not None and n_columns < slot.min_columns:
@@ -156,26 +159,32 @@ def _matrix_problems(value: Any, where: str, slot: Slot | XSlot) -> list[str]:
         problems.append(f"{where}: expected at most {slot.max_columns} columns, found {n_columns}")
     if slot.type == "integer":
         problems += [f"{where}: expected {problem}" for problem in count_problems(value)]
-    if slot.finite and data.size and not np.all(np.isfinite(data)):
-        n_bad = int(np.size(data) - np.isfinite(data).sum())
-        problems.append(f"{where}: expected finite values, found {n_bad} NaN or infinite entries")
+    if slot.finite and np.issubdtype(dtype, np.inexact):
+        n_bad = sum(int(np.size(chunk) - np.isfinite(chunk).sum()) for chunk in stored_values(value))
+        if n_bad:
+            problems.append(f"{where}: expected finite values, found {n_bad} NaN or infinite entries")
     return problems
 
 
 def count_problems(matrix: Any) -> list[str]:
-    """Why ``matrix`` (dense or sparse) cannot be raw counts: each as "whole-number counts, found
-    ..." or "non-negative counts, found ..."; empty when it can."""
-    data = matrix.data if sp.issparse(matrix) else np.asarray(matrix)
-    if data.size == 0 or data.dtype == bool:
+    """Why ``matrix`` (dense or sparse, in memory or on disk) cannot be raw counts: each as
+    "whole-number counts, found ..." or "non-negative counts, found ..."; empty when it can."""
+    dtype = np.dtype(matrix.dtype) if hasattr(matrix, "dtype") else np.asarray(matrix).dtype
+    if np.issubdtype(dtype, np.bool_):
         return []
-    if not np.issubdtype(data.dtype, np.number):
-        return [f"whole-number counts, found values of type {data.dtype}"]
+    if not np.issubdtype(dtype, np.number):
+        return [f"whole-number counts, found values of type {dtype}"]
+    fractional, n_negative = None, 0
+    for chunk in stored_values(matrix):
+        if fractional is None and np.issubdtype(dtype, np.inexact):
+            odd = chunk[~np.equal(np.mod(chunk, 1), 0)]
+            fractional = odd.flat[0] if odd.size else None
+        n_negative += int((chunk < 0).sum())
     problems = []
-    fractional = data[~np.equal(np.mod(data, 1), 0)]
-    if fractional.size:
-        problems.append(f"whole-number counts, found fractional values (e.g. {fractional.flat[0]:.4g})")
-    if np.nanmin(data) < 0:
-        problems.append(f"non-negative counts, found {int((data < 0).sum())} negative values")
+    if fractional is not None:
+        problems.append(f"whole-number counts, found fractional values (e.g. {fractional:.4g})")
+    if n_negative:
+        problems.append(f"non-negative counts, found {n_negative} negative values")
     return problems
 
 
@@ -214,10 +223,14 @@ def _uns_problems(value: Any, where: str, slot: Slot) -> list[str]:
     return [f"{where}: expected {slot.type}{' list' if slot.multiple else ''}, found {value!r:.60}"]
 
 
-def check_file(adata: ad.AnnData, contract: FileContract, path: str | Path) -> ad.AnnData:
+def check_file(
+    adata: ad.AnnData, contract: FileContract, path: str | Path, deferred: Collection[str] = ()
+) -> ad.AnnData:
     """Validate ``adata`` (read from ``path``) against ``contract``; return it with fallbacks filled.
 
-    Raises :class:`ContractError` listing every problem, each naming the file and the slot.
+    Layers named in ``deferred`` are not looked for: they are made as the file is
+    written and checked then (:func:`layer_problems`). Raises
+    :class:`ContractError` listing every problem, each naming the file and the slot.
     """
     problems: list[str] = []
     label = f"file '{path}' ({contract.id})"
@@ -230,6 +243,8 @@ def check_file(adata: ad.AnnData, contract: FileContract, path: str | Path) -> a
             problems += _matrix_problems(adata.X, f"{label}: X", slots.X)
     for slot in slots.layers:
         where = f"{label}: layers['{slot.name}']"
+        if slot.name in deferred:
+            continue
         if slot.name not in adata.layers:
             if slot.fallback == "X" and adata.X is not None:
                 adata.layers[slot.name] = adata.X
@@ -267,3 +282,11 @@ def check_file(adata: ad.AnnData, contract: FileContract, path: str | Path) -> a
     if problems:
         raise ContractError("\n".join(problems))
     return adata
+
+
+def check_layer(matrix: Any, name: str, contract: FileContract, path: str | Path) -> None:
+    """Validate layer ``name`` of a file being written to ``path`` against ``contract``."""
+    slot = next((s for s in contract.slots.layers if s.name == name), None)
+    where = f"file '{path}' ({contract.id}): layers['{name}']"
+    if slot is not None and (problems := _matrix_problems(matrix, where, slot)):
+        raise ContractError("\n".join(problems))

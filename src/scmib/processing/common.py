@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
 import anndata as ad
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from scmib.errors import NotApplicable
+from scmib.io import rows
 
 #: Modalities of each direction: (mod1, mod2).
 DIRECTIONS: dict[str, tuple[str, str]] = {
@@ -32,6 +38,28 @@ def direction_modalities(rna: ad.AnnData, mod2: ad.AnnData, direction: str) -> t
     return by_modality[first], by_modality[second]
 
 
+@dataclass
+class TaskFile:
+    """A task file to write: its annotations (``obs``, ``var``, ``uns``) in ``adata``, and its
+    layers, each read from the common dataset only when it is written.
+
+    Pass both to :meth:`scmib.component.ComponentRun.write` (``run.write(name,
+    file.adata, file.layers)``): layers are made and written one at a time, so a
+    competition-size ATAC task file (two layers of 220 million values) is never
+    held in memory whole. :meth:`load` makes it an ordinary AnnData.
+    """
+
+    adata: ad.AnnData
+    layers: dict[str, Callable[[], sp.csr_matrix]]
+
+    def load(self) -> ad.AnnData:
+        """The whole file in memory (its layers made now)."""
+        adata = self.adata.copy()
+        for name, make in self.layers.items():
+            adata.layers[name] = make()
+        return adata
+
+
 def task_subset(
     adata: ad.AnnData,
     cells: np.ndarray,
@@ -39,38 +67,33 @@ def task_subset(
     dataset_id: str,
     keep_labels: bool,
     features: np.ndarray | None = None,
-    release: bool = False,
-) -> ad.AnnData:
+) -> TaskFile:
     """Cells (and optionally features) of a common-dataset file as a task file.
 
-    Keeps ``counts`` and ``normalized`` (sparse), ``obs.batch``/``size_factors``,
-    ``obs.cell_type`` only when ``keep_labels``, and ``var.feature_types``.
-    With ``release``, each layer is removed from ``adata`` as soon as its subset
-    is made, so a large file and its subset are never both held in full (at the
-    competition's size this keeps the split under its 4 GB label); ``adata``
-    has no layers afterwards.
+    Keeps ``counts`` and ``normalized`` (sparse, made when written: ``adata``'s
+    layers may stay on disk, see :func:`scmib.io.read_h5ad` ``lazy``),
+    ``obs.batch``/``size_factors``, ``obs.cell_type`` only when ``keep_labels``,
+    and ``var.feature_types``.
     """
     keep_obs = ["batch", "size_factors"] + (["cell_type"] if keep_labels else [])
-    # The view's obs and var drop categories no cell keeps; its layers are not touched.
-    view = adata[cells] if features is None else adata[cells, features]
-    obs = view.obs[[c for c in keep_obs if c in view.obs]].copy()
-    var = view.var[["feature_types"]].copy()
-    del view
-    layers = {}
-    for name in ("counts", "normalized"):
-        matrix = sp.csr_matrix(adata.layers[name])[cells]
-        layers[name] = matrix if features is None else matrix[:, features]
-        if release:
-            del adata.layers[name]
-    out = ad.AnnData(
-        X=None,
-        obs=obs,
-        var=var,
-        layers=layers,
+    obs = adata.obs.iloc[cells][[c for c in keep_obs if c in adata.obs]].copy()
+    var = adata.var[["feature_types"]] if features is None else adata.var.iloc[features][["feature_types"]]
+    annotations = ad.AnnData(
+        X=None, obs=_drop_unused_categories(obs), var=_drop_unused_categories(var.copy())
     )
-    out.uns = {
+    annotations.uns = {
         "dataset_id": dataset_id,
         "modality": adata.uns["modality"],
         "organism": adata.uns.get("organism", "unknown"),
     }
-    return out
+    cells = np.asarray(cells)
+    layers = {name: partial(rows, adata.layers[name], cells, features) for name in ("counts", "normalized")}
+    return TaskFile(annotations, layers)
+
+
+def _drop_unused_categories(frame: pd.DataFrame) -> pd.DataFrame:
+    """Categories no row keeps are dropped, as an AnnData view of the rows would."""
+    for column in frame.columns:
+        if isinstance(frame[column].dtype, pd.CategoricalDtype):
+            frame[column] = frame[column].cat.remove_unused_categories()
+    return frame

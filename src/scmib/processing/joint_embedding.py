@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from scmib.errors import NotApplicable
 from scmib.metrics.embedding.cell_cycle import variance_before
 from scmib.processing.cell_cycle import cell_cycle_scores
-from scmib.processing.common import task_subset
+from scmib.processing.common import TaskFile, task_subset
 from scmib.processing.trajectory import lineage_pseudotime
 
 #: Modalities of each pair (mod1 is always GEX, as in the competition).
@@ -21,8 +21,8 @@ PAIRS: dict[str, tuple[str, str]] = {"gex_adt": ("GEX", "ADT"), "gex_atac": ("GE
 
 @dataclass
 class JointEmbeddingFiles:
-    mod1: ad.AnnData
-    mod2: ad.AnnData
+    mod1: TaskFile
+    mod2: TaskFile
     solution: ad.AnnData
 
 

@@ -14,17 +14,19 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from scmib.processing.common import direction_modalities, task_subset
+from scmib.processing.common import TaskFile, direction_modalities, task_subset
 from scmib.processing.split import subsample_by_cell_type, train_test_cells
 
 
 @dataclass
 class MatchModalitiesFiles:
-    train_mod1: ad.AnnData
-    train_mod2: ad.AnnData
+    """The six files; mod1 and mod2 read their layers from the common dataset as they are written."""
+
+    train_mod1: TaskFile
+    train_mod2: TaskFile
     train_sol: ad.AnnData
-    test_mod1: ad.AnnData
-    test_mod2: ad.AnnData
+    test_mod1: TaskFile
+    test_mod2: TaskFile
     test_sol: ad.AnnData
 
 
@@ -46,7 +48,7 @@ def shuffled_split(
     dataset_id: str,
     train: bool,
     rng: np.random.Generator,
-) -> tuple[ad.AnnData, ad.AnnData, ad.AnnData]:
+) -> tuple[TaskFile, TaskFile, ad.AnnData]:
     """``(mod1, shuffled mod2, solution)`` files of ``cells``.
 
     Training mod1 keeps ``obs.cell_type`` (methods may use labels); the solution
@@ -56,12 +58,12 @@ def shuffled_split(
     first = task_subset(mod1, cells, dataset_id=dataset_id, keep_labels=train)
     pairing_ix = rng.permutation(len(cells))
     second = task_subset(mod2, cells[pairing_ix], dataset_id=dataset_id, keep_labels=False)
-    second.obs_names = [f"cell_{i + 1}" for i in range(len(cells))]
+    second.adata.obs_names = [f"cell_{i + 1}" for i in range(len(cells))]
     labels = [c for c in ("batch", "cell_type") if c in mod1.obs]
     solution = ad.AnnData(
         X=pairing_matrix(pairing_ix),
         obs=mod1.obs.iloc[cells][labels].copy(),
-        var=pd.DataFrame(index=second.obs_names.copy()),
+        var=pd.DataFrame(index=second.adata.obs_names.copy()),
     )
     solution.uns = {"dataset_id": dataset_id, "pairing_ix": pairing_ix.astype(np.int64)}
     return first, second, solution

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from functools import partial
 
 import anndata as ad
 import numpy as np
 import scipy.sparse as sp
 
 from scmib.errors import ContractError
-from scmib.processing.common import direction_modalities, task_subset
+from scmib.io import columns_with_positive_values
+from scmib.processing.common import TaskFile, direction_modalities, task_subset
 from scmib.processing.split import subsample_by_cell_type, train_test_cells
 
 
@@ -21,7 +22,7 @@ def make_predict_modality(
     n_test_cells: int = 1000,
     n_target_peaks: int = 10_000,
     seed: int = 0,
-) -> Iterator[tuple[str, ad.AnnData]]:
+) -> dict[str, TaskFile]:
     """Split a common dataset into the four predict-modality files for ``direction``.
 
     Test cells are the source's test split (``obs.is_train`` False, the NeurIPS
@@ -30,11 +31,9 @@ def make_predict_modality(
     ``n_target_peaks`` random peaks among those with non-zero counts. Training
     files keep ``obs.cell_type`` (methods may use labels); test files do not.
 
-    Yields ``(name, file)`` for ``test_mod1``, ``test_mod2``, ``train_mod1`` and
-    ``train_mod2`` in that order, one at a time so that the caller writes each
-    and lets it go: the training files take the layers of ``rna`` and ``mod2``
-    with them (both have no layers afterwards), which keeps the peak memory near
-    that of the inputs.
+    Returns ``test_mod1``, ``test_mod2``, ``train_mod1`` and ``train_mod2`` by
+    name; their layers are read from ``rna`` and ``mod2`` (in memory or on disk)
+    only as each file is written.
 
     Raises :class:`NotApplicable` when the dataset lacks a modality of ``direction``.
     """
@@ -45,24 +44,19 @@ def make_predict_modality(
 
     features = None
     if target.uns["modality"] == "ATAC":
-        open_peaks = np.flatnonzero(np.asarray(target.layers["counts"].sum(axis=0)).ravel() > 0)
+        open_peaks = columns_with_positive_values(target.layers["counts"])
         if len(open_peaks) > n_target_peaks:
             rng = np.random.default_rng(seed)
             open_peaks = np.sort(rng.choice(open_peaks, size=n_target_peaks, replace=False))
         features = open_peaks
     dataset_id = f"{rna.uns['dataset_id']}_{direction}"
-    yield "test_mod1", task_subset(mod1, test_ix, dataset_id=dataset_id, keep_labels=False)
-    yield (
-        "test_mod2",
-        task_subset(target, test_ix, dataset_id=dataset_id, keep_labels=False, features=features),
-    )
-    yield "train_mod1", task_subset(mod1, train_ix, dataset_id=dataset_id, keep_labels=True, release=True)
-    yield (
-        "train_mod2",
-        task_subset(
-            target, train_ix, dataset_id=dataset_id, keep_labels=True, features=features, release=True
-        ),
-    )
+    subset = partial(task_subset, dataset_id=dataset_id)
+    return {
+        "test_mod1": subset(mod1, test_ix, keep_labels=False),
+        "test_mod2": subset(target, test_ix, keep_labels=False, features=features),
+        "train_mod1": subset(mod1, train_ix, keep_labels=True),
+        "train_mod2": subset(target, train_ix, keep_labels=True, features=features),
+    }
 
 
 def prediction_file(values, test_mod1: ad.AnnData, train_mod2: ad.AnnData) -> ad.AnnData:

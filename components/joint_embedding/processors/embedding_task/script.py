@@ -12,8 +12,10 @@ def main(run: ComponentRun) -> None:
         seed=run.par["seed"],
         n_cells=run.par["n_cells"],
     )
-    for name in ("mod1", "mod2", "solution"):
-        run.write(f"output_{name}", getattr(files, name))
+    for name in ("mod1", "mod2"):
+        task_file = getattr(files, name)
+        run.write(f"output_{name}", task_file.adata, task_file.layers)
+    run.write("output_solution", files.solution)
 
 
 if __name__ == "__main__":
