@@ -109,10 +109,14 @@ def test_checks_of_a_matrix_on_disk_find_what_they_find_in_memory(tmp_path, monk
     ad.AnnData(layers={"counts": counts, "normalized": normalized}).write_h5ad(tmp_path / "bad.h5ad")
     monkeypatch.setattr(scmib.io, "VALUE_CHUNK", 2)
     on_disk = read_h5ad(tmp_path / "bad.h5ad", lazy=True)
-    assert count_problems(on_disk.layers["counts"]) == count_problems(counts) == [
-        "whole-number counts, found fractional values (e.g. 2.5)",
-        "non-negative counts, found 1 negative values",
-    ]
+    assert (
+        count_problems(on_disk.layers["counts"])
+        == count_problems(counts)
+        == [
+            "whole-number counts, found fractional values (e.g. 2.5)",
+            "non-negative counts, found 1 negative values",
+        ]
+    )
     contract = load_contract("predict_modality/train_mod2")
     with pytest.raises(ContractError, match=r"layers\['normalized'\]: expected finite values, found 1 NaN"):
         check_file(on_disk, contract, tmp_path / "bad.h5ad")
