@@ -30,39 +30,113 @@ CHROMIUM_FLAGS = [
 ]
 
 
-class HeatmapCells(HTMLParser):
-    """Rows and columns of the cells of one heatmap SVG in an HTML document."""
+class Leaderboards(HTMLParser):
+    """Every leaderboard table of an HTML document: per task, its rows in order as
+    ``(method, kind, {column: (data-value or None, shown text, title)})``."""
 
-    def __init__(self, svg_id: str) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.svg_id, self.inside, self.cells = svg_id, False, set()
+        self.boards: dict[str, list] = {}
+        self.columns: dict[str, list[str]] = {}
+        self.task = None
+        self.cell = None
+        self.header = None
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
-        if tag == "svg":
-            self.inside = attrs.get("id") == self.svg_id
-        if self.inside and tag == "g" and attrs.get("class") == "cell":
-            self.cells.add((attrs["data-row"], attrs["data-col"]))
+        if tag == "table" and attrs.get("class") == "leaderboard":
+            self.task = attrs["id"].removeprefix("leaderboard-")
+            self.boards[self.task], self.columns[self.task] = [], []
+        elif self.task and tag == "th":
+            self.header = ""
+        elif self.task and tag == "tr" and "data-method" in attrs:
+            self.boards[self.task].append((attrs["data-method"], attrs["data-kind"], {}))
+        elif self.task and tag == "td" and self.boards[self.task]:
+            self.cell = [attrs.get("data-value"), "", attrs.get("title", "")]
+
+    def handle_data(self, data):
+        if self.header is not None:
+            self.header += data
+        elif self.cell is not None:
+            self.cell[1] += data
+
+    def handle_endtag(self, tag):
+        if tag == "th" and self.header is not None:
+            self.columns[self.task].append(self.header)
+            self.header = None
+        elif tag == "td" and self.cell is not None:
+            _, _, cells = self.boards[self.task][-1]
+            cells[self.columns[self.task][len(cells)]] = tuple(self.cell)
+            self.cell = None
+        elif tag == "table":
+            self.task = None
 
 
-def expected_cells(outdir) -> set[tuple[str, str]]:
-    table = pd.read_csv(outdir / "results" / "results.tsv", sep="\t")
-    return {
-        (m, f"{d} {v}") for m, d, v in zip(table["method"], table["dataset"], table["variant"], strict=True)
-    }
+def parse_leaderboards(text: str) -> Leaderboards:
+    parser = Leaderboards()
+    parser.feed(text)
+    return parser
+
+
+def tables(outdir) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    read = lambda name: pd.read_csv(outdir / "results" / name, sep="\t")  # noqa: E731
+    return read("results.tsv"), read("scores.tsv"), read("summary.tsv")
+
+
+def assert_leaderboards_are_the_results_tables(boards: Leaderboards, outdir) -> None:
+    """Every number shown on every leaderboard is the results tables' own, rows in their rank order,
+    controls under the methods, blanks where a run gave no value (with the reason), never "nan"."""
+    results, scores, totals = tables(outdir)
+    assert set(boards.boards) == set(results["task"])
+    for task, rows in boards.boards.items():
+        total = totals[totals["task"] == task].set_index("method")
+        kinds = [kind for _, kind, _ in rows]
+        assert kinds == sorted(kinds, key=lambda k: k == "control"), "controls must come after methods"
+        for kind in ("method", "control"):
+            shown = [cells["overall"][0] for _, k, cells in rows if k == kind]
+            overall = [float(v) if v is not None else -np.inf for v in shown]
+            assert overall == sorted(overall, reverse=True), f"{task} {kind}s are not ranked"
+        assert {m for m, _, _ in rows} == set(total.index)
+        for method, _, cells in rows:
+            expected = {
+                "overall": total.loc[method, "mean_score"],
+                "wall time (s)": total.loc[method, "median_time_s"],
+                "peak memory (MB)": total.loc[method, "max_memory_mb"],
+            }
+            of_method = scores[(scores["task"] == task) & (scores["method"] == method)]
+            for row in of_method.itertuples():
+                ok = row.status in ("success", "cached")
+                expected[f"{row.dataset} {row.variant}"] = row.mean_score if ok else np.nan
+            for column, value in expected.items():
+                shown, text, title = cells[column]
+                if np.isfinite(value):
+                    assert shown is not None and abs(float(shown) - value) < 1e-9, (task, method, column)
+                    assert text.strip() in (f"{value:.3f}", f"{value:.1f}", f"{value:.0f}"), (method, column)
+                else:
+                    assert shown is None and text == "" and title, (task, method, column)
+            for column, (_, text, _) in cells.items():
+                assert "nan" not in text.lower(), (task, method, column)
 
 
 def test_run_writes_a_complete_report_despite_a_failed_method(first_run):
     outdir, _ = first_run
     html = (outdir / "results" / "report.html").read_text()
-    parser = HeatmapCells("summary-heatmap")
-    parser.feed(html)
-    assert parser.cells == expected_cells(outdir)
-    assert ("crashing_method", "neurips2021_starter_cite gex2adt") in parser.cells
-    for section in ("overview", "summary", "metrics", "resources", "failures", "reference"):
+    boards = parse_leaderboards(html)
+    assert_leaderboards_are_the_results_tables(boards, outdir)
+    crashed = next(cells for m, _, cells in boards.boards["predict_modality"] if m == "crashing_method")
+    assert "deliberate crash" in crashed["neurips2021_starter_cite gex2adt"][2]  # why it is blank
+    assert crashed["overall"][0] == "0.0"  # a failure counts 0
+    inapplicable = next(
+        cells for m, _, cells in boards.boards["predict_modality"] if m == "inapplicable_method"
+    )
+    assert inapplicable["overall"][0] is None and "applies to no dataset" in inapplicable["overall"][2]
+    for section in ("overview", "task-predict_modality", "failures", "reference"):
         assert f"id='{section}'" in html or f'id="{section}"' in html
     assert "deliberate crash" in html  # the failed job's log is in the report
     assert "not_applicable" in html and "inapplicable_method" in html
+    # The same reason on both directions is said once.
+    problems = html[html.index('id="problems"') : html.index('id="reference"')]
+    assert problems.count("not applicable: needs ATAC") == 1
     assert "Guanlab 0.385" in html  # NeurIPS data: the competition's numbers beside ours
 
 
@@ -102,7 +176,7 @@ def _require_chromium() -> str:
     return CHROMIUM
 
 
-def test_heatmap_renders_in_headless_chromium(first_run, tmp_path):
+def test_leaderboards_render_in_headless_chromium(first_run, tmp_path):
     chromium = _require_chromium()
     outdir, _ = first_run
     url = (outdir / "results" / "report.html").resolve().as_uri()
@@ -110,9 +184,8 @@ def test_heatmap_renders_in_headless_chromium(first_run, tmp_path):
     dom = subprocess.run(
         [chromium, *CHROMIUM_FLAGS, *profile, "--dump-dom", url], capture_output=True, text=True, timeout=120
     )
-    parser = HeatmapCells("summary-heatmap")
-    parser.feed(dom.stdout)
-    assert parser.cells == expected_cells(outdir)  # every method x dataset in the rendered DOM
+    # What the browser shows is what the tables say.
+    assert_leaderboards_are_the_results_tables(parse_leaderboards(dom.stdout), outdir)
     shot = tmp_path / "report.png"
     subprocess.run(
         [chromium, *CHROMIUM_FLAGS, *profile, "--window-size=1400,1100", f"--screenshot={shot}", url],
@@ -126,8 +199,47 @@ def test_heatmap_renders_in_headless_chromium(first_run, tmp_path):
         rgb = np.array([int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)])
         return int((np.abs(pixels - rgb).sum(axis=1) <= 6).sum())
 
-    # The solution row (score 1), the zeros control (score 0) and the failed method's grey
-    # cells are all painted on screen.
-    assert count(colour(1.0)) > 1000
-    assert count(colour(0.0)) > 1000
-    assert count(colour(float("nan"))) > 500
+    # The solution's cells (score 1) and the zeros control's (score 0) are painted on screen.
+    assert count(colour(1.0)) > 500
+    assert count(colour(0.0)) > 500
+
+
+def test_cards_and_pictures_say_what_the_tables_say(first_run):
+    outdir, _ = first_run
+    html = (outdir / "results" / "report.html").read_text()
+    card = html[html.index("id='dataset-neurips2021_starter_cite'") :].split("</div>")[0]
+    assert "<dd>600</dd>" in card and "1,000 GEX, 134 ADT" in card and "<dd>2</dd>" in card
+    assert 'href="https://doi.org/' in html  # method and dataset references are links
+    assert "id='method-predict_modality-knn_regression'" in html
+    _, scores, _ = tables(outdir)
+    ran = scores[scores["status"].isin(["success", "cached"]) & (scores["wall_time_s"] > 0)]
+    for task, part in ran.groupby("task"):
+        plot = html[html.index(f'id="cost-{task}"') :].split("</svg>")[0]
+        assert plot.count('class="point"') == len(part)  # one point per method and dataset
+
+
+def test_compare_shows_a_method_the_second_run_added(first_run, tmp_path):
+    """``scmib report NEW --compare BASE``: the base run lacks kNN, the new one has it."""
+    outdir, _ = first_run
+    base = tmp_path / "base"
+    shutil.copytree(outdir / "results", base / "results")
+    results = pd.read_csv(base / "results" / "results.tsv", sep="\t")
+    results[results["method"] != "knn_regression"].to_csv(
+        base / "results" / "results.tsv", sep="\t", index=False
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "scmib.cli", "report", str(outdir), "--compare", str(base)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(outdir / "results" / "compare.tsv", sep="\t")
+    knn = table[(table["task"] == "predict_modality") & (table["method"] == "knn_regression")].iloc[0]
+    assert knn["what"] == "added" and np.isnan(knn["score_base"]) and knn["rank"] == 1
+    _, _, totals = tables(outdir)
+    expected = totals.set_index(["task", "method"]).loc[("predict_modality", "knn_regression"), "mean_score"]
+    assert knn["score"] == pytest.approx(expected, abs=1e-12)
+    same = table[table["method"] == "solution"]
+    assert (same["what"] == "same").all() and (same["change"] == 0).all()
+    page = (outdir / "results" / "compare.html").read_text()
+    assert 'data-method="knn_regression" data-what="added"' in page

@@ -249,8 +249,10 @@ def cmd_check_run(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from scmib.report import write_report
 
-    paths = write_report(args.run_dir)
+    paths = write_report(args.run_dir, compare_with=args.compare)
     print(f"report: {paths['html']}\nresults: {paths['json']}")
+    if "compare" in paths:
+        print(f"comparison with {args.compare}: {paths['compare']} ({paths['compare_tsv']})")
     return 0
 
 
@@ -583,6 +585,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="write the HTML report and JSON results of a finished run")
     report.add_argument("run_dir", help="the --outdir of a finished scmib run")
+    report.add_argument(
+        "--compare",
+        metavar="BASE_DIR",
+        help="another finished run (e.g. main's): also write results/compare.html, each method's rank "
+        "and score in both",
+    )
     report.set_defaults(func=cmd_report)
 
     lint = sub.add_parser("lint", help="validate every component spec")

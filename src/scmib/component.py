@@ -23,7 +23,7 @@ import argparse
 import os
 import sys
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ import pandas as pd
 
 from scmib.contracts import FileContract, check_file, check_layer, load_contract, shared_axis_problems
 from scmib.errors import EXIT_NOT_APPLICABLE, ContractError, NotApplicable, ScmibError
-from scmib.io import read_h5ad, write_h5ad_atomic
+from scmib.io import keep_layers, read_h5ad, write_h5ad_atomic
 from scmib.spec import Argument, ComponentSpec, load_spec
 
 
@@ -134,21 +134,23 @@ class ComponentRun:
     def path(self, name: str) -> Path:
         return Path(self.values[name])
 
-    def read(self, name: str, lazy: bool = False) -> ad.AnnData:
+    def read(self, name: str, lazy: bool = False, layers: Collection[str] | None = None) -> ad.AnnData:
         """Read the input file ``name`` and validate it against its contract.
 
         With ``lazy`` its sparse matrices stay on disk (see :func:`scmib.io.read_h5ad`).
+        With ``layers``, only those layers are read into memory, the others (and ``X``)
+        are dropped unread once the file is validated (``layers=()``: the annotations only).
         """
         arg = self._file_arg(name, "input")
         if self.values.get(name) is None:
             raise ContractError(f"{self.spec.id}: input '--{name}' was not given")
-        adata = read_h5ad(self.values[name], role=f"input '--{name}'", lazy=lazy)
+        adata = read_h5ad(self.values[name], role=f"input '--{name}'", lazy=lazy or layers is not None)
         if arg.contract:
             contract = load_contract(arg.contract)
             check_file(adata, contract, self.values[name])
             self._check_shared_axes(adata, contract, str(self.values[name]))
             self._seen.append((Axes(adata.obs_names, adata.var_names), contract, str(self.values[name])))
-        return adata
+        return adata if layers is None else keep_layers(adata, layers)
 
     def write(
         self, name: str, adata: ad.AnnData, layers: Mapping[str, Callable[[], Any]] | None = None

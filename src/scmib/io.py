@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import anndata as ad
 import h5py
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from scmib.errors import ContractError
@@ -66,6 +67,20 @@ def _read_lazy(path: Path) -> ad.AnnData:
     kept = {slot: ad.io.read_elem(handle[slot]) for slot in slots if slot in handle}
     layers = {name: element(node) for name, node in handle["layers"].items()} if "layers" in handle else {}
     return ad.AnnData(X=element(handle["X"]) if "X" in handle else None, layers=layers, **kept)
+
+
+def keep_layers(adata: ad.AnnData, names: Collection[str]) -> ad.AnnData:
+    """Of a file read lazily, read the layers ``names`` into memory and drop the others (and an
+    on-disk ``X``) unread; returns ``adata``. A method that uses one layer of a competition-size
+    ATAC file then holds 1.8 GB, not 3.9."""
+    for name in list(adata.layers):
+        if name not in names:
+            del adata.layers[name]
+        elif isinstance(adata.layers[name], OnDisk):
+            adata.layers[name] = adata.layers[name].to_memory()
+    if isinstance(adata.X, OnDisk):
+        adata.X = None
+    return adata
 
 
 def rows(matrix: Any, selected: np.ndarray, columns: np.ndarray | None = None) -> sp.csr_matrix:
@@ -147,3 +162,21 @@ def write_h5ad_atomic(
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def describe_h5ad(path: str | os.PathLike) -> dict[str, Any]:
+    """Cells, features, modality, batches and the ``uns`` source/reference of an ``.h5ad`` file,
+    read without loading its matrices (for a report's dataset cards); empty if it is missing."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    with h5py.File(path, "r") as handle:
+        obs, var, uns = handle["obs"], handle["var"], handle.get("uns", {})
+        index = lambda frame: frame[frame.attrs["_index"]].shape[0]  # noqa: E731
+        found: dict[str, Any] = {"cells": index(obs), "features": index(var)}
+        if "batch" in obs:
+            found["batches"] = len(pd.unique(np.asarray(ad.io.read_elem(obs["batch"]))))
+        for key in ("modality", "source", "reference"):
+            if key in uns:
+                found[key] = str(ad.io.read_elem(uns[key]))
+    return found

@@ -87,6 +87,13 @@ def count_statistics(counts, batches: pd.Series) -> np.ndarray:
     return np.column_stack([log_total, log_detected, within.to_numpy()])
 
 
+def embedding_layer(adata: ad.AnnData) -> str:
+    """The layer :func:`modality_embedding` reduces: ATAC's counts, else the normalised values."""
+    from scmib.processing.predict_modality import modality_of
+
+    return "counts" if modality_of(adata) == "ATAC" else "normalized"
+
+
 def modality_embedding(
     train: ad.AnnData, test: ad.AnnData, n_components: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -97,9 +104,8 @@ def modality_embedding(
     than ``n_components``. Returns ``(n_train, k)`` and ``(n_test, k)`` float32 arrays.
     """
     from scmib.methods.reduction import as_dense, joint_svd
-    from scmib.processing.predict_modality import modality_of
 
-    if modality_of(train) == "ATAC":
+    if embedding_layer(train) == "counts":
         return lsi(train.layers["counts"], test.layers["counts"], n_components, seed)
     first, second = train.layers["normalized"], test.layers["normalized"]
     if train.n_vars <= n_components:

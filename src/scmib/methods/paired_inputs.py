@@ -10,7 +10,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from scmib.component import ComponentRun
-from scmib.methods.features import modality_embedding
+from scmib.io import keep_layers
+from scmib.methods.features import embedding_layer, modality_embedding
 from scmib.methods.matching import batch_groups, match_within_groups, matching_file, training_pairs
 
 
@@ -38,17 +39,24 @@ class PairedReductions:
         return matching_file(weights, self.test_mod1, self.test_mod2)
 
 
+def read_reduced_layer(run: ComponentRun, name: str) -> ad.AnnData:
+    """Input ``name`` with only the layer :func:`modality_embedding` reduces read into memory."""
+    adata = run.read(name, lazy=True)
+    return keep_layers(adata, [embedding_layer(adata)])
+
+
 def read_paired_reductions(run: ComponentRun, n_components: int, seed: int) -> PairedReductions:
     """Read a method's five inputs, pair the training mod2 rows, and reduce each modality
     (:func:`modality_embedding`, fitted on training and test cells together)."""
+    # Only the layer each modality is reduced from is read (a competition-size ATAC file holds two).
     train_mod1, test_mod1, test_mod2 = (
-        run.read(f"input_{n}") for n in ("train_mod1", "test_mod1", "test_mod2")
+        read_reduced_layer(run, f"input_{n}") for n in ("train_mod1", "test_mod1", "test_mod2")
     )
     train1, test1 = modality_embedding(train_mod1, test_mod1, n_components, seed)
     # Read, paired and reduced in one go, so the training mod2 file (1.6 GB of GEX at competition
     # size) is let go before anything else is read.
     train2, test2 = modality_embedding(
-        training_pairs(run.read("input_train_mod2"), run.read("input_train_sol")),
+        training_pairs(read_reduced_layer(run, "input_train_mod2"), run.read("input_train_sol")),
         test_mod2,
         n_components,
         seed,

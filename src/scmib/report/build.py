@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from scmib.errors import ScmibError
+from scmib.report.compare import compare, compare_html
 from scmib.report.export import results_json
 from scmib.report.html import render_html
 
@@ -37,11 +38,22 @@ def load_run(folder: str | Path) -> Run:
     )
 
 
-def write_report(folder: str | Path) -> dict[str, Path]:
-    """Write ``results/report.html`` and ``results/results.json``; return their paths."""
+def write_report(folder: str | Path, compare_with: str | Path | None = None) -> dict[str, Path]:
+    """Write ``results/report.html`` and ``results/results.json``; return their paths.
+
+    With ``compare_with`` (another finished run, the base), also ``results/compare.tsv`` and
+    ``results/compare.html``: each method's rank and score in both runs (see :mod:`.compare`).
+    """
     run = load_run(folder)
     out = run.folder / "results"
     html_path, json_path = out / "report.html", out / "results.json"
     html_path.write_text(render_html(run))
     json_path.write_text(json.dumps(results_json(run), indent=1, default=str))
-    return {"html": html_path, "json": json_path}
+    paths = {"html": html_path, "json": json_path}
+    if compare_with is not None:
+        base = load_run(compare_with)
+        table = compare(run, base)
+        table.to_csv(out / "compare.tsv", sep="\t", index=False)
+        (out / "compare.html").write_text(compare_html(table, run, base))
+        paths |= {"compare": out / "compare.html", "compare_tsv": out / "compare.tsv"}
+    return paths

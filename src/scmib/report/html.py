@@ -15,8 +15,11 @@ import numpy as np
 import pandas as pd
 
 from scmib.report.export import quality_control
+from scmib.report.leaderboard import MEMORY, TIME, Leaderboard, leaderboards
+from scmib.report.plots import cost_plot, metric_dots
 from scmib.report.reference import PREDICT_MODALITY_RMSE, is_neurips
-from scmib.runner.execute import FAILURES, NOT_APPLICABLE, outcome_summary
+from scmib.runner.execute import FAILURES, NOT_APPLICABLE, OK, outcome_summary
+from scmib.runner.results import method_scores
 
 if TYPE_CHECKING:
     from scmib.report.build import Run
@@ -31,7 +34,16 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding
 text-align:left;font-size:.9em}th{background:#f3f3f3}.note{background:#fff4ce;padding:.5em;
 border-left:4px solid #e0a800}.bad{color:#b00020;font-weight:600}pre{background:#f6f6f6;
 padding:.5em;max-height:20em;overflow:auto;font-size:.8em}svg text{font-size:12px}
-.muted{color:#777}
+.muted{color:#777}.cards{display:flex;flex-wrap:wrap;gap:.8em}.card{border:1px solid #ddd;
+border-radius:4px;padding:.2em .9em;width:26em}.card h3{font-size:1em}.card dl{display:grid;
+grid-template-columns:auto 1fr;gap:.1em .8em;font-size:.85em}.card dt{color:#555}.card dd{margin:0;
+overflow-wrap:anywhere}.pair{display:flex;flex-wrap:wrap;gap:1.5em;align-items:flex-start}
+@media print{.card{break-inside:avoid}table.leaderboard{font-size:.75em}}
+table.leaderboard td{text-align:right;white-space:nowrap}table.leaderboard td:nth-child(2){text-align:left}
+table.leaderboard th{font-size:.8em;vertical-align:bottom}tr.controls-rule td{text-align:left;
+background:#fafafa;color:#555;border-top:3px double #999;font-style:italic}
+td.time,td.memory{position:relative;min-width:6em}span.bar{position:absolute;left:0;top:15%;
+height:70%;background:#9ecae1}span.num{position:relative}
 """
 
 
@@ -88,6 +100,120 @@ def heatmap_svg(fill: pd.DataFrame, text: pd.DataFrame, tooltip: pd.DataFrame, s
     return "".join(parts)
 
 
+def _number(value: float, kind: str) -> str:
+    if kind == TIME:
+        return f"{value:.1f}" if value < 100 else f"{value:.0f}"
+    if kind == MEMORY:
+        return f"{value:.0f}"
+    return f"{value:.3f}"
+
+
+def leaderboard_html(board: Leaderboard, labels: dict[str, str]) -> str:
+    """A task's leaderboard as an HTML table: scores coloured by value, resources as bars (log
+    scale), controls under a rule. Each value cell carries ``data-value`` (the table's own number)
+    and a hover title; a cell without a value is blank and its title says why."""
+    columns = list(board.columns)
+    head = "<th>rank</th><th>method</th>" + "".join(
+        f'<th class="{board.columns[c]}" scope="col">{html.escape(c)}</th>' for c in columns
+    )
+    peak = {
+        kind: board.values[[c for c in columns if board.columns[c] == kind]].max().max()
+        for kind in (TIME, MEMORY)
+    }
+    rows, rank, controls_started = [], 0, False
+    for method, row in board.values.iterrows():
+        control = board.kinds[method] == "control_method"
+        if control and not controls_started:
+            controls_started = True
+            rows.append(
+                f'<tr class="controls-rule"><td colspan="{len(columns) + 2}">Controls: the bracket '
+                "every score is scaled by (not ranked with the methods)</td></tr>"
+            )
+            rank = 0
+        rank += 1
+        label = html.escape(labels.get(method, method))
+        cells = [f"<td>{rank}</td>", f'<td title="{label}">{html.escape(method)}</td>']
+        for column in columns:
+            kind, value = board.columns[column], row[column]
+            note = html.escape(str(board.notes.loc[method, column]))
+            if value is None or not np.isfinite(value):
+                cells.append(f'<td class="{kind} missing" title="{note}"></td>')
+            elif kind in (TIME, MEMORY):
+                width = 100 * math.log10(1 + value) / max(math.log10(1 + peak[kind]), 1e-9)
+                cells.append(
+                    f'<td class="{kind}" data-value="{float(value)!r}" title="{note}"><span class="bar" '
+                    f'style="width:{width:.0f}%"></span><span class="num">{_number(value, kind)}</span></td>'
+                )
+            else:
+                ink = "#000" if value > 0.55 else "#fff"
+                cells.append(
+                    f'<td class="{kind}" data-value="{float(value)!r}" title="{note}" '
+                    f'style="background:{colour(value)};color:{ink}">{_number(value, kind)}</td>'
+                )
+        kind = "control" if control else "method"
+        rows.append(f'<tr data-method="{html.escape(method)}" data-kind="{kind}">{"".join(cells)}</tr>')
+    return (
+        f'<table class="leaderboard" id="leaderboard-{html.escape(board.task)}"><thead><tr>{head}</tr>'
+        f"</thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _link(url: str | None, text: str | None = None) -> str:
+    if not url:
+        return ""
+    return f'<a href="{html.escape(url)}">{html.escape(text or url)}</a>'
+
+
+def _doi_link(doi: str | None) -> str:
+    return _link(f"https://doi.org/{doi}", f"doi:{doi}") if doi else ""
+
+
+def dataset_card(key: str, dataset: dict) -> str:
+    """A dataset's card: what it is, where it comes from, its size and what the loader removed."""
+    files = [f for f in dataset.get("files", []) if f]
+    cells = files[0]["cells"] if files else None
+    features = ", ".join(f"{f['features']:,} {f.get('modality', '')}".strip() for f in files)
+    batches = files[0].get("batches") if files else None
+    source = files[0].get("source") if files else None
+    reference = files[0].get("reference") if files else None
+    removed = [
+        f"{f['removed']:,} of {f['before']:,} {f['what']} ({f['why']})"
+        for f in dataset.get("filters", [])
+        if f["removed"]
+    ]
+    rows = [
+        ("modalities", html.escape(" + ".join(dataset["modalities"]))),
+        ("organism", html.escape(dataset["organism"])),
+        ("cells", f"{cells:,}" if cells is not None else ""),
+        ("features", html.escape(features)),
+        ("batches", str(batches) if batches is not None else ""),
+        ("source", _link(source) if source and source.startswith("http") else html.escape(source or "")),
+        ("reference", _doi_link(reference) if reference and reference.startswith("10.") else ""),
+        ("loader", f"<code>{html.escape(dataset.get('loader', ''))}</code>"),
+        ("filtered", html.escape("; ".join(removed)) or "nothing"),
+    ]
+    warnings = "".join(f"<p class='bad'>{html.escape(w)}</p>" for w in dataset.get("warnings", []))
+    body = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in rows if value)
+    return (
+        f"<div class='card' id='dataset-{html.escape(key)}'><h3>{html.escape(dataset['label'])} "
+        f"<span class='muted'>({html.escape(key)})</span></h3><p>{html.escape(dataset['summary'])}</p>"
+        f"<dl>{body}</dl>{warnings}</div>"
+    )
+
+
+def method_card(method: dict) -> str:
+    """A method's card: label, summary, kind, reference and repository."""
+    links = " · ".join(x for x in (_doi_link(method.get("doi")), _link(method.get("repository"))) if x)
+    kind = method["kind"].replace("_", " ")
+    return (
+        f"<div class='card' id='method-{html.escape(method['task'])}-{html.escape(method['name'])}'>"
+        f"<h3>{html.escape(method['label'])} <span class='muted'>({html.escape(method['name'])}, "
+        f"{kind})</span></h3><p>{html.escape(method['summary'])}</p>"
+        + (f"<p>{links}</p>" if links else "")
+        + "</div>"
+    )
+
+
 def _table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, escape=True, na_rep="", border=0, float_format="{:.3f}".format)
 
@@ -103,32 +229,6 @@ def _method_order(results: pd.DataFrame) -> list[str]:
     return means.sort_values(["control", "s"], ascending=[True, False])["method"].tolist()
 
 
-def summary_heatmap(results: pd.DataFrame, svg_id: str) -> str:
-    frame = results.assign(
-        column=[_column(d, v) for d, v in zip(results["dataset"], results["variant"], strict=True)]
-    )
-    frame["s"] = frame["scaled"].clip(0, 1).fillna(0)
-    mean = frame.pivot_table(index="method", columns="column", values="s", aggfunc="mean")
-    status = frame.groupby(["method", "column"])["status"].first().unstack()
-    raw = (
-        frame.groupby(["method", "column"])
-        .apply(
-            lambda g: "; ".join(f"{m} = {v:.4g}" for m, v in zip(g["metric"], g["value"], strict=True)),
-            include_groups=False,
-        )
-        .unstack()
-    )
-    order = [m for m in _method_order(results) if m in mean.index]
-    mean, status, raw = mean.loc[order], status.loc[order], raw.loc[order]
-    text = mean.map(lambda v: f"{v:.2f}")
-    problem = status.isin(PROBLEM_STATUSES)
-    text = text.mask(problem, status.map(lambda s: str(s).replace("_", " ")))
-    fill = mean.mask(problem)
-    tooltip = raw.radd(mean.index.to_series().map(lambda m: f"{m}: ").reindex(raw.index), axis=0)
-    tooltip = tooltip.mask(problem, status)
-    return heatmap_svg(fill, text, tooltip, svg_id)
-
-
 def metric_heatmap(results: pd.DataFrame, metric: str, svg_id: str) -> str:
     frame = results[results["metric"] == metric]
     frame = frame.assign(
@@ -140,21 +240,20 @@ def metric_heatmap(results: pd.DataFrame, metric: str, svg_id: str) -> str:
     )
     order = [m for m in _method_order(results) if m in value.index]
     value, scaled = value.loc[order], scaled.reindex(index=order, columns=value.columns)
+    reasons = [
+        "not applicable" if "not_applicable" in (st, ms) else (st if st not in OK else ms).replace("_", " ")
+        for st, ms in zip(frame["status"], frame["metric_status"], strict=True)
+    ]
+    why = frame.assign(why=reasons).pivot_table(
+        index="method", columns="column", values="why", aggfunc="first"
+    )
+    why = why.reindex(index=order, columns=value.columns)
     text = value.map(lambda v: "" if not np.isfinite(v) else f"{v:.3f}")
-    tooltip = value.map(lambda v: f"{metric} = {v:.6g}") + scaled.map(lambda v: f", scaled {v:.3f}")
+    tooltip = value.map(lambda v: f"{metric} = {v:.6g}") + scaled.map(
+        lambda v: f", scaled {v:.3f}" if np.isfinite(v) else ""
+    )
+    tooltip = tooltip.mask(~np.isfinite(value), why.fillna("no value"))
     return heatmap_svg(scaled.clip(0, 1), text, tooltip, svg_id)
-
-
-def resources_heatmap(runs: pd.DataFrame, column: str, svg_id: str, unit: str) -> str:
-    methods = runs[runs["stage"].isin(["method", "control_method"])].copy()
-    methods["col"] = [_column(d, v) for d, v in zip(methods["dataset"], methods["variant"], strict=True)]
-    value = methods.pivot_table(index="method", columns="col", values=column, aggfunc="first")
-    logged = np.log10(value.clip(lower=1e-3))
-    spread = float(np.nanmax(logged.to_numpy()) - np.nanmin(logged.to_numpy())) or 1.0
-    fill = (logged - np.nanmin(logged.to_numpy())) / spread
-    text = value.map(lambda v: f"{v:.1f}")
-    tooltip = value.map(lambda v: f"{v:.3f} {unit}")
-    return heatmap_svg(fill, text, tooltip, svg_id)
 
 
 def _log_tail(path: str, lines: int = 25) -> str:
@@ -171,17 +270,33 @@ def _last_line(message: object, limit: int = 300) -> str:
 
 
 def problems_section(runs: pd.DataFrame) -> str:
+    """Jobs that failed or did not apply, one entry per distinct outcome and reason (the same
+    reason for twenty jobs is said once, with the jobs listed under it)."""
     bad = runs[runs["status"].isin(PROBLEM_STATUSES)]
+    # A job skipped for its method's outcome names that method's job: say "its method" instead,
+    # so the same cause on every dataset reads as one reason.
+    reasons = [
+        _last_line(message).replace(job.rsplit("/", 1)[0], "its method")
+        for job, message in zip(bad["job"], bad["message"], strict=True)
+    ]
+    bad = bad.assign(reason=reasons)
     if bad.empty:
         return "<p>Every job succeeded.</p>"
     items = []
-    for row in bad.itertuples():
-        css = "" if row.status == "not_applicable" else ' class="bad"'
+    for (status, reason), group in bad.groupby(["status", "reason"], sort=False):
+        css = "" if status == "not_applicable" else ' class="bad"'
+        jobs = "".join(f"<li><code>{html.escape(job)}</code></li>" for job in group["job"])
+        first = group.iloc[0]
+        count = f"{len(group)} jobs" if len(group) > 1 else f"<code>{html.escape(first['job'])}</code>"
+        log = (
+            f"<details><summary>log of {html.escape(first['job'])}</summary>"
+            f"<pre>{html.escape(_log_tail(first['log']))}</pre></details>"
+            if status != "not_applicable"
+            else ""
+        )
+        listed = f"<details><summary>which</summary><ul>{jobs}</ul></details>" if len(group) > 1 else ""
         items.append(
-            f"<li><span{css}>{html.escape(row.status)}</span> <code>{html.escape(row.job)}</code>"
-            f" {html.escape(_last_line(row.message))}"
-            f"<details><summary>log</summary>"
-            f"<pre>{html.escape(_log_tail(row.log))}</pre></details></li>"
+            f"<li><span{css}>{html.escape(status)}</span> {count}: {html.escape(reason)}{listed}{log}</li>"
         )
     return f'<ul id="problems">{"".join(items)}</ul>'
 
@@ -222,38 +337,10 @@ def render_html(run: Run) -> str:
     results, runs, info = run.results, run.runs, run.info
     flags = quality_control(results, info["methods"])
     bracket = [f for f in flags if f["category"] in ("below_controls", "above_controls", "controls")]
-    datasets = pd.DataFrame(
-        [
-            {
-                "dataset": k,
-                "label": v["label"],
-                "summary": v["summary"],
-                "modalities": " + ".join(v["modalities"]),
-                "organism": v["organism"],
-                "filtered": "; ".join(
-                    f"{f['removed']:,} of {f['before']:,} {f['what']} ({f['why']})"
-                    for f in v.get("filters", [])
-                    if f["removed"]
-                ),
-                "warnings": "; ".join(v.get("warnings", [])),
-            }
-            for k, v in info["datasets"].items()
-        ]
-    )
+    datasets = "".join(dataset_card(key, value) for key, value in info["datasets"].items())
     tasks = "".join(
         f"<li><b>{html.escape(t['label'])}</b>: {html.escape(t['summary'])}</li>"
         for t in info["tasks"].values()
-    )
-    methods = pd.DataFrame(
-        [
-            {
-                "method": m["name"],
-                "kind": m["kind"].replace("_", " "),
-                "label": m["label"],
-                "summary": m["summary"],
-            }
-            for m in info["methods"].values()
-        ]
     )
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>scmib report</title>",
@@ -263,35 +350,54 @@ def render_html(run: Run) -> str:
         f"{html.escape(str(info.get('scmib_version')))}; report made "
         f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; "
         f"{html.escape(outcome_summary(list(runs['status'])))}.</p>",
-        f"<h2 id='overview'>Tasks and datasets</h2><ul>{tasks}</ul>{_table(datasets)}",
-        "<h2 id='summary'>Summary: mean scaled score per method and dataset</h2>",
-        "<p>Each metric is scaled by the controls (0 = worst control, 1 = best control), clipped "
-        "to [0, 1] and averaged; missing results count 0. Hover a cell for raw values.</p>",
-        summary_heatmap(results, "summary-heatmap"),
+        f"<h2 id='overview'>Tasks and datasets</h2><ul>{tasks}</ul><div class='cards'>{datasets}</div>",
+        "<p>Each task has a leaderboard: methods ranked by their mean scaled score over the "
+        "datasets they apply to. A metric is scaled by the task's controls on each dataset (0 = "
+        "worst control, 1 = best control), clipped to [0, 1] and averaged; a failed run counts 0. "
+        "Hover a cell for raw values or, where it is blank, for why.</p>",
     ]
     if bracket:
         items = "".join(f"<li>{html.escape(f['message'])}</li>" for f in bracket)
         parts.append(
             f"<div class='note' id='bracket-notes'><b>Quality control: scores outside the "
-            f"controls</b> (the summary clips them to [0, 1]):<ul>{items}</ul></div>"
+            f"controls</b> (the leaderboards clip them to [0, 1]):<ul>{items}</ul></div>"
         )
-    parts.append("<h2 id='metrics'>Metrics</h2>")
-    for key, metric in info["metrics"].items():
-        direction = "higher is better" if metric["maximize"] else "lower is better"
+    metric_labels = {key: metric["label"] for key, metric in info["metrics"].items()}
+    for board in leaderboards(results, runs, metric_labels):
+        task = info["tasks"].get(board.task, {})
         parts.append(
-            f"<h3>{html.escape(metric['label'])} <span class='muted'>({html.escape(key)}, "
-            f"{direction})</span></h3><p>{html.escape(metric['summary'])}</p>"
+            f"<h2 id='task-{html.escape(board.task)}'>{html.escape(task.get('label', board.task))}</h2>"
+            f"<p>{html.escape(task.get('summary', ''))}</p>"
         )
-        parts.append(metric_heatmap(results, metric["name"], f"metric-{metric['name']}"))
+        labels = {m["name"]: m["label"] for m in info["methods"].values() if m["task"] == board.task}
+        parts.append(leaderboard_html(board, labels))
+        task_scores = method_scores(results[results["task"] == board.task])
+        parts.append(
+            "<h3>The cost of a score</h3><p>Each method on each dataset: its mean scaled score against "
+            "its wall time.</p>" + cost_plot(task_scores, f"cost-{board.task}")
+        )
+        task_results = results[results["task"] == board.task]
+        for key, metric in info["metrics"].items():
+            if metric["task"] != board.task:
+                continue
+            direction = "higher is better" if metric["maximize"] else "lower is better"
+            parts.append(
+                f"<h3>{html.escape(metric['label'])} <span class='muted'>({html.escape(key)}, "
+                f"{direction})</span></h3><p>{html.escape(metric['summary'])}</p>"
+            )
+            svg_id = f"metric-{board.task}-{metric['name']}"
+            parts.append(
+                "<div class='pair'>"
+                + metric_heatmap(task_results, metric["name"], svg_id)
+                + metric_dots(task_results, metric["name"], list(board.values.index), f"dots-{svg_id}")
+                + "</div>"
+            )
+        cards = "".join(method_card(m) for m in info["methods"].values() if m["task"] == board.task)
+        parts.append(f"<h3>Methods and controls</h3><div class='cards'>{cards}</div>")
     parts += [
-        "<h2 id='resources'>Resources</h2><h3>Wall time (s)</h3>",
-        resources_heatmap(runs, "wall_time_s", "resources-time", "s"),
-        "<h3>Peak memory (MB)</h3>",
-        resources_heatmap(runs, "peak_memory_mb", "resources-memory", "MB"),
         "<h2 id='failures'>Failures and not-applicable runs</h2>",
         problems_section(runs),
         reference_section(results),
-        f"<h2 id='methods'>Methods</h2>{_table(methods)}",
         "</body></html>",
     ]
     return "\n".join(parts)

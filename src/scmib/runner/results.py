@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scmib.io import read_h5ad
+from scmib.io import describe_h5ad, read_h5ad
 from scmib.runner.execute import FAILURES, OK, JobResult, earlier_result
 from scmib.runner.plan import Job, load_task_info
 
@@ -184,11 +184,13 @@ def method_scores(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Per method: mean score over task datasets, how many ran, failed, and typical resources."""
+    """Per method: mean score over the task's datasets it applies to (a failure counts 0), how many
+    ran, failed and did not apply, and typical resources."""
     scores = method_scores(table)
+    scores["applicable_score"] = scores["mean_score"].where(scores["status"] != "not_applicable")
     grouped = scores.groupby(["task", "method", "method_kind"], sort=False)
     out = grouped.agg(
-        mean_score=("mean_score", "mean"),
+        mean_score=("applicable_score", "mean"),
         datasets=("status", "size"),
         succeeded=("status", lambda s: int(s.isin(OK).sum())),
         failed=("status", lambda s: int(s.isin(FAILURES).sum())),
@@ -217,6 +219,7 @@ def run_info(jobs: list[Job]) -> dict:
             datasets[job.dataset] = {
                 **info.model_dump(exclude={"args", "profiles"}),
                 "loader": spec.id,
+                "files": [describe_h5ad(path) for path in job.outputs.values()],
                 "filters": filters,
                 "warnings": FilterLog(filters).warnings,
             }

@@ -8,7 +8,9 @@ from scmib.methods.matching import MAX_NONZEROS_PER_CELL, matching_file
 
 
 def main(run: ComponentRun) -> None:
-    test_mod1, test_mod2 = run.read("input_test_mod1"), run.read("input_test_mod2")
+    # Cell names and batches only: the matrices are not used.
+    test_mod1 = run.read("input_test_mod1", layers=())
+    test_mod2 = run.read("input_test_mod2", layers=())
     n = test_mod1.n_obs
     k = min(n, MAX_NONZEROS_PER_CELL)
     rows, cols = np.repeat(np.arange(n), k), np.tile(np.arange(k), n)

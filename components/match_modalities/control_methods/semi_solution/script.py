@@ -8,7 +8,9 @@ from scmib.methods.matching import matching_file
 
 
 def main(run: ComponentRun) -> None:
-    test_mod1, test_mod2 = run.read("input_test_mod1"), run.read("input_test_mod2")
+    # Cell names and batches only: the matrices are not used.
+    test_mod1 = run.read("input_test_mod1", layers=())
+    test_mod2 = run.read("input_test_mod2", layers=())
     truth = sp.csr_matrix(run.read("input_test_sol").X, dtype=np.float64)
     n = truth.shape[0]
     rng = np.random.default_rng(run.par["seed"])

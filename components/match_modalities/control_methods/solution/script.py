@@ -5,7 +5,9 @@ from scmib.methods.matching import matching_file
 
 
 def main(run: ComponentRun) -> None:
-    test_mod1, test_mod2 = run.read("input_test_mod1"), run.read("input_test_mod2")
+    # Cell names and batches only: the matrices are not used.
+    test_mod1 = run.read("input_test_mod1", layers=())
+    test_mod2 = run.read("input_test_mod2", layers=())
     run.write("output", matching_file(run.read("input_test_sol").X, test_mod1, test_mod2))
 
 

@@ -7,7 +7,8 @@ from scmib.processing.predict_modality import prediction_file
 
 
 def main(run: ComponentRun) -> None:
-    test_mod1, train_mod2 = run.read("input_test_mod1"), run.read("input_train_mod2")
+    test_mod1 = run.read("input_test_mod1", layers=())
+    train_mod2 = run.read("input_train_mod2", layers=("normalized",))
     means = np.asarray(train_mod2.layers["normalized"].mean(axis=0)).ravel()
     values = np.tile(means, (test_mod1.n_obs, 1))
     run.write("output", prediction_file(values, test_mod1, train_mod2))

@@ -7,7 +7,8 @@ from scmib.processing.predict_modality import prediction_file
 
 
 def main(run: ComponentRun) -> None:
-    test_mod1, train_mod2 = run.read("input_test_mod1"), run.read("input_train_mod2")
+    test_mod1 = run.read("input_test_mod1", layers=())
+    train_mod2 = run.read("input_train_mod2", layers=("normalized",))
     rng = np.random.default_rng(run.par["seed"])
     donors = rng.integers(0, train_mod2.n_obs, size=test_mod1.n_obs)
     values = train_mod2.layers["normalized"][donors]

@@ -15,8 +15,10 @@ INPUT_COMPONENTS = {("GEX", "ADT"): 300, ("ADT", "GEX"): 0, ("GEX", "ATAC"): 100
 
 
 def main(run: ComponentRun) -> None:
-    train_mod1, train_mod2 = run.read("input_train_mod1"), run.read("input_train_mod2")
-    test_mod1 = run.read("input_test_mod1")
+    # Only the normalised values: a competition-size ATAC file holds its counts too.
+    train_mod1 = run.read("input_train_mod1", layers=("normalized",))
+    train_mod2 = run.read("input_train_mod2", layers=("normalized",))
+    test_mod1 = run.read("input_test_mod1", layers=("normalized",))
     source, target = modality_of(train_mod1), modality_of(train_mod2)
     seed = run.par["seed"]
     n_input = run.par["n_components_input"]

@@ -9,8 +9,10 @@ from scmib.processing.predict_modality import prediction_file
 
 
 def main(run: ComponentRun) -> None:
-    train_mod1, train_mod2 = run.read("input_train_mod1"), run.read("input_train_mod2")
-    test_mod1 = run.read("input_test_mod1")
+    # Only the normalised values: a competition-size ATAC file holds its counts too.
+    train_mod1 = run.read("input_train_mod1", layers=("normalized",))
+    train_mod2 = run.read("input_train_mod2", layers=("normalized",))
+    test_mod1 = run.read("input_test_mod1", layers=("normalized",))
     train_emb, test_emb = joint_svd(
         train_mod1.layers["normalized"],
         test_mod1.layers["normalized"],
