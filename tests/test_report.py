@@ -41,6 +41,7 @@ class Leaderboards(HTMLParser):
         self.task = None
         self.cell = None
         self.header = None
+        self.in_row = False
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -49,9 +50,11 @@ class Leaderboards(HTMLParser):
             self.boards[self.task], self.columns[self.task] = [], []
         elif self.task and tag == "th":
             self.header = ""
-        elif self.task and tag == "tr" and "data-method" in attrs:
-            self.boards[self.task].append((attrs["data-method"], attrs["data-kind"], {}))
-        elif self.task and tag == "td" and self.boards[self.task]:
+        elif self.task and tag == "tr":
+            self.in_row = "data-method" in attrs  # not the rule above the controls
+            if self.in_row:
+                self.boards[self.task].append((attrs["data-method"], attrs["data-kind"], {}))
+        elif self.task and tag == "td" and self.in_row:
             self.cell = [attrs.get("data-value"), "", attrs.get("title", "")]
 
     def handle_data(self, data):

@@ -93,20 +93,27 @@ def _board(
     notes = pd.DataFrame(index=totals.index, dtype=object)
     columns: dict[str, str] = {OVERALL: OVERALL}
     values[OVERALL] = totals["mean_score"]
-    notes[OVERALL] = [
-        f"mean over {n - na} dataset(s) it applies to" if n > na else "applies to no dataset"
-        for n, na in zip(totals["datasets"], totals["not_applicable"], strict=True)
-    ]
+    notes[OVERALL] = pd.Series(
+        [
+            f"mean over {n - na} dataset(s) it applies to" if n > na else "applies to no dataset"
+            for n, na in zip(totals["datasets"], totals["not_applicable"], strict=True)
+        ],
+        index=totals.index,
+    )
     for (dataset, variant), part in scores.groupby(["dataset", "variant"], sort=True):
         column = dataset_column(dataset, variant)
         columns[column] = DATASET
         part = part.set_index("method")
         ok = part["status"].isin(OK)
         values[column] = part["mean_score"].where(ok)
-        notes[column] = [
-            f"{m}: mean scaled score {s:.4f}" if good else reasons.get((task, dataset, variant, m), st)
-            for m, s, good, st in zip(part.index, part["mean_score"], ok, part["status"], strict=True)
-        ]
+        # A Series, aligned by method (the board's rows are in another order).
+        notes[column] = pd.Series(
+            [
+                f"{m}: mean scaled score {s:.4f}" if good else reasons.get((task, dataset, variant, m), st)
+                for m, s, good, st in zip(part.index, part["mean_score"], ok, part["status"], strict=True)
+            ],
+            index=part.index,
+        )
     for metric, part in results.groupby("metric", sort=False):
         if part["metric_status"].eq("derived").all() or part["scaled"].isna().all():
             continue  # a summary metric restates its parts; an unscalable one has no score
