@@ -35,7 +35,8 @@ def emulate_workflow(
 ) -> dict[str, Path]:
     """Run every job of ``plan`` in its own task folder as the workflow does; return the job folders.
 
-    ``job_args`` (e.g. ``task_time_s``) are given to job ``only`` if named, else to every job.
+    ``job_args`` (e.g. ``task_time_s``) are given to the jobs of component ``only`` if named, else
+    to every job.
 
     As in ``workflows/modules/scmib_job.nf``: the entry written as ``job.json``,
     the job's own component folder staged as ``component``, its upstream job
@@ -56,7 +57,7 @@ def emulate_workflow(
             (task / "data_mirror").symlink_to(data_dir)
         (task / "component").symlink_to(repo / "components" / job["component"])
         (task / "job.json").write_text(job["entry_json"])
-        given = job_args if only in (None, job["id"]) else {}
+        given = job_args if only in (None, job["component"]) else {}
         options = [arg for name, value in given.items() for arg in (f"--{name.replace('_', '-')}", value)]
         scmib("job", "--job", "job.json", "--component", "component", "--record", "jobs", *options, cwd=task)
         folders[job["id"]] = task / job["folder"]
@@ -193,7 +194,13 @@ def test_a_timeout_is_recorded_once_not_retried_as_out_of_memory(repo, data_dir,
     # A 4 s task: the component is stopped after 2 s (the margin is half of so short a limit). Only
     # this job has so short a limit: on a busy machine its loader and split may take longer.
     folders = emulate_workflow(
-        plan, slow_repo, data_dir, tmp_path, only=job_id, task_time_s="4", max_attempts="3"
+        plan,
+        slow_repo,
+        data_dir,
+        tmp_path,
+        only="predict_modality/methods/slow_method",
+        task_time_s="4",
+        max_attempts="3",
     )
     record = json.loads((folders[job_id] / ".job.json").read_text())
     assert record["status"] == "timeout" and record["wall_time_s"] < 30

@@ -161,7 +161,7 @@ def leaderboard_html(board: Leaderboard, labels: dict[str, str]) -> str:
 def _link(url: str | None, text: str | None = None) -> str:
     if not url:
         return ""
-    return f'<a href="{html.escape(url)}">{html.escape(text or url)}</a>'
+    return f'<a href="{html.escape(url)}" title="{html.escape(url)}">{html.escape(text or url)}</a>'
 
 
 def _doi_link(doi: str | None) -> str:
@@ -187,7 +187,12 @@ def dataset_card(key: str, dataset: dict) -> str:
         ("cells", f"{cells:,}" if cells is not None else ""),
         ("features", html.escape(features)),
         ("batches", str(batches) if batches is not None else ""),
-        ("source", _link(source) if source and source.startswith("http") else html.escape(source or "")),
+        (
+            "source",  # a URL shown by its file name (the whole of it on hover and as the link)
+            _link(source, source.rstrip("/").rsplit("/", 1)[-1])
+            if source and source.startswith("http")
+            else html.escape(source or ""),
+        ),
         ("reference", _doi_link(reference) if reference and reference.startswith("10.") else ""),
         ("loader", f"<code>{html.escape(dataset.get('loader', ''))}</code>"),
         ("filtered", html.escape("; ".join(removed)) or "nothing"),
