@@ -73,7 +73,7 @@ def test_lint_catches_undeclared_arguments_wrong_folder_and_duplicates(tmp_path)
     script.write_text(
         script.read_text()
         .replace('run.par["n_neighbors"]', 'run.par["n_neighbours"]')
-        .replace('run.read("input_test_mod1")', 'run.read("input_test")')
+        .replace('run.read("input_test_mod1"', 'run.read("input_test"')
     )
     misplaced = _copy_component(tmp_path, "predict_modality/methods/ridge_regression")
     misplaced.rename(misplaced.parent / "ridge")

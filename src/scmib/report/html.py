@@ -201,7 +201,8 @@ def dataset_card(key: str, dataset: dict) -> str:
     body = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in rows if value)
     return (
         f"<div class='card' id='dataset-{html.escape(key)}'><h3>{html.escape(dataset['label'])} "
-        f"<span class='muted'>({html.escape(key)})</span></h3><p>{html.escape(dataset['summary'])}</p>"
+        f"<span class='muted'>({html.escape(key)})</span></h3>"
+        f"<p>{html.escape(dataset['summary'], quote=False)}</p>"
         f"<dl>{body}</dl>{warnings}</div>"
     )
 
@@ -213,7 +214,7 @@ def method_card(method: dict) -> str:
     return (
         f"<div class='card' id='method-{html.escape(method['task'])}-{html.escape(method['name'])}'>"
         f"<h3>{html.escape(method['label'])} <span class='muted'>({html.escape(method['name'])}, "
-        f"{kind})</span></h3><p>{html.escape(method['summary'])}</p>"
+        f"{kind})</span></h3><p>{html.escape(method['summary'], quote=False)}</p>"
         + (f"<p>{links}</p>" if links else "")
         + "</div>"
     )
