@@ -15,11 +15,10 @@ import numpy as np
 import pandas as pd
 
 from scmib.report.export import quality_control
-from scmib.report.leaderboard import MEMORY, TIME, Leaderboard, leaderboards
+from scmib.report.leaderboard import MEMORY, TIME, Leaderboard, dataset_column, last_line, leaderboards
 from scmib.report.plots import cost_plot, metric_dots
 from scmib.report.reference import PREDICT_MODALITY_RMSE, is_neurips
 from scmib.runner.execute import FAILURES, NOT_APPLICABLE, OK, outcome_summary
-from scmib.runner.results import method_scores
 
 if TYPE_CHECKING:
     from scmib.report.build import Run
@@ -224,10 +223,6 @@ def _table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, escape=True, na_rep="", border=0, float_format="{:.3f}".format)
 
 
-def _column(dataset: str, variant: str) -> str:
-    return f"{dataset} {variant}".strip()
-
-
 def _method_order(results: pd.DataFrame) -> list[str]:
     scores = results.assign(s=results["scaled"].clip(0, 1).fillna(0))
     means = scores.groupby(["method", "method_kind"])["s"].mean().reset_index()
@@ -238,7 +233,7 @@ def _method_order(results: pd.DataFrame) -> list[str]:
 def metric_heatmap(results: pd.DataFrame, metric: str, svg_id: str) -> str:
     frame = results[results["metric"] == metric]
     frame = frame.assign(
-        column=[_column(d, v) for d, v in zip(frame["dataset"], frame["variant"], strict=True)]
+        column=[dataset_column(d, v) for d, v in zip(frame["dataset"], frame["variant"], strict=True)]
     )
     value = frame.pivot_table(index="method", columns="column", values="value", aggfunc="first", dropna=False)
     scaled = frame.pivot_table(
@@ -269,12 +264,6 @@ def _log_tail(path: str, lines: int = 25) -> str:
         return "(no log)"
 
 
-def _last_line(message: object, limit: int = 300) -> str:
-    """The last line of a job's message: the error itself, for a failure."""
-    lines = str(message).strip().splitlines()
-    return lines[-1][-limit:] if lines else ""
-
-
 def problems_section(runs: pd.DataFrame) -> str:
     """Jobs that failed or did not apply, one entry per distinct outcome and reason (the same
     reason for twenty jobs is said once, with the jobs listed under it)."""
@@ -282,7 +271,7 @@ def problems_section(runs: pd.DataFrame) -> str:
     # A job skipped for its method's outcome names that method's job: say "its method" instead,
     # so the same cause on every dataset reads as one reason.
     reasons = [
-        _last_line(message).replace(job.rsplit("/", 1)[0], "its method")
+        last_line(message).replace(job.rsplit("/", 1)[0], "its method")
         for job, message in zip(bad["job"], bad["message"], strict=True)
     ]
     bad = bad.assign(reason=reasons)
@@ -377,10 +366,9 @@ def render_html(run: Run) -> str:
         )
         labels = {m["name"]: m["label"] for m in info["methods"].values() if m["task"] == board.task}
         parts.append(leaderboard_html(board, labels))
-        task_scores = method_scores(results[results["task"] == board.task])
         parts.append(
             "<h3>The cost of a score</h3><p>Each method on each dataset: its mean scaled score against "
-            "its wall time.</p>" + cost_plot(task_scores, f"cost-{board.task}")
+            "its wall time.</p>" + cost_plot(board.scores, f"cost-{board.task}")
         )
         task_results = results[results["task"] == board.task]
         for key, metric in info["metrics"].items():

@@ -35,16 +35,19 @@ class Leaderboard:
     notes: pd.DataFrame
     kinds: pd.Series
     columns: dict[str, str]
+    scores: pd.DataFrame
+    """The task's rows of ``scores.tsv`` (for the report's pictures)."""
 
 
-def _last_line(message: object) -> str:
+def last_line(message: object) -> str:
+    """The last line of a job's message (for a failure: the error itself), at most 300 characters."""
     lines = str(message).strip().splitlines()
     return lines[-1][-300:] if lines else ""
 
 
 def _why_missing(status: str, message: str) -> str:
     """``"failed: <the log's last line>"``, ``"not applicable: <why>"``."""
-    reason = re.sub(r"^\[[^\]]+\]\s*", "", _last_line(message))  # the component's name is the row's
+    reason = re.sub(r"^\[[^\]]+\]\s*", "", last_line(message))  # the component's name is the row's
     words = status.replace("_", " ")
     if reason.startswith(words):
         return reason
@@ -134,7 +137,7 @@ def _board(
         .sort_values(["control", "score"], ascending=[True, False], kind="stable")
         .index
     )
-    return Leaderboard(task, values.loc[order], notes.loc[order], kinds.loc[order], columns)
+    return Leaderboard(task, values.loc[order], notes.loc[order], kinds.loc[order], columns, scores)
 
 
 def _metric_note(group: pd.DataFrame) -> str:
