@@ -17,6 +17,8 @@ params {
     outdir: String
     // test (starter cells, small parameters), default, full (adds the GEO NeurIPS data).
     scmib_profile: String = 'default'
+    // Runs per stochastic method and control, each with its own seed (default: 1 under test, else 3).
+    seeds: Integer?
     // Comma-separated names or shell patterns; '!pattern' or the exclude_* parameters leave out.
     tasks: String?
     datasets: String?

@@ -18,6 +18,7 @@ import anndata as ad
 import pytest
 
 from scmib.component import command_line, run_component
+from scmib.contracts import check_file, load_contract
 from scmib.spec import ComponentSpec, load_spec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -114,6 +115,29 @@ def triana_adt2gex(tmp_path_factory, triana_common) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def snare_gex2atac(tmp_path_factory, snare_common) -> dict[str, Path]:
     return make_task(tmp_path_factory.mktemp("snare_gex2atac"), snare_common, "gex2atac")
+
+
+def predict(component: str, task: dict[str, Path], out: Path, **params) -> Path:
+    """Run a predict-modality method or control (``methods/knn_regression``) on ``task``'s files."""
+    inputs = {f"input_{n}": task[n] for n in ("train_mod1", "train_mod2", "test_mod1")}
+    if component.startswith("control_methods/"):
+        inputs["input_test_mod2"] = task["test_mod2"]
+    run_cli(f"predict_modality/{component}", output=out, **inputs, **params)
+    check_file(read(out), load_contract("predict_modality/prediction"), out)
+    return out
+
+
+def score(prediction: Path, solution: Path, out: Path, metric: str = "error") -> dict[str, float]:
+    """Score a predict-modality prediction with ``metric``: its values by metric id."""
+    run_cli(
+        f"predict_modality/metrics/{metric}",
+        input_prediction=prediction,
+        input_test_mod2=solution,
+        output=out,
+    )
+    adata = read(out)
+    check_file(adata, load_contract("predict_modality/score"), out)
+    return dict(zip(adata.uns["metric_ids"], map(float, adata.uns["metric_values"]), strict=True))
 
 
 def organisers_files(data_dir: Path, modality: str) -> dict[str, Path]:

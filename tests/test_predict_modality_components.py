@@ -6,33 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import organisers_files, read, run_cli
-
-from scmib.contracts import check_file, load_contract
+from conftest import organisers_files, predict, read, run_cli, score
 
 CONTROLS = ["zeros", "mean_per_feature", "random_train_profiles", "solution"]
 METHODS = ["knn_regression", "ridge_regression"]
-
-
-def predict(component: str, task: dict[str, Path], out: Path, **params) -> Path:
-    inputs = {f"input_{n}": task[n] for n in ("train_mod1", "train_mod2", "test_mod1")}
-    if component.startswith("control_methods/"):
-        inputs["input_test_mod2"] = task["test_mod2"]
-    run_cli(f"predict_modality/{component}", output=out, **inputs, **params)
-    check_file(read(out), load_contract("predict_modality/prediction"), out)
-    return out
-
-
-def score(prediction: Path, solution: Path, out: Path, metric: str = "error") -> dict[str, float]:
-    run_cli(
-        f"predict_modality/metrics/{metric}",
-        input_prediction=prediction,
-        input_test_mod2=solution,
-        output=out,
-    )
-    adata = read(out)
-    check_file(adata, load_contract("predict_modality/score"), out)
-    return dict(zip(adata.uns["metric_ids"], map(float, adata.uns["metric_values"]), strict=True))
 
 
 @pytest.fixture(scope="module")

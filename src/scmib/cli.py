@@ -64,6 +64,7 @@ def _selection(args: argparse.Namespace, resolve_mirror: bool = True, use_env: b
         metrics=_patterns(args.metrics, args.exclude_metrics),
         data_mirror=mirror,
         cache_dir=args.cache_dir,
+        seeds=getattr(args, "seeds", None),
     )
 
 
@@ -191,6 +192,7 @@ def _workflow_selection(pairs: list[str], repo: Path):
         **{name: params[name] for name in names},
         task=params["tasks"],
         profile=params["scmib_profile"],
+        seeds=params["seeds"],
         # The workflow stages the mirror into each loader's task folder under this name.
         data_mirror="data_mirror" if params["data_mirror"] else None,
         cache_dir=None,
@@ -442,6 +444,12 @@ def _add_selection_args(parser: argparse.ArgumentParser) -> None:
         "otherwise files are downloaded",
     )
     parser.add_argument("--cache_dir", help="download cache (default: $SCMIB_CACHE_DIR or ~/.cache/scmib)")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        help="runs per stochastic method and control, each with its own seed "
+        "(default: 1 in the test profile, 3 otherwise)",
+    )
 
 
 class Parser(argparse.ArgumentParser):

@@ -150,6 +150,9 @@ class Info(Strict):
     """For controls: the control that is handed the solution (scores perfectly)."""
     user_data: bool = False
     """For loaders: reads a user's own file (``scmib run --data``) instead of declaring datasets."""
+    stochastic: bool | None = None
+    """For methods and controls: whether the output depends on the ``seed`` argument, so the runner
+    runs it with several seeds (``--seeds``). None: stochastic exactly when it has a ``seed`` argument."""
 
 
 class References(Strict):
@@ -230,6 +233,20 @@ class ComponentSpec(Strict):
     def applies_to(self, variant: str) -> bool:
         pairs = self.info.modality_pairs
         return pairs is None or variant in pairs
+
+    @property
+    def stochastic(self) -> bool:
+        """A method or control whose results vary with its ``seed`` argument (see ``Info.stochastic``)."""
+        if self.kind not in ("method", "control_method"):
+            return False
+        declared = self.info.stochastic
+        return "seed" in self.argument_map if declared is None else declared
+
+    @model_validator(mode="after")
+    def _seeded_if_stochastic(self) -> ComponentSpec:
+        if self.info.stochastic and "seed" not in self.argument_map:
+            raise ValueError("info.stochastic is true but there is no 'seed' argument for the runner to vary")
+        return self
 
 
 def _load_yaml(path: Path) -> dict[str, Any]:

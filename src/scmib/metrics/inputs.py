@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import anndata as ad
 import numpy as np
 import scipy.sparse as sp
 
 from scmib.errors import ContractError
+from scmib.metrics.contributions import Contributions, attach
 
 
 def reorder(names: np.ndarray, expected: np.ndarray, axis: str, path: str) -> np.ndarray | None:
@@ -45,13 +48,19 @@ def aligned_layers(
 
 
 def score_file(
-    prediction: ad.AnnData, values: dict[str, float], not_applicable: dict[str, str] | None = None
+    prediction: ad.AnnData,
+    values: dict[str, float],
+    not_applicable: dict[str, str] | None = None,
+    contributions: dict[str, Contributions] | None = None,
+    cells: Sequence[str] | None = None,
 ) -> ad.AnnData:
     """A score file (contract ``<task>/score``) for the metric ``values`` of one prediction.
 
     ``not_applicable`` maps metric ids that do not apply to this dataset (one
     batch: nothing to mix) to the reason; their values are NaN and the results
     table marks them ``not_applicable`` rather than a NaN that succeeded.
+    ``contributions`` (by metric id) are the per-cell forms of metrics that have one, over
+    ``cells`` (the solution's cell names, in order); see :mod:`scmib.metrics.contributions`.
     """
     not_applicable = not_applicable or {}
     values = {**values, **{name: np.nan for name in not_applicable}}
@@ -64,4 +73,8 @@ def score_file(
     )
     if not_applicable:
         out.uns["not_applicable"] = dict(not_applicable)
+    if contributions:
+        if cells is None:
+            raise ValueError("contributions need the names of the cells they are over")
+        out = attach(out, cells, contributions, values)
     return out

@@ -31,11 +31,15 @@ def match_probability(weights, pairing_ix: np.ndarray) -> float:
 
     Negative weights count as 0 and a row of zeros scores 0 (benchmark.md). Chance is 1/N.
     """
+    return float(match_probabilities(weights, pairing_ix).mean())
+
+
+def match_probabilities(weights, pairing_ix: np.ndarray) -> np.ndarray:
+    """Each mod1 cell's share of its weight on its true pair (the rows of :func:`match_probability`)."""
     matrix = unshuffled(weights, pairing_ix)
     totals = np.asarray(matrix.sum(axis=1)).ravel()
     diagonal = matrix.diagonal()
-    per_row = np.divide(diagonal, totals, out=np.zeros_like(diagonal), where=totals > 0)
-    return float(per_row.mean())
+    return np.divide(diagonal, totals, out=np.zeros_like(diagonal), where=totals > 0)
 
 
 def format_problems(weights, n_cells: int, tolerance: float = 1e-4) -> list[str]:
@@ -103,14 +107,18 @@ def cell_type_share(weights, pairing_ix: np.ndarray, cell_types: np.ndarray) -> 
     ``cell_types`` are those of the mod1 cells (rows, in the solution's order);
     a column's type is that of its true pair. Negative weights count as 0, zero rows score 0.
     """
+    return float(cell_type_shares(weights, pairing_ix, cell_types).mean())
+
+
+def cell_type_shares(weights, pairing_ix: np.ndarray, cell_types: np.ndarray) -> np.ndarray:
+    """Each mod1 cell's share of its weight on cells of its own type (the rows of :func:`cell_type_share`)."""
     matrix = unshuffled(weights, pairing_ix).tocoo()
     codes = np.unique(np.asarray(cell_types).astype(str), return_inverse=True)[1]
     same = codes[matrix.row] == codes[matrix.col]
     n = matrix.shape[0]
     on_type = np.bincount(matrix.row[same], weights=matrix.data[same], minlength=n)
     totals = np.bincount(matrix.row, weights=matrix.data, minlength=n)
-    per_row = np.divide(on_type, totals, out=np.zeros(n), where=totals > 0)
-    return float(per_row.mean())
+    return np.divide(on_type, totals, out=np.zeros(n), where=totals > 0)
 
 
 def solution_pairing(solution: ad.AnnData) -> np.ndarray:

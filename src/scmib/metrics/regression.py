@@ -25,6 +25,13 @@ def mae(solution: np.ndarray, prediction: np.ndarray) -> float:
     return float(np.mean(np.abs(diff)))
 
 
+def per_cell_error(solution: np.ndarray, prediction: np.ndarray, power: int) -> np.ndarray:
+    """Each cell's mean squared (``power=2``) or absolute (``power=1``) error over its features:
+    RMSE is the square root of their mean, MAE their mean (every cell has the same features)."""
+    diff = np.abs(np.asarray(solution, dtype=np.float64) - np.asarray(prediction, dtype=np.float64))
+    return np.mean(diff * diff if power == 2 else diff, axis=1)
+
+
 def rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pearson correlation of each row of ``a`` with the same row of ``b``; 0 where either is constant."""
     a = np.asarray(a, dtype=np.float64)
@@ -50,14 +57,24 @@ def _oriented(solution: np.ndarray, prediction: np.ndarray, axis: Axis):
 
 def pearson(solution: np.ndarray, prediction: np.ndarray, axis: Axis) -> float:
     """Mean Pearson correlation per cell, per feature, or over all entries at once."""
+    return float(np.mean(pearsons(solution, prediction, axis)))
+
+
+def pearsons(solution: np.ndarray, prediction: np.ndarray, axis: Axis) -> np.ndarray:
+    """Pearson correlation of each cell, of each feature, or (one value) of all entries."""
     sol, pred = _oriented(np.asarray(solution), np.asarray(prediction), axis)
-    return float(np.mean(rowwise_pearson(sol, pred)))
+    return rowwise_pearson(sol, pred)
 
 
 def spearman(solution: np.ndarray, prediction: np.ndarray, axis: Axis) -> float:
     """Mean Spearman correlation (Pearson of average ranks) per cell, per feature or overall."""
+    return float(np.mean(spearmans(solution, prediction, axis)))
+
+
+def spearmans(solution: np.ndarray, prediction: np.ndarray, axis: Axis) -> np.ndarray:
+    """Spearman correlation of each cell, of each feature, or (one value) of all entries."""
     # Imported here: scipy.stats costs 0.6 s at start-up, paid by every metric process otherwise.
     from scipy.stats import rankdata
 
     sol, pred = _oriented(np.asarray(solution), np.asarray(prediction), axis)
-    return float(np.mean(rowwise_pearson(rankdata(sol, axis=1), rankdata(pred, axis=1))))
+    return rowwise_pearson(rankdata(sol, axis=1), rankdata(pred, axis=1))

@@ -22,6 +22,10 @@ class Run:
     results: pd.DataFrame
     runs: pd.DataFrame
     info: dict
+    scores: pd.DataFrame | None = None
+    """``scores.tsv`` (with bootstrap intervals), where the run wrote one."""
+    ranks: pd.DataFrame | None = None
+    """``ranks.tsv``, where the run wrote one."""
 
 
 def load_run(folder: str | Path) -> Run:
@@ -30,11 +34,16 @@ def load_run(folder: str | Path) -> Run:
     missing = [str(p) for p in paths.values() if not p.is_file()]
     if missing:
         raise ScmibError(f"{folder} is not a finished scmib run: missing {missing}")
+    optional = {
+        name: pd.read_csv(path, sep="\t") if (path := folder / "results" / f"{name}.tsv").is_file() else None
+        for name in ("scores", "ranks")
+    }
     return Run(
         folder=folder,
         results=pd.read_csv(paths["results.tsv"], sep="\t", keep_default_na=True),
         runs=pd.read_csv(paths["runs.tsv"], sep="\t").fillna({"message": "", "log": ""}),
         info=json.loads(paths["run_info.json"].read_text()),
+        **optional,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -104,8 +105,14 @@ def _control_flags(results: pd.DataFrame, methods: dict) -> list[dict]:
 
 
 def results_json(run: Run) -> dict:
-    """``{task_info, dataset_info, method_info, metric_info, results, quality_control}``."""
-    results, runs = run.results, run.runs.set_index("job")
+    """``{task_info, dataset_info, method_info, metric_info, results, ranks, quality_control}``.
+
+    A result's ``metric_values`` are means over the method's seeds, ``metric_seed_sd`` their
+    standard deviations; ``ranks`` is ``ranks.tsv``.
+    """
+    from scmib.runner.results import seed_means
+
+    results, runs = seed_means(run.results), run.runs.set_index("job")
     rows = []
     for (task, dataset, variant, method), group in results.groupby(
         ["task", "dataset", "variant", "method"], sort=False
@@ -121,6 +128,8 @@ def results_json(run: Run) -> dict:
                 "method_kind": group["method_kind"].iloc[0],
                 "metric_ids": group["metric"].tolist(),
                 "metric_values": [_none_if_nan(float(v)) for v in group["value"]],
+                "metric_seed_sd": [_none_if_nan(float(v)) for v in group["seed_sd"]],
+                "n_seeds": int(group["n_seeds"].max()),
                 "scaled_scores": [_none_if_nan(float(v)) for v in group["scaled"]],
                 "mean_score": float(group["scaled"].clip(0, 1).fillna(0).mean()),
                 "run_status": group["status"].iloc[0],
@@ -143,5 +152,6 @@ def results_json(run: Run) -> dict:
         "method_info": list(info["methods"].values()),
         "metric_info": list(info["metrics"].values()),
         "results": rows,
+        "ranks": [] if run.ranks is None else json.loads(run.ranks.to_json(orient="records")),
         "quality_control": quality_control(results, info["methods"]),
     }

@@ -15,10 +15,20 @@ import numpy as np
 import pandas as pd
 
 from scmib.report.export import quality_control
-from scmib.report.leaderboard import MEMORY, TIME, Leaderboard, dataset_column, last_line, leaderboards
+from scmib.report.leaderboard import (
+    GROUP,
+    MEMORY,
+    P_BEST,
+    TIME,
+    Leaderboard,
+    dataset_column,
+    last_line,
+    leaderboards,
+)
 from scmib.report.plots import cost_plot, metric_dots
 from scmib.report.reference import PREDICT_MODALITY_RMSE, is_neurips
 from scmib.runner.execute import FAILURES, NOT_APPLICABLE, OK, outcome_summary
+from scmib.runner.results import seed_means
 
 if TYPE_CHECKING:
     from scmib.report.build import Run
@@ -42,7 +52,8 @@ table.leaderboard td{text-align:right;white-space:nowrap}table.leaderboard td:nt
 table.leaderboard th{font-size:.8em;vertical-align:bottom}tr.controls-rule td{text-align:left;
 background:#fafafa;color:#555;border-top:3px double #999;font-style:italic}
 td.time,td.memory{position:relative;min-width:6em}span.bar{position:absolute;left:0;top:15%;
-height:70%;background:#9ecae1}span.num{position:relative}
+height:70%;background:#9ecae1}span.num{position:relative}td.overall,td.dataset{position:relative}
+span.ci{position:absolute;bottom:2px;height:2px;opacity:.8}
 """
 
 
@@ -102,9 +113,22 @@ def heatmap_svg(fill: pd.DataFrame, text: pd.DataFrame, tooltip: pd.DataFrame, s
 def _number(value: float, kind: str) -> str:
     if kind == TIME:
         return f"{value:.1f}" if value < 100 else f"{value:.0f}"
-    if kind == MEMORY:
+    if kind in (MEMORY, GROUP):
         return f"{value:.0f}"
+    if kind == P_BEST:
+        return f"{value:.2f}"
     return f"{value:.3f}"
+
+
+def _interval_bar(interval: tuple[float, float] | None, ink: str) -> str:
+    """A score's 95 % interval as a line along the bottom of its cell (the cell spans 0 to 1)."""
+    if interval is None or not all(np.isfinite(interval)):
+        return ""
+    low, high = (min(max(v, 0.0), 1.0) for v in interval)
+    return (
+        f'<span class="ci" data-low="{interval[0]!r}" data-high="{interval[1]!r}" '
+        f'style="left:{100 * low:.1f}%;width:{max(100 * (high - low), 0.5):.1f}%;background:{ink}"></span>'
+    )
 
 
 def leaderboard_html(board: Leaderboard, labels: dict[str, str]) -> str:
@@ -137,6 +161,9 @@ def leaderboard_html(board: Leaderboard, labels: dict[str, str]) -> str:
             note = html.escape(str(board.notes.loc[method, column]))
             if value is None or not np.isfinite(value):
                 cells.append(f'<td class="{kind} missing" title="{note}"></td>')
+            elif kind in (P_BEST, GROUP):
+                shown = _number(value, kind)
+                cells.append(f'<td class="{kind}" data-value="{float(value)!r}" title="{note}">{shown}</td>')
             elif kind in (TIME, MEMORY):
                 width = 100 * math.log10(1 + value) / max(math.log10(1 + peak[kind]), 1e-9)
                 cells.append(
@@ -147,7 +174,8 @@ def leaderboard_html(board: Leaderboard, labels: dict[str, str]) -> str:
                 ink = "#000" if value > 0.55 else "#fff"
                 cells.append(
                     f'<td class="{kind}" data-value="{float(value)!r}" title="{note}" '
-                    f'style="background:{colour(value)};color:{ink}">{_number(value, kind)}</td>'
+                    f'style="background:{colour(value)};color:{ink}">{_number(value, kind)}'
+                    f"{_interval_bar(board.intervals.get((str(method), column)), ink)}</td>"
                 )
         kind = "control" if control else "method"
         rows.append(f'<tr data-method="{html.escape(method)}" data-kind="{kind}">{"".join(cells)}</tr>')
@@ -328,8 +356,45 @@ def reference_section(results: pd.DataFrame) -> str:
     return f'<h2 id="reference">NeurIPS 2021 reference numbers (RMSE)</h2>{note}{_table(pd.DataFrame(rows))}'
 
 
+def rank_section(ranks: pd.DataFrame | None, task: str, labels: dict[str, str]) -> str:
+    """How sure the task's ranking is: per dataset and over all datasets, each method's score with
+    its interval, the probability that it is the best, and whether it beats the next one."""
+    if ranks is None or ranks.empty or not (ranks["task"] == task).any():
+        return ""
+    rows = []
+    for row in ranks[ranks["task"] == task].itertuples():
+        where = "all datasets" if row.dataset == "all" else dataset_column(row.dataset, row.variant)
+        versus = ""
+        if isinstance(row.next_method, str) and row.next_method:
+            verdict = "better" if str(row.significant).lower() == "true" else "tied within noise"
+            versus = (
+                f"{verdict} than {row.next_method}: +{row.diff_to_next:.3f} "
+                f"[{row.diff_ci_low:.3f}, {row.diff_ci_high:.3f}]"
+            )
+        rows.append(
+            {
+                "datasets": where,
+                "rank": row.rank,
+                "group": row.tied_group,
+                "method": labels.get(row.method, row.method),
+                "score [95% interval]": f"{row.mean_score:.3f} [{row.ci_low:.3f}, {row.ci_high:.3f}]",
+                "P(best)": f"{row.p_best:.2f}",
+                "against the next": versus,
+            }
+        )
+    return (
+        f"<h3>How sure is this ranking?</h3><p>Intervals are 95 % bootstrap intervals over the test "
+        "cells (1,000 resamples, the same for every method) and the methods' seeds; a difference is "
+        "significant when its paired interval excludes 0. Methods of one group are tied within noise: "
+        f"their order is not supported by the data.</p><div id='ranks-{html.escape(task)}'>"
+        f"{_table(pd.DataFrame(rows))}</div>"
+    )
+
+
 def render_html(run: Run) -> str:
-    results, runs, info = run.results, run.runs, run.info
+    runs, info = run.runs, run.info
+    # Per-metric views show each method's mean over its seeds; the leaderboards score every seed.
+    results = seed_means(run.results)
     flags = quality_control(results, info["methods"])
     bracket = [f for f in flags if f["category"] in ("below_controls", "above_controls", "controls")]
     datasets = "".join(dataset_card(key, value) for key, value in info["datasets"].items())
@@ -358,7 +423,7 @@ def render_html(run: Run) -> str:
             f"controls</b> (the leaderboards clip them to [0, 1]):<ul>{items}</ul></div>"
         )
     metric_labels = {key: metric["label"] for key, metric in info["metrics"].items()}
-    for board in leaderboards(results, runs, metric_labels):
+    for board in leaderboards(run.results, runs, metric_labels, run.scores, run.ranks):
         task = info["tasks"].get(board.task, {})
         parts.append(
             f"<h2 id='task-{html.escape(board.task)}'>{html.escape(task.get('label', board.task))}</h2>"
@@ -366,6 +431,7 @@ def render_html(run: Run) -> str:
         )
         labels = {m["name"]: m["label"] for m in info["methods"].values() if m["task"] == board.task}
         parts.append(leaderboard_html(board, labels))
+        parts.append(rank_section(run.ranks, board.task, labels))
         parts.append(
             "<h3>The cost of a score</h3><p>Each method on each dataset: its mean scaled score against "
             "its wall time.</p>" + cost_plot(board.scores, f"cost-{board.task}")

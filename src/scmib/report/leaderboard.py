@@ -17,11 +17,14 @@ import numpy as np
 import pandas as pd
 
 from scmib.runner.execute import OK
-from scmib.runner.results import method_scores, summary
+from scmib.runner.results import method_scores, seed_means, summary
+from scmib.uncertainty.scores import OVERALL as ALL_DATASETS
 
 #: Column kinds, in the order the leaderboard shows them.
 OVERALL, DATASET, METRIC, TIME, MEMORY = "overall", "dataset", "metric", "time", "memory"
+P_BEST, GROUP = "p_best", "group"
 TIME_COLUMN, MEMORY_COLUMN = "wall time (s)", "peak memory (MB)"
+P_BEST_COLUMN, GROUP_COLUMN = "P(best)", "tied group"
 
 
 @dataclass
@@ -37,6 +40,8 @@ class Leaderboard:
     columns: dict[str, str]
     scores: pd.DataFrame
     """The task's rows of ``scores.tsv`` (for the report's pictures)."""
+    intervals: dict[tuple[str, str], tuple[float, float]]
+    """(method, column) -> the 95 % bootstrap interval of a score cell (overall and per dataset)."""
 
 
 def last_line(message: object) -> str:
@@ -59,28 +64,49 @@ def dataset_column(dataset: str, variant: str) -> str:
 
 
 def leaderboards(
-    results: pd.DataFrame, runs: pd.DataFrame, metric_labels: dict[str, str]
+    results: pd.DataFrame,
+    runs: pd.DataFrame,
+    metric_labels: dict[str, str],
+    scores_table: pd.DataFrame | None = None,
+    ranks: pd.DataFrame | None = None,
 ) -> list[Leaderboard]:
     """The boards of every task in ``results`` (the run's ``results.tsv``), given its ``runs.tsv``
-    (for why a job did not finish) and the metrics' labels (``task/metric`` -> label)."""
+    (for why a job did not finish) and the metrics' labels (``task/metric`` -> label).
+    ``scores_table`` (``scores.tsv``) and ``ranks`` (``ranks.tsv``) add the intervals, the
+    probability of being best and the groups tied within noise, where the run wrote them."""
     scores = method_scores(results)
     totals = summary(results)
+    per_metric = seed_means(results)
     method_jobs = runs[runs["stage"].isin(["method", "control_method"])]
     reasons = {
         (r.task, r.dataset, r.variant, r.method): _why_missing(r.status, r.message)
         for r in method_jobs.itertuples()
     }
+    if scores_table is not None and "ci_low" in scores_table:
+        scores = scores.merge(
+            scores_table[["task", "dataset", "variant", "method", "ci_low", "ci_high"]],
+            on=["task", "dataset", "variant", "method"],
+            how="left",
+        )
+    ranks = ranks if ranks is not None else pd.DataFrame(columns=["task", "dataset", "variant", "method"])
     return [
         _board(
             task,
-            results[results["task"] == task],
+            per_metric[per_metric["task"] == task],
             scores[scores["task"] == task],
             totals[totals["task"] == task],
             reasons,
             metric_labels,
+            ranks[ranks["task"] == task],
         )
         for task in results["task"].unique()
     ]
+
+
+def _interval_note(low: float, high: float, sd: float, n_seeds: int) -> str:
+    note = f"; 95% interval {low:.3f} to {high:.3f} (bootstrap over test cells"
+    note += f" and {n_seeds} seeds; sd over seeds {sd:.4f})" if n_seeds > 1 else ")"
+    return note
 
 
 def _board(
@@ -90,8 +116,10 @@ def _board(
     totals: pd.DataFrame,
     reasons: dict[tuple, str],
     metric_labels: dict[str, str],
+    ranks: pd.DataFrame,
 ) -> Leaderboard:
     totals = totals.set_index("method")
+    intervals: dict[tuple[str, str], tuple[float, float]] = {}
     values = pd.DataFrame(index=totals.index, dtype=float)
     notes = pd.DataFrame(index=totals.index, dtype=object)
     columns: dict[str, str] = {OVERALL: OVERALL}
@@ -103,6 +131,24 @@ def _board(
         ],
         index=totals.index,
     )
+    overall = ranks[(ranks["dataset"] == ALL_DATASETS) & (ranks["variant"] == ALL_DATASETS)]
+    overall = overall.set_index("method")
+    if len(overall):
+        columns[P_BEST_COLUMN], columns[GROUP_COLUMN] = P_BEST, GROUP
+        values[P_BEST_COLUMN] = overall["p_best"].astype(float)
+        values[GROUP_COLUMN] = overall["tied_group"].astype(float)
+        notes[P_BEST_COLUMN] = "controls are not ranked"
+        notes[GROUP_COLUMN] = "controls are not ranked"
+        for method, row in overall.iterrows():
+            intervals[(method, OVERALL)] = (row["ci_low"], row["ci_high"])
+            notes.loc[method, OVERALL] += f"; 95% interval {row['ci_low']:.3f} to {row['ci_high']:.3f}"
+            notes.loc[method, P_BEST_COLUMN] = (
+                f"share of bootstrap replicates (test cells and seeds) in which {method} scores best"
+            )
+            peers = overall.index[(overall["tied_group"] == row["tied_group"]) & (overall.index != method)]
+            notes.loc[method, GROUP_COLUMN] = (
+                f"tied within noise with {', '.join(peers)}" if len(peers) else "apart from the others"
+            )
     for (dataset, variant), part in scores.groupby(["dataset", "variant"], sort=True):
         column = dataset_column(dataset, variant)
         columns[column] = DATASET
@@ -117,6 +163,12 @@ def _board(
             ],
             index=part.index,
         )
+        if "ci_low" in part:
+            for method, row in part[ok & part["ci_low"].notna()].iterrows():
+                intervals[(method, column)] = (row["ci_low"], row["ci_high"])
+                notes.loc[method, column] += _interval_note(
+                    row["ci_low"], row["ci_high"], row["score_sd"], int(row["n_seeds"])
+                )
     for metric, part in results.groupby("metric", sort=False):
         if part["metric_status"].eq("derived").all() or part["scaled"].isna().all():
             continue  # a summary metric restates its parts; an unscalable one has no score
@@ -137,7 +189,9 @@ def _board(
         .sort_values(["control", "score"], ascending=[True, False], kind="stable")
         .index
     )
-    return Leaderboard(task, values.loc[order], notes.loc[order], kinds.loc[order], columns, scores)
+    return Leaderboard(
+        task, values.loc[order], notes.loc[order], kinds.loc[order], columns, scores, intervals
+    )
 
 
 def _metric_note(group: pd.DataFrame) -> str:

@@ -52,6 +52,7 @@ def _entry(job: Job, producers: dict[Path, Job], images: Images, execution: Exec
         "dataset": job.dataset,
         "variant": job.variant,
         "method": job.method,
+        "seed": job.seed,
         "key": job.key,
         "deps": [dep.id for dep in job.deps],
         "sources": sources,
@@ -128,6 +129,7 @@ def job_from_entry(entry: dict[str, Any], spec: ComponentSpec, jobs_dir: Path, d
         dataset=entry["dataset"],
         variant=entry["variant"],
         method=entry["method"],
+        seed=entry.get("seed"),
     )
 
 

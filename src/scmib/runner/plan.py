@@ -28,6 +28,8 @@ from scmib.spec import ComponentSpec, DatasetInfo, discover
 RUNNABLE_TASKS = ("predict_modality", "match_modalities", "joint_embedding")
 #: ``scale`` is synthetic data of the competition's size only (``benchmarks/competition_scale.py``).
 PROFILES = ("test", "default", "full", "scale")
+#: Seeds per stochastic method and control when a run does not say (``--seeds``).
+DEFAULT_SEEDS = {"test": 1, "default": 3, "full": 3, "scale": 1}
 #: Stages in the order results are reported.
 STAGES = ("load", "process", "control_method", "method", "prepare", "metric")
 
@@ -48,6 +50,8 @@ class Job:
     dataset: str = ""
     variant: str = ""
     method: str = ""
+    seed: int | None = None
+    """The ``seed`` a stochastic method or control runs with (and its metrics score); None otherwise."""
 
     @property
     def argv_values(self) -> dict[str, Any]:
@@ -146,6 +150,13 @@ class Selection:
     cache_dir: str | None = None
     user_data: list[DataOptions] = field(default_factory=list)
     """A user's own datasets (``scmib run --data``): planned instead of the bundled ones."""
+    seeds: int | None = None
+    """Runs per stochastic method and control, with seeds ``seed``, ``seed + 1``, ...
+    (None: the profile's, :data:`DEFAULT_SEEDS`)."""
+
+    @property
+    def n_seeds(self) -> int:
+        return self.seeds if self.seeds is not None else DEFAULT_SEEDS[self.profile]
 
 
 def _params(spec: ComponentSpec, profile: str, fixed: dict[str, Any]) -> dict[str, Any]:
@@ -183,6 +194,8 @@ def plan(repo: Path, outdir: Path, selection: Selection) -> list[Job]:
     """Every job of a run, dependencies before dependents."""
     if selection.profile not in PROFILES:
         raise ScmibError(f"unknown profile '{selection.profile}'; choose from {PROFILES}")
+    if selection.n_seeds < 1:
+        raise ScmibError(f"--seeds must be at least 1, not {selection.n_seeds}")
     specs = discover(repo / "components")
     by_kind: dict[tuple[str, str], list[ComponentSpec]] = {}
     for spec in specs:
@@ -295,20 +308,23 @@ def _plan_task(
             )
             jobs.append(proc)
             files = {arg.contract: proc.outputs[arg.name] for arg in processor.files("output")}
-            for spec in controls + methods:
+            for spec, seed in _seeded(controls + methods, selection):
                 if not spec.applies_to(variant):
                     continue
-                workdir = base / spec.name
+                # The first seed keeps the unseeded names, so a one-seed run is laid out as before.
+                suffix = f"/seed{seed}" if seed is not None and seed != _base_seed(spec, selection) else ""
+                workdir = base / f"{spec.name}{suffix}"
                 method_job = Job(
-                    id=f"{task}/{dataset.id}/{variant}/{spec.name}",
+                    id=f"{task}/{dataset.id}/{variant}/{spec.name}{suffix}",
                     spec=spec,
                     stage=spec.kind,
                     workdir=workdir,
                     inputs=_wire_inputs(spec, files),
                     outputs=_outputs(spec, workdir),
-                    params=_params(spec, selection.profile, {}),
+                    params=_params(spec, selection.profile, {} if seed is None else {"seed": seed}),
                     deps=[proc],
                     method=spec.name,
+                    seed=seed,
                     **common,
                 )
                 jobs.append(method_job)
@@ -327,6 +343,7 @@ def _plan_task(
                         params=_params(preparer, selection.profile, {}),
                         deps=[method_job],
                         method=spec.name,
+                        seed=seed,
                         **common,
                     )
                     jobs.append(prep_job)
@@ -348,7 +365,26 @@ def _plan_task(
                             params=_params(metric, selection.profile, {}),
                             deps=[method_job, *(job for c, (_, job) in prepared.items() if c in reads)],
                             method=spec.name,
+                            seed=seed,
                             **common,
                         )
                     )
     return jobs
+
+
+def _base_seed(spec: ComponentSpec, selection: Selection) -> int:
+    """The seed a stochastic component runs with by default (its ``seed`` argument's default)."""
+    return int(_params(spec, selection.profile, {}).get("seed", 0))
+
+
+def _seeded(specs: list[ComponentSpec], selection: Selection) -> list[tuple[ComponentSpec, int | None]]:
+    """Each spec with the seeds it runs with: ``n_seeds`` consecutive ones from its default for a
+    stochastic component, one run without a seed for a deterministic one."""
+    pairs: list[tuple[ComponentSpec, int | None]] = []
+    for spec in specs:
+        if spec.stochastic:
+            base = _base_seed(spec, selection)
+            pairs += [(spec, base + i) for i in range(selection.n_seeds)]
+        else:
+            pairs.append((spec, None))
+    return pairs

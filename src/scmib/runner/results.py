@@ -8,14 +8,18 @@ of scaled scores clipped to [0, 1], missing results counting 0.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from scmib.io import describe_h5ad, read_h5ad
+from scmib.metrics import contributions
+from scmib.metrics.contributions import Contributions
 from scmib.runner.execute import FAILURES, OK, JobResult, earlier_result
 from scmib.runner.plan import Job, load_task_info
+from scmib.uncertainty.bootstrap import N_RESAMPLES, interval, resample_counts, stable_seed
 
 RESULT_COLUMNS = [
     "task",
@@ -23,8 +27,14 @@ RESULT_COLUMNS = [
     "variant",
     "method",
     "method_kind",
+    "seed",
     "metric",
     "value",
+    "ci_low",
+    "ci_high",
+    "seed_mean",
+    "seed_sd",
+    "n_seeds",
     "scaled",
     "maximize",
     "status",
@@ -50,6 +60,7 @@ def runs_table(jobs: list[Job], results: dict[str, JobResult]) -> pd.DataFrame:
                 "dataset": job.dataset,
                 "variant": job.variant,
                 "method": job.method,
+                "seed": job.seed,
                 "status": result.status,
                 "exit_code": result.exit_code,
                 "wall_time_s": result.wall_time_s,
@@ -62,14 +73,31 @@ def runs_table(jobs: list[Job], results: dict[str, JobResult]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@dataclass
+class RunResults:
+    """The results table and, by its row index, the bootstrap replicates of each value that has a
+    per-cell form (:mod:`scmib.metrics.contributions`; the summary metric's from its parts')."""
+
+    table: pd.DataFrame
+    replicates: dict[int, np.ndarray]
+
+
 def results_table(jobs: list[Job], results: dict[str, JobResult]) -> pd.DataFrame:
-    """The long table: one row per (task, dataset, variant, method, metric id).
+    """The long table: one row per (task, dataset, variant, method, seed, metric id).
 
     Every metric a planned method should have is present; when the method or
     the metric did not succeed the value is NaN and the statuses say why.
+    ``ci_low``/``ci_high`` are the bootstrap interval over test cells of that run's value,
+    ``seed_mean``/``seed_sd``/``n_seeds`` its mean and standard deviation over the method's seeds.
     """
+    return collect_results(jobs, results).table
+
+
+def collect_results(jobs: list[Job], results: dict[str, JobResult]) -> RunResults:
+    """:func:`results_table` with the bootstrap replicates behind its intervals."""
     method_jobs = {j.id: j for j in jobs if j.stage in ("method", "control_method")}
     rows = []
+    per_cell: dict[int, tuple[pd.Index, Contributions]] = {}
     for job in jobs:
         if job.stage != "metric":
             continue
@@ -77,11 +105,15 @@ def results_table(jobs: list[Job], results: dict[str, JobResult]) -> pd.DataFram
         method_result, metric_result = results[method_job.id], results[job.id]
         values: dict[str, float] = {}
         not_applicable: dict[str, str] = {}
+        found: dict[str, Contributions] = {}
         if metric_result.status in OK:
             score = read_h5ad(job.outputs["output"], role="score")
             values = dict(zip(score.uns["metric_ids"], score.uns["metric_values"], strict=True))
             not_applicable = dict(score.uns.get("not_applicable", {}))
+            found = contributions.read(score)
         for info in job.spec.info.metrics:
+            if info.name in found:
+                per_cell[len(rows)] = (score.obs_names, found[info.name])
             rows.append(
                 {
                     "task": job.task,
@@ -89,6 +121,7 @@ def results_table(jobs: list[Job], results: dict[str, JobResult]) -> pd.DataFram
                     "variant": job.variant,
                     "method": job.method,
                     "method_kind": method_jobs[method_job.id].stage,
+                    "seed": job.seed,
                     "metric": info.name,
                     "value": float(values.get(info.name, np.nan)),
                     "maximize": info.maximize,
@@ -102,12 +135,77 @@ def results_table(jobs: list[Job], results: dict[str, JobResult]) -> pd.DataFram
                     "log": metric_result.log if method_result.status in OK else method_result.log,
                 }
             )
-    table = pd.DataFrame(rows, columns=[c for c in RESULT_COLUMNS if c != "scaled"])
+    measured = [c for c in RESULT_COLUMNS if c not in DERIVED_COLUMNS]
+    table = pd.DataFrame(rows, columns=measured).astype({"seed": "Int64"})
+    replicates = bootstrap_rows(table, per_cell)
     derived = summary_metric_rows(table)
     if len(derived):
-        table = pd.concat([table, derived], ignore_index=True)
-    table.insert(RESULT_COLUMNS.index("scaled"), "scaled", scale(table))
-    return table
+        first = len(table)
+        table = pd.concat([table, derived], ignore_index=True).astype({"seed": "Int64"})
+        replicates.update(summary_metric_replicates(table, replicates, range(first, len(table))))
+    table["ci_low"], table["ci_high"] = np.nan, np.nan
+    for row, values in replicates.items():
+        table.loc[row, ["ci_low", "ci_high"]] = interval(values)
+    seeds = table.groupby(SEEDLESS_KEYS, sort=False, dropna=False)["value"]
+    table["seed_mean"] = seeds.transform("mean")
+    table["seed_sd"] = seeds.transform(seed_sd)
+    table["n_seeds"] = seeds.transform("size")
+    table["scaled"] = scale(table)
+    return RunResults(table[RESULT_COLUMNS], replicates)
+
+
+#: A row's identity without its seed: the rows a method's seeds share.
+SEEDLESS_KEYS = ["task", "dataset", "variant", "method", "metric"]
+#: Columns computed from the measured ones.
+DERIVED_COLUMNS = ("ci_low", "ci_high", "seed_mean", "seed_sd", "n_seeds", "scaled")
+
+
+def seed_sd(values: pd.Series) -> float:
+    """Standard deviation over seeds (n - 1 in the denominator); 0 for one run: a deterministic
+    method, or one seed; NaN when a seed has no value."""
+    return 0.0 if len(values) < 2 else float(values.std(ddof=1, skipna=False))
+
+
+def bootstrap_rows(
+    table: pd.DataFrame, per_cell: dict[int, tuple[pd.Index, Contributions]]
+) -> dict[int, np.ndarray]:
+    """Bootstrap replicates of every value with contributions, by row: per (task, dataset,
+    variant) one set of seeded resamples of its cells, the same for every method and seed."""
+    by_group: dict[tuple, list[int]] = {}
+    for row in per_cell:
+        by_group.setdefault(tuple(table.loc[row, ["task", "dataset", "variant"]]), []).append(row)
+    replicates: dict[int, np.ndarray] = {}
+    for group, rows in by_group.items():
+        cells = pd.Index(pd.unique(np.concatenate([per_cell[row][0].to_numpy() for row in rows])))
+        positions = {row: cells.get_indexer(per_cell[row][0]) for row in rows}
+        blocks: dict[int, list[np.ndarray]] = {row: [] for row in rows}
+        for counts in resample_counts(len(cells), N_RESAMPLES, stable_seed(*map(str, group))):
+            for row in rows:
+                blocks[row].append(per_cell[row][1].resampled(counts[:, positions[row]]))
+        replicates.update({row: np.concatenate(parts) for row, parts in blocks.items()})
+    return replicates
+
+
+def summary_metric_replicates(
+    table: pd.DataFrame, replicates: dict[int, np.ndarray], rows: range
+) -> dict[int, np.ndarray]:
+    """Replicates of summary-metric rows: the mean of their parts' replicates, a part without a
+    per-cell form held at its value. Only where some part has replicates."""
+    found = {}
+    for row in rows:
+        derived = table.loc[row]
+        info = summary_metrics(str(derived["task"])) or {}
+        same = (table.index < rows.start) & (table["metric_status"] != "not_applicable")
+        for key in ["task", "dataset", "variant", "method"]:
+            same &= table[key] == derived[key]
+        same &= table["seed"].isna() if pd.isna(derived["seed"]) else table["seed"] == derived["seed"]
+        parts = table.index[same & table["metric"].isin(info.get("of", []))]
+        if not any(part in replicates for part in parts):
+            continue
+        found[row] = np.mean(
+            [replicates.get(part, np.full(N_RESAMPLES, table.loc[part, "value"])) for part in parts], axis=0
+        )
+    return found
 
 
 def summary_metrics(task: str) -> dict | None:
@@ -128,7 +226,7 @@ def summary_metric_rows(table: pd.DataFrame) -> pd.DataFrame:
         if not info:
             continue
         part = table[(table["task"] == task) & table["metric"].isin(info["of"])]
-        for _, group in part.groupby(["dataset", "variant", "method"], sort=False):
+        for _, group in part.groupby(["dataset", "variant", "method", "seed"], sort=False, dropna=False):
             applicable = group[group["metric_status"] != "not_applicable"]
             first = group.iloc[0]
             rows.append(
@@ -145,10 +243,13 @@ def summary_metric_rows(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def scale(table: pd.DataFrame) -> pd.Series:
-    """Control-scaled values (unclipped); NaN where the controls do not span a range."""
+    """Control-scaled values (unclipped); NaN where the controls do not span a range.
+
+    A control run with several seeds counts with its mean over them.
+    """
     scaled = pd.Series(np.nan, index=table.index, dtype=float)
     for _, group in table.groupby(["task", "dataset", "variant", "metric"], sort=False):
-        controls = group.loc[group["method_kind"] == "control_method", "value"].dropna()
+        controls = group[group["method_kind"] == "control_method"].groupby("method")["value"].mean().dropna()
         if len(controls) < 2:
             continue
         maximize = bool(group["maximize"].iloc[0])
@@ -164,6 +265,8 @@ def method_scores(table: pd.DataFrame) -> pd.DataFrame:
 
     A metric on which the controls do not span a range (every control passes a
     format check, say) cannot be scaled and is left out of the mean rather than counted 0.
+    With several seeds, each seed's run is scored so; ``mean_score`` is their mean and
+    ``score_sd`` their standard deviation (0 for a deterministic method).
     """
     keys = ["task", "dataset", "variant", "metric"]
     # A summary metric only restates its parts; counting it too would weigh them twice.
@@ -171,16 +274,64 @@ def method_scores(table: pd.DataFrame) -> pd.DataFrame:
     scalable = table.groupby(keys, sort=False)["scaled"].transform(lambda s: s.notna().any())
     clipped = table[scalable.astype(bool)]
     clipped = clipped.assign(score=clipped["scaled"].clip(0, 1).fillna(0.0))
-    return (
-        clipped.groupby(["task", "dataset", "variant", "method", "method_kind"], sort=False)
+    method = ["task", "dataset", "variant", "method", "method_kind"]
+    per_seed = (
+        clipped.groupby([*method, "seed"], sort=False, dropna=False)
         .agg(
-            mean_score=("score", "mean"),
+            score=("score", "mean"),
             status=("status", "first"),
             wall_time_s=("wall_time_s", "first"),
             peak_memory_mb=("peak_memory_mb", "first"),
         )
         .reset_index()
     )
+    return (
+        per_seed.groupby(method, sort=False)
+        .agg(
+            mean_score=("score", "mean"),
+            score_sd=("score", seed_sd),
+            n_seeds=("score", "size"),
+            status=("status", worst_status),
+            wall_time_s=("wall_time_s", "mean"),
+            peak_memory_mb=("peak_memory_mb", "max"),
+        )
+        .reset_index()
+    )
+
+
+def seed_means(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per (task, dataset, variant, method, metric): the value and scaled value averaged
+    over the method's seeds (its only run for a deterministic one), the worst status, mean resources.
+
+    ``ci_low``/``ci_high`` are kept only where there was one run: intervals over seeds and cells
+    together are the scores' (``scores.tsv``), not a metric's.
+    """
+    keys = [*SEEDLESS_KEYS, "method_kind"]
+    grouped = table.groupby(keys, sort=False, dropna=False)
+    out = grouped.agg(
+        value=("value", "mean"),
+        ci_low=("ci_low", "first"),
+        ci_high=("ci_high", "first"),
+        seed_sd=("seed_sd", "first"),
+        n_seeds=("n_seeds", "first"),
+        scaled=("scaled", "mean"),
+        maximize=("maximize", "first"),
+        status=("status", worst_status),
+        metric_status=("metric_status", worst_status),
+        wall_time_s=("wall_time_s", "mean"),
+        cpu_time_s=("cpu_time_s", "mean"),
+        peak_memory_mb=("peak_memory_mb", "max"),
+        log=("log", "first"),
+    ).reset_index()
+    several = out["n_seeds"] > 1
+    out.loc[several, ["ci_low", "ci_high"]] = np.nan
+    return out
+
+
+def worst_status(statuses: pd.Series) -> str:
+    """A method's status over its seeds: the first that is not a success, else the first."""
+    failed = statuses[~statuses.isin(OK)]
+    return str(failed.iloc[0] if len(failed) else statuses.iloc[0])
 
 
 def summary(table: pd.DataFrame) -> pd.DataFrame:
@@ -268,17 +419,24 @@ def with_earlier_results(
 
 
 def write_tables(outdir: Path, jobs: list[Job], results: dict[str, JobResult]) -> pd.DataFrame:
-    """Write ``results.tsv``/``.parquet``, ``scores.tsv``, ``summary.tsv``, ``runs.tsv`` and
-    ``run_info.json`` (specs of the components that ran, for reports)."""
+    """Write ``results.tsv``/``.parquet``, ``scores.tsv`` (with bootstrap intervals),
+    ``summary.tsv``, ``ranks.tsv``, ``runs.tsv`` and ``run_info.json`` (specs of the components
+    that ran, for reports)."""
     import json
+
+    from scmib.uncertainty.scores import column_replicates, ranks, score_intervals
 
     folder = outdir / "results"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "run_info.json").write_text(json.dumps(run_info(jobs), indent=1, default=str))
-    table = results_table(jobs, results)
+    collected = collect_results(jobs, results)
+    table = collected.table
     table.to_csv(folder / "results.tsv", sep="\t", index=False)
     table.to_parquet(folder / "results.parquet", index=False)
-    method_scores(table).to_csv(folder / "scores.tsv", sep="\t", index=False)
-    summary(table).to_csv(folder / "summary.tsv", sep="\t", index=False)
+    replicates = column_replicates(table, collected.replicates)
+    scores, totals = method_scores(table), summary(table)
+    score_intervals(scores, replicates).to_csv(folder / "scores.tsv", sep="\t", index=False)
+    totals.to_csv(folder / "summary.tsv", sep="\t", index=False)
+    ranks(scores, totals, replicates).to_csv(folder / "ranks.tsv", sep="\t", index=False)
     runs_table(jobs, results).to_csv(folder / "runs.tsv", sep="\t", index=False)
     return table

@@ -1,8 +1,9 @@
-"""Silhouette widths of cell types and of batches within cell types."""
+"""Silhouette widths of cell types and of batches within cell types, with each cell's contribution."""
 
 from scmib.component import ComponentRun, run_component
+from scmib.metrics.contributions import Contributions
 from scmib.metrics.embedding.inputs import embedding_inputs
-from scmib.metrics.embedding.silhouette import asw_batch, asw_label
+from scmib.metrics.embedding.silhouette import asw_batch_per_cell, asw_label_per_cell, mean_over_types
 
 
 def main(run: ComponentRun) -> None:
@@ -19,10 +20,15 @@ def main(run: ComponentRun) -> None:
         run.write("output", inputs.worst(worst, "every cell at one point", not_applicable))
         return
     labels, batches = inputs.obs["cell_type"].to_numpy(), inputs.obs["batch"].to_numpy()
-    values = {"asw_label": asw_label(inputs.embedding, labels)}
+    # One silhouette computation gives both the value and each cell's contribution.
+    label_widths = asw_label_per_cell(inputs.embedding, labels)
+    values = {"asw_label": float(label_widths.mean())}
+    per_cell = {"asw_label": Contributions(label_widths)}
     if "asw_batch" not in not_applicable:
-        values["asw_batch"] = asw_batch(inputs.embedding, batches, labels)
-    run.write("output", inputs.score(values, not_applicable))
+        batch_widths = asw_batch_per_cell(inputs.embedding, batches, labels)
+        values["asw_batch"] = mean_over_types(batch_widths, labels)
+        per_cell["asw_batch"] = Contributions(batch_widths, labels)
+    run.write("output", inputs.score(values, not_applicable, per_cell))
 
 
 if __name__ == "__main__":

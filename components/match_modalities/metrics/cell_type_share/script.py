@@ -1,9 +1,10 @@
-"""Share of each cell's weight on cells of its own type."""
+"""Share of each cell's weight on cells of its own type, with each test cell's contribution."""
 
 from scmib.component import ComponentRun, run_component
 from scmib.errors import NotApplicable
+from scmib.metrics.contributions import Contributions
 from scmib.metrics.inputs import score_file
-from scmib.metrics.matching import cell_type_share, checked_weights, solution_pairing
+from scmib.metrics.matching import cell_type_share, cell_type_shares, checked_weights, solution_pairing
 
 
 def main(run: ComponentRun) -> None:
@@ -11,8 +12,12 @@ def main(run: ComponentRun) -> None:
     if "cell_type" not in solution.obs:
         raise NotApplicable(f"solution '{run.path('input_test_sol')}' has no obs['cell_type']")
     weights = checked_weights(prediction, solution, str(run.path("input_prediction")))
-    value = cell_type_share(weights, solution_pairing(solution), solution.obs["cell_type"].to_numpy())
-    run.write("output", score_file(prediction, {"cell_type_share": value}))
+    pairing, cell_types = solution_pairing(solution), solution.obs["cell_type"].to_numpy()
+    value = cell_type_share(weights, pairing, cell_types)
+    per_cell = {"cell_type_share": Contributions(cell_type_shares(weights, pairing, cell_types))}
+    names = solution.obs_names
+    score = score_file(prediction, {"cell_type_share": value}, contributions=per_cell, cells=names)
+    run.write("output", score)
 
 
 if __name__ == "__main__":

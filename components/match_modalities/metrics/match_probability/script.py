@@ -1,15 +1,20 @@
-"""The competition's match probability."""
+"""The competition's match probability, with each test cell's contribution."""
 
 from scmib.component import ComponentRun, run_component
+from scmib.metrics.contributions import Contributions
 from scmib.metrics.inputs import score_file
-from scmib.metrics.matching import checked_weights, match_probability, solution_pairing
+from scmib.metrics.matching import checked_weights, match_probabilities, match_probability, solution_pairing
 
 
 def main(run: ComponentRun) -> None:
     prediction, solution = run.read("input_prediction"), run.read("input_test_sol")
     weights = checked_weights(prediction, solution, str(run.path("input_prediction")))
     value = match_probability(weights, solution_pairing(solution))
-    run.write("output", score_file(prediction, {"match_probability": value}))
+    per_cell = {"match_probability": Contributions(match_probabilities(weights, solution_pairing(solution)))}
+    score = score_file(
+        prediction, {"match_probability": value}, contributions=per_cell, cells=solution.obs_names
+    )
+    run.write("output", score)
 
 
 if __name__ == "__main__":

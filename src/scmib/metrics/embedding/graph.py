@@ -97,16 +97,24 @@ def embedding_graph(inputs: ScoredEmbedding) -> ad.AnnData:
 
 def graph_connectivity(connectivities: sp.spmatrix, labels: pd.Series | np.ndarray) -> float:
     """Mean over labels of the share of a label's cells in the largest connected part of its subgraph."""
+    in_largest = in_largest_part(connectivities, labels)
+    codes = pd.Categorical(np.asarray(labels).astype(str)).codes
+    return float(np.mean(np.bincount(codes, weights=in_largest) / np.bincount(codes)))
+
+
+def in_largest_part(connectivities: sp.spmatrix, labels: pd.Series | np.ndarray) -> np.ndarray:
+    """1 for each cell in the largest connected part of its label's subgraph, else 0: per label,
+    their mean is the share :func:`graph_connectivity` averages."""
     labels = pd.Categorical(np.asarray(labels).astype(str))
     graph = sp.csr_matrix(connectivities)
-    shares = []
+    inside = np.zeros(len(labels))
     for code in range(len(labels.categories)):
         cells = np.flatnonzero(labels.codes == code)
         if len(cells) == 0:
             continue
         _, parts = connected_components(graph[cells][:, cells], connection="strong")
-        shares.append(np.bincount(parts).max() / len(cells))
-    return float(np.mean(shares))
+        inside[cells[parts == np.bincount(parts).argmax()]] = 1.0
+    return inside
 
 
 def warm_numba_cache() -> None:

@@ -12,6 +12,7 @@ import scipy.sparse as sp
 
 from scmib.contracts import load_contract
 from scmib.errors import ContractError
+from scmib.metrics.contributions import Contributions
 from scmib.metrics.inputs import reorder, score_file
 
 #: The bound the prediction's contract states (the one place it is written).
@@ -40,10 +41,19 @@ class ScoredEmbedding:
         """True when every cell is in the same batch: batch-mixing metrics do not apply."""
         return self.obs["batch"].nunique() < 2
 
-    def score(self, values: dict[str, float], not_applicable: dict[str, str] | None = None) -> ad.AnnData:
+    def score(
+        self,
+        values: dict[str, float],
+        not_applicable: dict[str, str] | None = None,
+        contributions: dict[str, Contributions] | None = None,
+    ) -> ad.AnnData:
+        """A score file of ``values``, with the per-cell ``contributions`` of those that have them
+        (over the solution's cells)."""
         for name, why in (not_applicable or {}).items():
             print(f"{name}: not applicable ({why})", file=sys.stderr)
-        return score_file(self.prediction, values, not_applicable)
+        return score_file(
+            self.prediction, values, not_applicable, contributions, cells=self.solution.obs_names
+        )
 
     def worst(
         self, values: dict[str, float], why: str, not_applicable: dict[str, str] | None = None

@@ -58,7 +58,12 @@ def silhouette_samples(embedding: np.ndarray, labels: np.ndarray, block_rows: in
 
 def asw_label(embedding: np.ndarray, labels: np.ndarray) -> float:
     """Mean silhouette of the cell types, scaled to [0, 1] as ``(s + 1) / 2``."""
-    return float((silhouette_samples(embedding, labels).mean() + 1) / 2)
+    return float(asw_label_per_cell(embedding, labels).mean())
+
+
+def asw_label_per_cell(embedding: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each cell's ``(s + 1) / 2`` under the cell types: :func:`asw_label` is their mean."""
+    return (silhouette_samples(embedding, labels) + 1) / 2
 
 
 def asw_batch(embedding: np.ndarray, batches: np.ndarray, labels: np.ndarray) -> float:
@@ -68,13 +73,27 @@ def asw_batch(embedding: np.ndarray, batches: np.ndarray, labels: np.ndarray) ->
     Types in one batch only, or with one cell per batch, are skipped (silhouette
     is undefined there); NaN when no type is left.
     """
+    return mean_over_types(asw_batch_per_cell(embedding, batches, labels), labels)
+
+
+def mean_over_types(per_cell: np.ndarray, labels: np.ndarray) -> float:
+    """The mean over cell types of the mean of ``per_cell`` within each; types whose cells are NaN
+    (skipped) are left out; NaN when none is left."""
+    labels = np.asarray(labels).astype(str)
+    per_type = [np.mean(per_cell[labels == label]) for label in pd.unique(labels)]
+    per_type = [value for value in per_type if not np.isnan(value)]
+    return float(np.mean(per_type)) if per_type else float("nan")
+
+
+def asw_batch_per_cell(embedding: np.ndarray, batches: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each cell's ``1 - |s_batch|`` among the cells of its type; NaN in the types :func:`asw_batch`
+    skips. :func:`asw_batch` is the mean over types of their means."""
     batches, labels = np.asarray(batches).astype(str), np.asarray(labels).astype(str)
-    per_type = []
+    per_cell = np.full(len(labels), np.nan)
     for label in pd.unique(labels):
         cells = labels == label
         n_batches = len(np.unique(batches[cells]))
         if n_batches == 1 or n_batches == cells.sum():
             continue
-        widths = silhouette_samples(embedding[cells], batches[cells])
-        per_type.append(np.mean(1 - np.abs(widths)))
-    return float(np.mean(per_type)) if per_type else float("nan")
+        per_cell[cells] = 1 - np.abs(silhouette_samples(embedding[cells], batches[cells]))
+    return per_cell

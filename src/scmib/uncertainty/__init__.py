@@ -1,0 +1,1 @@
+"""Seeds, bootstrap intervals over test cells, and how sure each ranking is."""

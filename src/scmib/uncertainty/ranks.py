@@ -1,0 +1,95 @@
+"""How sure a ranking is: each method's score under resampled cells and seeds, the probability
+that it is the best, and whether it differs from the next method by more than the noise.
+
+Inputs are replicate arrays (one value per bootstrap resample, :mod:`scmib.uncertainty.bootstrap`),
+made on the same resamples for every method, so every comparison is paired.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from scmib.uncertainty.bootstrap import LEVEL, interval
+
+RANK_COLUMNS = [
+    "rank",
+    "method",
+    "mean_score",
+    "ci_low",
+    "ci_high",
+    "p_best",
+    "next_method",
+    "diff_to_next",
+    "diff_ci_low",
+    "diff_ci_high",
+    "significant",
+    "tied_group",
+]
+
+
+def scaled_replicates(
+    replicates: dict[str, np.ndarray], controls: list[str], maximize: bool
+) -> dict[str, np.ndarray]:
+    """Each replicate scaled by the controls of the same replicate, as the results table scales the
+    values: ``(value - worst control) / (best control - worst control)``, NaN where they coincide."""
+    stacked = np.vstack([replicates[c] for c in controls])
+    with np.errstate(invalid="ignore"):
+        best = np.nanmax(stacked, axis=0) if maximize else np.nanmin(stacked, axis=0)
+        worst = np.nanmin(stacked, axis=0) if maximize else np.nanmax(stacked, axis=0)
+    span = best - worst
+    span = np.where(np.isclose(span, 0) | np.isnan(span), np.nan, span)
+    return {name: (values - worst) / span for name, values in replicates.items()}
+
+
+def score_replicates(scaled_by_metric: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Per method, the mean over metrics of the scaled replicates clipped to [0, 1], a missing value
+    counting 0: the results table's mean score, once per replicate."""
+    names = scaled_by_metric[0].keys()
+    return {
+        name: np.mean([np.nan_to_num(np.clip(part[name], 0, 1), nan=0.0) for part in scaled_by_metric], 0)
+        for name in names
+    }
+
+
+def probability_best(replicates: dict[str, np.ndarray]) -> dict[str, float]:
+    """Share of replicates in which each method scores highest (a tie shares the replicate)."""
+    names = list(replicates)
+    stacked = np.vstack([replicates[n] for n in names])
+    top = stacked == stacked.max(axis=0)
+    shares = (top / top.sum(axis=0)).mean(axis=1)
+    return dict(zip(names, shares.astype(float).tolist(), strict=True))
+
+
+def rank_table(
+    point: dict[str, float], replicates: dict[str, np.ndarray], level: float = LEVEL
+) -> pd.DataFrame:
+    """Methods ranked by their ``point`` scores (higher is better), with each score's interval, the
+    probability of being best, and the paired difference to the next method.
+
+    The difference is significant when its interval excludes 0. Consecutive methods whose
+    difference is not significant share a ``tied_group`` (numbered from 1 at the top): within a
+    group the order is not supported by the data.
+    """
+    order = sorted(point, key=lambda name: (-point[name], name))
+    best = probability_best({name: replicates[name] for name in order}) if order else {}
+    rows, group = [], 1
+    for rank, name in enumerate(order, start=1):
+        low, high = interval(replicates[name], level)
+        row = {"rank": rank, "method": name, "mean_score": point[name], "ci_low": low, "ci_high": high}
+        row.update(p_best=best[name], next_method="", significant=pd.NA, tied_group=group)
+        if rank < len(order):
+            following = order[rank]
+            difference = replicates[name] - replicates[following]
+            diff_low, diff_high = interval(difference, level)
+            significant = bool(diff_low > 0 or diff_high < 0)
+            row.update(
+                next_method=following,
+                diff_to_next=point[name] - point[following],
+                diff_ci_low=diff_low,
+                diff_ci_high=diff_high,
+                significant=significant,
+            )
+            group += int(significant)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=RANK_COLUMNS)
