@@ -32,7 +32,8 @@ LOADER = "datasets/loaders/local_file"
 
 
 def scmib(*args: str, cwd: Path = REPO, check: bool = True) -> subprocess.CompletedProcess:
-    extra = ["--no-progress"] if args[0] == "run" else []
+    # One seed: these tests are about reading a user's data, not seed spread (tests/test_uncertainty.py).
+    extra = ["--no-progress", "--seeds", "1"] if args[0] == "run" else []
     cmd = [sys.executable, "-m", "scmib.cli", *args, *extra]
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=os.environ.copy())
     if check:

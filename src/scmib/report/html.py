@@ -53,7 +53,7 @@ table.leaderboard th{font-size:.8em;vertical-align:bottom}tr.controls-rule td{te
 background:#fafafa;color:#555;border-top:3px double #999;font-style:italic}
 td.time,td.memory{position:relative;min-width:6em}span.bar{position:absolute;left:0;top:15%;
 height:70%;background:#9ecae1}span.num{position:relative}td.overall,td.dataset{position:relative}
-span.ci{position:absolute;bottom:2px;height:2px;opacity:.8}
+span.ci{position:absolute;bottom:2px;height:3px;opacity:.85}
 """
 
 
@@ -127,7 +127,7 @@ def _interval_bar(interval: tuple[float, float] | None, ink: str) -> str:
     low, high = (min(max(v, 0.0), 1.0) for v in interval)
     return (
         f'<span class="ci" data-low="{interval[0]!r}" data-high="{interval[1]!r}" '
-        f'style="left:{100 * low:.1f}%;width:{max(100 * (high - low), 0.5):.1f}%;background:{ink}"></span>'
+        f'style="left:{100 * low:.1f}%;width:{max(100 * (high - low), 1.5):.1f}%;background:{ink}"></span>'
     )
 
 

@@ -144,8 +144,8 @@ def collect_results(jobs: list[Job], results: dict[str, JobResult]) -> RunResult
         table = pd.concat([table, derived], ignore_index=True).astype({"seed": "Int64"})
         replicates.update(summary_metric_replicates(table, replicates, range(first, len(table))))
     table["ci_low"], table["ci_high"] = np.nan, np.nan
-    for row, values in replicates.items():
-        table.loc[row, ["ci_low", "ci_high"]] = interval(values)
+    for row, draws in replicates.items():
+        table.loc[row, ["ci_low", "ci_high"]] = interval(draws)
     seeds = table.groupby(SEEDLESS_KEYS, sort=False, dropna=False)["value"]
     table["seed_mean"] = seeds.transform("mean")
     table["seed_sd"] = seeds.transform(seed_sd)
