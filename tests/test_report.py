@@ -32,11 +32,13 @@ CHROMIUM_FLAGS = [
 
 class Leaderboards(HTMLParser):
     """Every leaderboard table of an HTML document: per task, its rows in order as
-    ``(method, kind, {column: (data-value or None, shown text, title)})``."""
+    ``(method, kind, {column: (data-value or None, shown text, title)})``, and in ``intervals`` the
+    interval bar of each cell that has one: ``{(task, method, column): (low, high)}``."""
 
     def __init__(self) -> None:
         super().__init__()
         self.boards: dict[str, list] = {}
+        self.intervals: dict[tuple[str, str, str], tuple[float, float]] = {}
         self.columns: dict[str, list[str]] = {}
         self.task = None
         self.cell = None
@@ -56,6 +58,11 @@ class Leaderboards(HTMLParser):
                 self.boards[self.task].append((attrs["data-method"], attrs["data-kind"], {}))
         elif self.task and tag == "td" and self.in_row:
             self.cell = [attrs.get("data-value"), "", attrs.get("title", "")]
+        elif self.cell is not None and tag == "span" and attrs.get("class") == "ci":
+            method, _, cells = self.boards[self.task][-1]
+            column = self.columns[self.task][len(cells)]
+            interval = (float(attrs["data-low"]), float(attrs["data-high"]))
+            self.intervals[(self.task, method, column)] = interval
 
     def handle_data(self, data):
         if self.header is not None:
@@ -81,18 +88,20 @@ def parse_leaderboards(text: str) -> Leaderboards:
     return parser
 
 
-def tables(outdir) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def tables(outdir) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     read = lambda name: pd.read_csv(outdir / "results" / name, sep="\t")  # noqa: E731
-    return read("results.tsv"), read("scores.tsv"), read("summary.tsv")
+    return read("results.tsv"), read("scores.tsv"), read("summary.tsv"), read("ranks.tsv")
 
 
 def assert_leaderboards_are_the_results_tables(boards: Leaderboards, outdir) -> None:
     """Every number shown on every leaderboard is the results tables' own, rows in their rank order,
     controls under the methods, blanks where a run gave no value (with the reason), never "nan"."""
-    results, scores, totals = tables(outdir)
+    results, scores, totals, ranks = tables(outdir)
     assert set(boards.boards) == set(results["task"])
+    shown_intervals = dict(boards.intervals)
     for task, rows in boards.boards.items():
         total = totals[totals["task"] == task].set_index("method")
+        ranked = ranks[(ranks["task"] == task) & (ranks["dataset"] == "all")].set_index("method")
         kinds = [kind for _, kind, _ in rows]
         assert kinds == sorted(kinds, key=lambda k: k == "control"), "controls must come after methods"
         for kind in ("method", "control"):
@@ -106,19 +115,31 @@ def assert_leaderboards_are_the_results_tables(boards: Leaderboards, outdir) -> 
                 "wall time (s)": total.loc[method, "median_time_s"],
                 "peak memory (MB)": total.loc[method, "max_memory_mb"],
             }
+            if method in ranked.index:  # how sure the overall ranking is: ranks.tsv's own numbers
+                expected["P(best)"] = ranked.loc[method, "p_best"]
+                expected["tied group"] = ranked.loc[method, "tied_group"]
+                interval = ranked.loc[method, ["ci_low", "ci_high"]].astype(float)
+                shown = shown_intervals.pop((task, method, "overall"))
+                assert shown == pytest.approx(tuple(interval), abs=1e-12), (task, method)
             of_method = scores[(scores["task"] == task) & (scores["method"] == method)]
             for row in of_method.itertuples():
                 ok = row.status in ("success", "cached")
-                expected[f"{row.dataset} {row.variant}"] = row.mean_score if ok else np.nan
+                column = f"{row.dataset} {row.variant}"
+                expected[column] = row.mean_score if ok else np.nan
+                if ok and np.isfinite(row.ci_low):
+                    shown = shown_intervals.pop((task, method, column))
+                    assert shown == pytest.approx((row.ci_low, row.ci_high), abs=1e-12), column
             for column, value in expected.items():
                 shown, text, title = cells[column]
                 if np.isfinite(value):
                     assert shown is not None and abs(float(shown) - value) < 1e-9, (task, method, column)
-                    assert text.strip() in (f"{value:.3f}", f"{value:.1f}", f"{value:.0f}"), (method, column)
+                    formats = (f"{value:.3f}", f"{value:.2f}", f"{value:.1f}", f"{value:.0f}")
+                    assert text.strip() in formats, (method, column)
                 else:
                     assert shown is None and text == "" and title, (task, method, column)
             for column, (_, text, _) in cells.items():
                 assert "nan" not in text.lower(), (task, method, column)
+    assert not shown_intervals, f"interval bars the tables do not have: {sorted(shown_intervals)}"
 
 
 def test_run_writes_a_complete_report_despite_a_failed_method(first_run):
@@ -214,7 +235,7 @@ def test_cards_and_pictures_say_what_the_tables_say(first_run):
     assert "<dd>600</dd>" in card and "1,000 GEX, 134 ADT" in card and "<dd>2</dd>" in card
     assert 'href="https://doi.org/' in html  # method and dataset references are links
     assert "id='method-predict_modality-knn_regression'" in html
-    _, scores, _ = tables(outdir)
+    _, scores, _, _ = tables(outdir)
     ran = scores[scores["status"].isin(["success", "cached"]) & (scores["wall_time_s"] > 0)]
     for task, part in ran.groupby("task"):
         plot = html[html.index(f'id="cost-{task}"') :].split("</svg>")[0]
@@ -239,7 +260,7 @@ def test_compare_shows_a_method_the_second_run_added(first_run, tmp_path):
     table = pd.read_csv(outdir / "results" / "compare.tsv", sep="\t")
     knn = table[(table["task"] == "predict_modality") & (table["method"] == "knn_regression")].iloc[0]
     assert knn["what"] == "added" and np.isnan(knn["score_base"]) and knn["rank"] == 1
-    _, _, totals = tables(outdir)
+    _, _, totals, _ = tables(outdir)
     expected = totals.set_index(["task", "method"]).loc[("predict_modality", "knn_regression"), "mean_score"]
     assert knn["score"] == pytest.approx(expected, abs=1e-12)
     same = table[table["method"] == "solution"]
