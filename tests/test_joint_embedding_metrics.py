@@ -112,10 +112,11 @@ def test_graph_connectivity_equals_scib(ours, scib_post, triana_embedding_task):
 def test_cell_cycle_conservation_equals_scib(scib_post, triana_embedding_task):
     solution, embedding = triana_embedding_task["solution"], triana_embedding_task["embedding"]
     batches, scores = solution.obs["batch"].to_numpy(), solution.obs[["S_score", "G2M_score"]].to_numpy()
-    # The processor precomputed the reference; it must equal a fresh computation.
+    # The processor precomputed the reference; it must equal a fresh computation (to float32
+    # rounding: the processor's process may sum in another order; 1e-8 relative was seen in CI).
     stored = dict(zip(solution.uns["cc_batches"], solution.uns["cc_variance_before"], strict=True))
     fresh = cell_cycle.variance_before(solution.X, batches, scores)
-    assert stored == pytest.approx(fresh, abs=1e-9)
+    assert stored == pytest.approx(fresh, rel=1e-6)
     value = cell_cycle.cell_cycle_conservation(stored, embedding, batches, scores)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -150,6 +150,16 @@ def what_is_running(proc: subprocess.Popen, out: Path) -> str:
     )
 
 
+def interruptible(cmd: list[str], cwd: Path) -> subprocess.Popen:
+    """Start ``cmd`` as a terminal starts a foreground command: with Ctrl-C's default action, even
+    where this test inherited SIGINT ignored (a shell starts background jobs so, and CI may be one)."""
+
+    def default_sigint() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    return subprocess.Popen(cmd, cwd=cwd, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
+
+
 def run_command(repo: Path, out: Path, data_dir: Path) -> list[str]:
     return [
         sys.executable, "-m", "scmib.cli", "run", "--task", "predict_modality", "--profile", "test",
@@ -161,7 +171,7 @@ def run_command(repo: Path, out: Path, data_dir: Path) -> list[str]:
 def test_ctrl_c_stops_running_components_at_once_and_says_how_to_resume(sandbox):
     repo, out, data_dir = sandbox
     add_method(repo, "hanging_method", ESCAPE)
-    proc = subprocess.Popen(run_command(repo, out, data_dir), cwd=repo, stderr=subprocess.PIPE, text=True)
+    proc = interruptible(run_command(repo, out, data_dir), repo)
     job_dir = out / "predict_modality/neurips2021_starter_cite/gex2adt/hanging_method"
     pid_file = job_dir / "prediction.h5ad.pid"
     deadline = time.monotonic() + 120
@@ -191,7 +201,7 @@ def test_a_run_interrupted_anywhere_then_resumed_equals_an_uninterrupted_one(
     shutil.copytree(repo / "components", copy / "components")
     out = tmp_path / "out"
     for delay in (4.0, 9.0, 15.0):
-        proc = subprocess.Popen(run_command(copy, out, data_dir), cwd=copy, stderr=subprocess.PIPE, text=True)
+        proc = interruptible(run_command(copy, out, data_dir), copy)
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=120)
