@@ -1,14 +1,16 @@
 """Every component at the competition's size: wall, CPU and peak memory per job, beside its label.
 
-Runs ``scmib run --profile scale`` (the ``synthetic_competition`` loader: CITE
-70,000 training + 15,000 test cells x 13,953 genes + 134 proteins; Multiome
-42,000 + 15,000 cells x 13,431 genes + 116,490 peaks) one job at a time
-(``--jobs 1``, so each job has the machine to itself) with every component
-started cold (its peak memory is its own process's), under its labels' memory
-and time limits, then prints one row per job: status, wall, CPU, peak memory,
+Runs the jobs of ``scmib run --profile scale`` (the ``synthetic_competition``
+loader: CITE 70,000 training + 15,000 test cells x 13,953 genes + 134 proteins;
+Multiome 42,000 + 15,000 cells x 13,431 genes + 116,490 peaks) with the
+runner, one job at a time (so each job has the machine to itself) with every
+component started cold (its peak memory is its own process's), under its
+labels' memory and time limits, then prints one row per job: status, wall, CPU, peak memory,
 the labels' memory, and what the competition reported where known. The run
 resumes like any other (run the same command again), so the slow parts can be
-run one at a time with the usual filters:
+run one at a time with the usual filters. ``--epochs N`` trains the learnt
+models N epochs (their memory does not depend on it; their time is about
+proportional):
 
     python benchmarks/competition_scale.py --outdir /scratch/scale --datasets synthetic_competition_cite \\
         --task predict_modality --methods 'knn*,mean*'
@@ -17,15 +19,17 @@ run one at a time with the usual filters:
 from __future__ import annotations
 
 import argparse
-import subprocess
+import signal
 import sys
 from pathlib import Path
 
 import pandas as pd
 
+from scmib.data.cache import cache_root
 from scmib.resources import requests
-from scmib.runner.execute import earlier_result
-from scmib.runner.plan import RUNNABLE_TASKS, Selection, plan
+from scmib.runner.execute import RunInterrupted, earlier_result, execute, raise_interrupt
+from scmib.runner.lock import OutdirLock
+from scmib.runner.plan import RUNNABLE_TASKS, Job, Selection, plan
 from scmib.spec import find_repo_root
 
 #: What the competition's reports say a job cost at full size (component -> note).
@@ -33,6 +37,10 @@ REPORTED = {
     "predict_modality/methods/guanlab_kernel_ridge": "Guanlab: 5.8 h on 30 CPUs, 46 GB (GEX->ATAC)",
     "joint_embedding/metrics/cc_cons": "scib's cell-cycle conservation: 110 GB at full size",
 }
+
+
+#: Arguments that set how long a learnt model trains (``--epochs`` sets them all).
+EPOCH_ARGUMENTS = ("epochs", "max_epochs")
 
 
 def main() -> None:
@@ -43,24 +51,33 @@ def main() -> None:
     parser.add_argument("--methods", help="methods and controls to run (default: all)")
     parser.add_argument("--metrics", help="metrics to run (default: all)")
     parser.add_argument(
+        "--epochs",
+        type=int,
+        help="train learnt models this many epochs instead of their default (a memory and "
+        "time-per-epoch check: each job's record says the epochs it ran)",
+    )
+    parser.add_argument(
         "--table-only", action="store_true", help="print the table of what has run, run nothing"
     )
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = parser.parse_args()
-    cmd = [sys.executable, "-m", "scmib.cli", "run", "--profile", "scale", "--outdir", args.outdir]
-    cmd += ["--jobs", "1", "--cold-start", "--no-progress"]
-    for option in ("task", "datasets", "methods", "metrics"):
-        if getattr(args, option):
-            cmd += [f"--{option}", getattr(args, option)]
+    jobs = planned_jobs(args)
     if not args.table_only:
-        subprocess.run(cmd, check=False, stdout=subprocess.DEVNULL)
-    print_table(args)
+        outdir = Path(args.outdir).resolve()
+        signal.signal(signal.SIGTERM, raise_interrupt)
+        print(f"{len(jobs)} jobs, profile 'scale', output in {outdir}", file=sys.stderr)
+        try:
+            with OutdirLock(outdir, wait=False):
+                # One job at a time, each a new process: its peak memory is its own.
+                numba_cache = cache_root() / "numba"
+                execute(jobs, n_jobs=1, progress=False, warm_start_log=None, numba_cache=numba_cache)
+        except RunInterrupted:
+            print("interrupted: run the same command again to go on", file=sys.stderr)
+    print_table(args, jobs)
 
 
-def print_table(args: argparse.Namespace) -> None:
-    """One row per planned job that has a record in the output folder (this run's or an earlier,
-    interrupted one's), then what is left."""
-    repo = find_repo_root()
+def planned_jobs(args: argparse.Namespace) -> list[Job]:
+    """The scale profile's jobs for the filters given, learnt models set to ``--epochs``."""
     selection = Selection(
         tasks=args.task.split(",") if args.task else list(RUNNABLE_TASKS),
         profile="scale",
@@ -68,15 +85,27 @@ def print_table(args: argparse.Namespace) -> None:
         methods=args.methods.split(",") if args.methods else None,
         metrics=args.metrics.split(",") if args.metrics else None,
     )
-    jobs = plan(repo, Path(args.outdir).resolve(), selection)
+    jobs = plan(find_repo_root(), Path(args.outdir).resolve(), selection)
+    for job in jobs:
+        for name in EPOCH_ARGUMENTS:
+            if args.epochs and name in job.spec.argument_map:
+                job.params[name] = args.epochs  # changes the job's key, and its dependents'
+    return jobs
+
+
+def print_table(args: argparse.Namespace, jobs: list[Job]) -> None:
+    """One row per planned job that has a record in the output folder (this run's or an earlier,
+    interrupted one's), then what is left."""
     rows = []
     for job in jobs:
         result = earlier_result(job)
         if result is None:
             continue
+        epochs = [f"{job.params[name]}" for name in EPOCH_ARGUMENTS if name in job.params]
         rows.append(
             {
                 "job": job.id.replace("synthetic_competition_", ""),
+                "epochs": epochs[0] if epochs else "",
                 "status": "success" if result.status == "cached" else result.status,
                 "wall": f"{result.wall_time_s / 60:.1f} min"
                 if result.wall_time_s >= 60

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,52 @@ def rows(matrix: Any, selected: np.ndarray, columns: np.ndarray | None = None) -
         for start in range(0, len(selected), ROW_CHUNK)
     ]
     return sp.vstack(parts, format="csr") if parts else sp.csr_matrix((0, len(columns)), dtype=matrix.dtype)
+
+
+def stack_rows(matrices: Sequence[Any], dtype: Any = None) -> sp.csr_matrix:
+    """The rows of ``matrices`` one after another, as one CSR matrix of ``dtype`` (default: theirs).
+
+    Each matrix may be dense, sparse or on disk (:data:`OnDisk`). The result is
+    allocated once and filled :data:`VALUE_CHUNK` stored values at a time, so
+    stacking a competition-size ATAC file's training and test counts (245
+    million values) from disk holds the result alone: ``scipy.sparse.vstack``
+    of matrices in memory holds them and the result, and a change of dtype
+    one more copy.
+    """
+    if not matrices:
+        raise ValueError("nothing to stack")
+    widths = {matrix.shape[1] for matrix in matrices}
+    if len(widths) != 1:
+        raise ValueError(f"matrices to stack have different numbers of columns: {sorted(widths)}")
+    parts = [_csr_parts(matrix) for matrix in matrices]
+    dtype = np.dtype(dtype) if dtype is not None else np.result_type(*(p[0].dtype for p in parts))
+    n_stored = sum(int(p[2][-1]) for p in parts)
+    index_dtype = np.int32 if max(n_stored, *widths) < np.iinfo(np.int32).max else np.int64
+    data = np.empty(n_stored, dtype=dtype)
+    indices = np.empty(n_stored, dtype=index_dtype)
+    indptr = [np.zeros(1, dtype=index_dtype)]
+    offset = 0
+    for values, columns, pointers in parts:
+        count = int(pointers[-1])
+        for start in range(0, count, VALUE_CHUNK):
+            stop = min(start + VALUE_CHUNK, count)
+            data[offset + start : offset + stop] = values[start:stop]
+            indices[offset + start : offset + stop] = columns[start:stop]
+        indptr.append(np.asarray(pointers[1:], dtype=index_dtype) + offset)
+        offset += count
+    shape = (sum(matrix.shape[0] for matrix in matrices), widths.pop())
+    return sp.csr_matrix((data, indices, np.concatenate(indptr)), shape=shape)
+
+
+def _csr_parts(matrix: Any) -> tuple[Any, Any, np.ndarray]:
+    """(data, indices, indptr) of a matrix as CSR; an on-disk CSR's data and indices stay on disk."""
+    if isinstance(matrix, OnDisk) and matrix.format == "csr":
+        group = matrix.group
+        return group["data"], group["indices"], np.asarray(group["indptr"][:])
+    if isinstance(matrix, OnDisk):
+        matrix = matrix.to_memory()
+    matrix = sp.csr_matrix(matrix)
+    return matrix.data, matrix.indices, matrix.indptr
 
 
 def stored_values(matrix: Any) -> Iterator[np.ndarray]:

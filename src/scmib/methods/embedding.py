@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import scanpy as sc
 import scipy.sparse as sp
-from sklearn.decomposition import TruncatedSVD
 
 from scmib.errors import ContractError
 from scmib.methods.features import tfidf
+from scmib.methods.reduction import truncated_svd
 from scmib.metrics.embedding.graph import knn_graph
 from scmib.processing.predict_modality import modality_of
 
@@ -28,7 +28,7 @@ def modality_reduction(adata: ad.AnnData, n_components: int, seed: int, centred:
     if modality_of(adata) == "ATAC":
         values = tfidf(adata.layers["counts"])
         k = max(2, min(n_components + 1, min(values.shape) - 1))
-        return TruncatedSVD(k, random_state=seed).fit_transform(values)[:, 1:]
+        return truncated_svd(values, k, seed)[:, 1:]
     values = adata.layers["normalized"]
     if adata.n_vars <= n_components:
         dense = np.asarray(values.toarray() if sp.issparse(values) else values, dtype=np.float64)
@@ -36,7 +36,7 @@ def modality_reduction(adata: ad.AnnData, n_components: int, seed: int, centred:
     k = max(1, min(n_components, min(values.shape) - 1))
     if centred:
         return sc.pp.pca(sp.csr_matrix(values, dtype=np.float64), n_comps=k, random_state=seed)
-    return TruncatedSVD(k, random_state=seed).fit_transform(values)
+    return truncated_svd(values, k, seed)
 
 
 def balanced_concat(blocks: list[np.ndarray]) -> np.ndarray:

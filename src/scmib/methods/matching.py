@@ -197,10 +197,10 @@ def matching_file(weights: sp.spmatrix, test_mod1: ad.AnnData, test_mod2: ad.Ann
     return out
 
 
-def training_pairs(train_mod2: ad.AnnData, train_sol: ad.AnnData) -> ad.AnnData:
-    """``train_mod2`` with its rows put back in the order of ``train_mod1`` (via ``pairing_ix``)."""
-    pairing_ix = np.asarray(train_sol.uns["pairing_ix"]).astype(np.int64)
-    return train_mod2[np.argsort(pairing_ix)].copy()
+def training_order(train_sol: ad.AnnData) -> np.ndarray:
+    """Rows of ``train_mod2`` in the order of ``train_mod1``'s cells (from ``uns["pairing_ix"]``):
+    ``train_mod2[training_order(sol)]`` is paired row by row with ``train_mod1``."""
+    return np.argsort(np.asarray(train_sol.uns["pairing_ix"]).astype(np.int64))
 
 
 ASSIGNMENTS = ("sinkhorn", "bipartite", "softmax")

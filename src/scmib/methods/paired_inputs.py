@@ -10,9 +10,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from scmib.component import ComponentRun
-from scmib.io import keep_layers
 from scmib.methods.features import embedding_layer, modality_embedding
-from scmib.methods.matching import batch_groups, match_within_groups, matching_file, training_pairs
+from scmib.methods.matching import batch_groups, match_within_groups, matching_file, training_order
 
 
 @dataclass
@@ -40,25 +39,26 @@ class PairedReductions:
 
 
 def read_reduced_layer(run: ComponentRun, name: str) -> ad.AnnData:
-    """Input ``name`` with only the layer :func:`modality_embedding` reduces read into memory."""
+    """Input ``name`` with only the layer :func:`modality_embedding` reduces, left on disk."""
     adata = run.read(name, lazy=True)
-    return keep_layers(adata, [embedding_layer(adata)])
+    keep = embedding_layer(adata)
+    for layer in [layer for layer in adata.layers if layer != keep]:
+        del adata.layers[layer]
+    adata.X = None
+    return adata
 
 
 def read_paired_reductions(run: ComponentRun, n_components: int, seed: int) -> PairedReductions:
     """Read a method's five inputs, pair the training mod2 rows, and reduce each modality
     (:func:`modality_embedding`, fitted on training and test cells together)."""
-    # Only the layer each modality is reduced from is read (a competition-size ATAC file holds two).
-    train_mod1, test_mod1, test_mod2 = (
-        read_reduced_layer(run, f"input_{n}") for n in ("train_mod1", "test_mod1", "test_mod2")
+    # The reduced layers stay on disk and are read once into the stacked matrix the reduction
+    # works on: a competition-size ATAC file's training and test counts are 2 GB in memory.
+    train_mod1, test_mod1, test_mod2, train_mod2 = (
+        read_reduced_layer(run, f"input_{n}") for n in ("train_mod1", "test_mod1", "test_mod2", "train_mod2")
     )
     train1, test1 = modality_embedding(train_mod1, test_mod1, n_components, seed)
-    # Read, paired and reduced in one go, so the training mod2 file (1.6 GB of GEX at competition
-    # size) is let go before anything else is read.
-    train2, test2 = modality_embedding(
-        training_pairs(read_reduced_layer(run, "input_train_mod2"), run.read("input_train_sol")),
-        test_mod2,
-        n_components,
-        seed,
-    )
+    # Reduced in stored order, then paired: the reduction treats rows alike (per-cell TF and
+    # z-score, SVD), so this equals reducing the re-paired rows without copying the matrix.
+    train2, test2 = modality_embedding(train_mod2, test_mod2, n_components, seed)
+    train2 = train2[training_order(run.read("input_train_sol"))]
     return PairedReductions(train_mod1, test_mod1, test_mod2, train1, test1, train2, test2)

@@ -1,0 +1,104 @@
+"""Shared feature code that works a part at a time, against the whole-matrix formulas, on real nuclei.
+
+The chunked, in-place TF-IDF and the stacking from disk exist so a competition-size ATAC matrix
+fits in a method's memory; here they must give what the plain vectorised formulas give on the
+SNARE-seq2 ATAC counts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from conftest import read
+from sklearn.decomposition import TruncatedSVD
+
+import scmib.io
+from scmib.io import read_h5ad, stack_rows
+from scmib.methods.features import lsi, tfidf, zscore_rows
+from scmib.methods.reduction import truncated_svd
+
+
+def reference_tfidf(counts) -> sp.csr_matrix:
+    """The whole-matrix float64 formula (scmib's before the chunked version)."""
+    counts = sp.csr_matrix(counts, dtype=np.float64, copy=True)
+    totals = np.asarray(counts.sum(axis=1)).ravel()
+    totals[totals == 0] = 1.0
+    idf = counts.shape[0] / (1.0 + np.asarray((counts > 0).sum(axis=0)).ravel())
+    counts.data /= np.repeat(totals, np.diff(counts.indptr))
+    counts = counts.multiply(idf[None, :]).tocsr()
+    counts.data = np.log1p(counts.data * 1e4)
+    return counts
+
+
+#: z-scored LSI components, float32 against float64 or another row order (values of order 1)
+ATOL = 5e-3
+
+
+@pytest.fixture(scope="module")
+def atac_counts(snare_common) -> sp.csr_matrix:
+    return sp.csr_matrix(read(snare_common[1]).layers["counts"])
+
+
+def test_chunked_tfidf_equals_the_whole_matrix_formula(atac_counts, monkeypatch):
+    # Small chunks, so the 10k nuclei span many row chunks and value chunks.
+    monkeypatch.setattr("scmib.methods.features.VALUE_CHUNK", 100_003)
+    counts = atac_counts.copy()
+    counts.data[counts.indptr[5] : counts.indptr[6]] = 0  # an empty cell: its total is taken as 1
+    counts.eliminate_zeros()
+    expected = reference_tfidf(counts)
+    result = tfidf(counts)
+    assert result.dtype == np.float32
+    assert (result.indptr == expected.indptr).all() and (result.indices == expected.indices).all()
+    np.testing.assert_allclose(result.data, expected.data, rtol=1e-5)
+    assert (counts.data >= 1).all(), "copy=True must leave the input alone"
+    in_place = counts.astype(np.float32)
+    result = tfidf(in_place, copy=False)
+    assert np.shares_memory(result.data, in_place.data)
+    np.testing.assert_array_equal(result.data, in_place.data)
+
+
+def test_stack_rows_from_disk_memory_and_dense_equals_vstack(snare_common, monkeypatch):
+    monkeypatch.setattr(scmib.io, "VALUE_CHUNK", 1_000_003)
+    on_disk = read_h5ad(snare_common[1], lazy=True).layers["counts"]
+    assert isinstance(on_disk, scmib.io.OnDisk)
+    in_memory = read(snare_common[1]).layers["counts"][:700]
+    dense = in_memory[:50].toarray()
+    stacked = stack_rows([on_disk, in_memory, dense], np.float32)
+    expected = sp.vstack([on_disk.to_memory(), in_memory, sp.csr_matrix(dense)], format="csr")
+    assert stacked.dtype == np.float32 and stacked.shape == expected.shape
+    assert (stacked != expected).nnz == 0
+    with pytest.raises(ValueError, match="different numbers of columns"):
+        stack_rows([in_memory, in_memory[:, :10]])
+
+
+def test_lsi_equals_the_float64_formula_from_disk_too_and_commutes_with_reordering_cells(
+    atac_counts, snare_common
+):
+    """Matching methods reduce the training ATAC in stored order and re-pair the rows after:
+    that must equal reducing the re-paired rows."""
+    train, test = atac_counts[:8000], atac_counts[8000:]
+    train_lsi, test_lsi = lsi(train, test, 30, seed=0)
+    reference = truncated_svd(reference_tfidf(sp.vstack([train, test])), 30, seed=0)
+    np.testing.assert_allclose(np.vstack([train_lsi, test_lsi]), zscore_rows(reference), atol=ATOL)
+
+    on_disk = read_h5ad(snare_common[1], lazy=True).layers["counts"]
+    from_disk, _ = lsi(on_disk, test, 30, seed=0)
+    in_memory, _ = lsi(atac_counts, test, 30, seed=0)
+    np.testing.assert_array_equal(from_disk, in_memory)
+
+    # scikit-learn's TruncatedSVD would project the cells here (more peaks than cells) and give
+    # other trailing components for another order of the cells; truncated_svd projects the features.
+    order = np.random.default_rng(0).permutation(train.shape[0])
+    permuted_train, permuted_test = lsi(train[order], test, 30, seed=0)
+    np.testing.assert_allclose(train_lsi[order], permuted_train, atol=ATOL)
+    np.testing.assert_allclose(test_lsi, permuted_test, atol=ATOL)
+
+
+def test_truncated_svd_is_scikit_learns_where_it_projects_the_features(triana_common):
+    """With fewer features than cells (GEX here) scikit-learn projects the features as well: the
+    same scores, to the last bit."""
+    values = read(triana_common[0]).layers["normalized"]
+    assert values.shape[0] > values.shape[1]
+    expected = TruncatedSVD(20, random_state=3).fit_transform(values)
+    np.testing.assert_array_equal(truncated_svd(values, 20, seed=3), expected)
