@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from scmib.methods.torch_models import mlp, seed_everything
+from scmib.methods.torch_models import EpochLog, mlp, seed_everything
 
 
 class _Residual(nn.Module):
@@ -135,7 +135,8 @@ def train_joint_autoencoder(
     head_optimizer = torch.optim.AdamW(model.batch_head.parameters(), lr=config.learning_rate)
     generator = np.random.default_rng(seed)
     uniform = torch.full((n_batches,), 1.0 / n_batches, device=device)
-    for _ in range(config.epochs):
+    log = EpochLog("JointAutoencoder", config.epochs)
+    for epoch in range(config.epochs):
         model.train()
         for chunk in _minibatches(len(inputs), config.batch_size, generator):
             ix = torch.as_tensor(chunk, device=device)
@@ -158,6 +159,7 @@ def train_joint_autoencoder(
             head_optimizer.zero_grad()
             head_loss.backward()
             head_optimizer.step()
+        log(epoch, last_minibatch_loss=float(loss))
     model.eval()
     with torch.no_grad():
         return model.encoder(x).cpu().numpy()
@@ -174,7 +176,8 @@ def train_shared_linear_autoencoder(
         model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
     generator = np.random.default_rng(seed)
-    for _ in range(config.epochs):
+    log = EpochLog("SharedLinearAutoencoder", config.epochs)
+    for epoch in range(config.epochs):
         model.train()
         for chunk in _minibatches(len(x1), config.batch_size, generator):
             ix = torch.as_tensor(chunk, device=device)
@@ -186,6 +189,7 @@ def train_shared_linear_autoencoder(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+        log(epoch, last_minibatch_loss=float(loss))
     model.eval()
     with torch.no_grad():
         return model.encode(x1, x2).cpu().numpy()

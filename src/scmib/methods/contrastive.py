@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from scmib.methods.torch_models import mlp, seed_everything, validation_split
+from scmib.methods.torch_models import EpochLog, mlp, seed_everything, validation_split
 
 
 class DualEncoder(nn.Module):
@@ -84,6 +84,7 @@ def fit_paired(
     val_chunks = [val_ix[c] for c in within_batch_minibatches(batches[val_ix], config.batch_size, rng)]
     device = next(model.parameters()).device
     best = (float("inf"), 0, copy.deepcopy(model.state_dict()))
+    log = EpochLog(type(model).__name__, config.epochs)
     for epoch in range(config.epochs):
         model.train()
         for chunk in within_batch_minibatches(batches[train_ix], config.batch_size, rng):
@@ -94,6 +95,7 @@ def fit_paired(
         with torch.no_grad():
             losses = [float(loss(torch.as_tensor(c, device=device))) for c in val_chunks]
         val_loss = float(np.mean(losses)) if losses else 0.0
+        log(epoch, validation_loss=val_loss)
         if val_loss < best[0] - 1e-4:
             best = (val_loss, epoch, copy.deepcopy(model.state_dict()))
         elif epoch - best[1] >= config.patience:

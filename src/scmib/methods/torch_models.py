@@ -9,12 +9,34 @@ from __future__ import annotations
 import copy
 import itertools
 import random
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
+
+
+class EpochLog:
+    """Writes one line per training epoch to stderr (the job's log): the epoch, its losses and its
+    seconds, so a log shows how far training got and what one epoch costs (how
+    ``benchmarks/competition_scale.py --epochs`` runs are scaled up)."""
+
+    def __init__(self, model: str, n_epochs: int) -> None:
+        self.model, self.n_epochs = model, n_epochs
+        self.since = time.perf_counter()
+
+    def __call__(self, epoch: int, **losses: float) -> None:
+        now = time.perf_counter()
+        values = ", ".join(f"{name} {value:.4g}" for name, value in losses.items())
+        print(
+            f"{self.model} epoch {epoch + 1}/{self.n_epochs}: {values} ({now - self.since:.2f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
+        self.since = now
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -91,6 +113,7 @@ def train_regressor(
     yv = torch.as_tensor(y_val, dtype=torch.float32, device=device)
     generator = torch.Generator(device="cpu").manual_seed(seed)
     best = (float("inf"), 0, copy.deepcopy(model.state_dict()))
+    log = EpochLog("regressor", config.epochs)
     for epoch in range(config.epochs):
         model.train()
         order = torch.randperm(len(xt), generator=generator).to(device)
@@ -104,6 +127,7 @@ def train_regressor(
         model.eval()
         with torch.no_grad():
             val_loss = float(loss_fn(model(xv), yv))
+        log(epoch, validation_loss=val_loss)
         if val_loss < best[0] - 1e-6:
             best = (val_loss, epoch, copy.deepcopy(model.state_dict()))
         elif epoch - best[1] >= config.patience:
