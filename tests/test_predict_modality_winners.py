@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -91,6 +92,19 @@ def test_torch_methods_are_seeded(tmp_path, starter_cite_common):
         for i in range(2)
     ]
     np.testing.assert_array_equal(read(runs[0]).layers["normalized"], read(runs[1]).layers["normalized"])
+
+
+def test_a_torch_method_logs_every_epoch_it_trains(tmp_path, starter_cite_common):
+    """The job log says how far training got and what an epoch costs (early stopping may end it
+    before the last epoch; patience 15 cannot, with 3)."""
+    from conftest import make_task
+
+    task = make_task(tmp_path, starter_cite_common, "gex2adt")
+    inputs = {f"input_{n}": task[n] for n in ("train_mod1", "train_mod2", "test_mod1")}
+    proc = run_cli("predict_modality/methods/novel_lsi_mlp", output=tmp_path / "out.h5ad", epochs=3, **inputs)
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("regressor epoch")]
+    assert [line.split(":")[0] for line in lines] == [f"regressor epoch {e}/3" for e in (1, 2, 3)]
+    assert all(re.search(r"validation_loss [0-9.e+-]+ \([0-9.]+ s\)$", line) for line in lines)
 
 
 def test_marker_features_find_known_markers(triana_common):
