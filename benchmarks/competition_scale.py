@@ -19,10 +19,12 @@ proportional):
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from scmib.data.cache import cache_root
@@ -93,6 +95,28 @@ def planned_jobs(args: argparse.Namespace) -> list[Job]:
     return jobs
 
 
+#: scmib's training loops (:class:`scmib.methods.torch_models.EpochLog`): "... epoch 2/60: ... (3.21 s)".
+EPOCH_LINE = re.compile(r" epoch \d+/\d+: .*\(([0-9.]+) s\)$")
+#: scvi-tools' progress bar: "Epoch 2/2: 100%|...| 2/2 [01:10<00:00, 35.2s/it" (or "1.5it/s").
+PROGRESS_RATE = re.compile(r"Epoch \d+/\d+: .*?([0-9.]+)(s/it|it/s)")
+
+
+def seconds_per_epoch(log: Path) -> float | None:
+    """Median seconds of a training epoch in a job's log (None if it logged no epochs)."""
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return None
+    ours = [float(m.group(1)) for line in text.splitlines() if (m := EPOCH_LINE.search(line))]
+    if ours:
+        return float(np.median(ours))
+    rates = PROGRESS_RATE.findall(text.replace("\r", "\n"))
+    if not rates:
+        return None
+    value, unit = rates[-1]
+    return float(value) if unit == "s/it" else 1.0 / float(value)
+
+
 def print_table(args: argparse.Namespace, jobs: list[Job]) -> None:
     """One row per planned job that has a record in the output folder (this run's or an earlier,
     interrupted one's), then what is left."""
@@ -102,10 +126,12 @@ def print_table(args: argparse.Namespace, jobs: list[Job]) -> None:
         if result is None:
             continue
         epochs = [f"{job.params[name]}" for name in EPOCH_ARGUMENTS if name in job.params]
+        per_epoch = seconds_per_epoch(Path(result.log)) if epochs else None
         rows.append(
             {
                 "job": job.id.replace("synthetic_competition_", ""),
                 "epochs": epochs[0] if epochs else "",
+                "s/epoch": "" if per_epoch is None else f"{per_epoch:.1f}",
                 "status": "success" if result.status == "cached" else result.status,
                 "wall": f"{result.wall_time_s / 60:.1f} min"
                 if result.wall_time_s >= 60
