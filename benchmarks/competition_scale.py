@@ -10,7 +10,8 @@ the labels' memory, and what the competition reported where known. The run
 resumes like any other (run the same command again), so the slow parts can be
 run one at a time with the usual filters. ``--epochs N`` trains the learnt
 models N epochs (their memory does not depend on it; their time is about
-proportional):
+proportional). It writes the jobs' records, not the results tables or report of
+``scmib run``:
 
     python benchmarks/competition_scale.py --outdir /scratch/scale --datasets synthetic_competition_cite \\
         --task predict_modality --methods 'knn*,mean*'
@@ -56,7 +57,8 @@ def main() -> None:
         "--epochs",
         type=int,
         help="train learnt models this many epochs instead of their default (a memory and "
-        "time-per-epoch check: each job's record says the epochs it ran)",
+        "time-per-epoch check). Their jobs keep their folders, so a run with other epochs in the "
+        "same --outdir replaces their results (the table shows the epochs each row ran)",
     )
     parser.add_argument(
         "--table-only", action="store_true", help="print the table of what has run, run nothing"

@@ -136,6 +136,7 @@ def train_joint_autoencoder(
     generator = np.random.default_rng(seed)
     uniform = torch.full((n_batches,), 1.0 / n_batches, device=device)
     log = EpochLog("JointAutoencoder", config.epochs)
+    loss = None  # no minibatch of two cells: nothing trains
     for epoch in range(config.epochs):
         model.train()
         for chunk in _minibatches(len(inputs), config.batch_size, generator):
@@ -159,7 +160,7 @@ def train_joint_autoencoder(
             head_optimizer.zero_grad()
             head_loss.backward()
             head_optimizer.step()
-        log(epoch, last_minibatch_loss=float(loss))
+        log(epoch, last_minibatch_loss=float(loss) if loss is not None else float("nan"))
     model.eval()
     with torch.no_grad():
         return model.encoder(x).cpu().numpy()
@@ -177,6 +178,7 @@ def train_shared_linear_autoencoder(
     )
     generator = np.random.default_rng(seed)
     log = EpochLog("SharedLinearAutoencoder", config.epochs)
+    loss = None  # no minibatch of two cells: nothing trains
     for epoch in range(config.epochs):
         model.train()
         for chunk in _minibatches(len(x1), config.batch_size, generator):
@@ -189,7 +191,7 @@ def train_shared_linear_autoencoder(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        log(epoch, last_minibatch_loss=float(loss))
+        log(epoch, last_minibatch_loss=float(loss) if loss is not None else float("nan"))
     model.eval()
     with torch.no_grad():
         return model.encode(x1, x2).cpu().numpy()
