@@ -73,6 +73,19 @@ def test_where_the_data_comes_from_is_not_part_of_a_loaders_cache_key():
     assert keys[0] == keys[1]
 
 
+def test_other_scmib_code_is_part_of_every_cache_key(monkeypatch):
+    """Components run on scmib's shared code (LSI, SVD, metrics): a run made with other code must
+    not be resumed as this one (the package's files are hashed into every key)."""
+    import scmib.runner.plan
+
+    jobs = plan(REPO, REPO / "out", Selection(profile="test"))
+    before = {job.id: job.key for job in jobs}
+    assert scmib.runner.plan.package_digest() == scmib.runner.plan.package_digest.__wrapped__()
+    monkeypatch.setattr(scmib.runner.plan, "package_digest", lambda: "other code")
+    after = {job.id: job.key for job in jobs}
+    assert before.keys() == after.keys() and all(before[j] != after[j] for j in before)
+
+
 def _spec_with(tmp_path, **argument):
     folder = tmp_path / "components/predict_modality/methods/knn_regression"
     shutil.copytree(COMPONENTS / "predict_modality/methods/knn_regression", folder)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -69,8 +70,10 @@ class Job:
 
     @property
     def key(self) -> str:
-        """Content key: the component's files, its parameters and its inputs' keys (like -resume)."""
+        """Content key: the component's files, the scmib code it runs on, its parameters and its
+        inputs' keys (like -resume)."""
         digest = hashlib.sha256(__version__.encode())
+        digest.update(package_digest().encode())
         digest.update(component_digest(self.spec).encode())
         digest.update(json.dumps(self.output_params, sort_keys=True, default=str).encode())
         for dep in sorted(self.deps, key=lambda d: d.id):
@@ -86,6 +89,18 @@ class Job:
 
 
 _DIGESTS: dict[Path, str] = {}
+
+
+@functools.cache
+def package_digest() -> str:
+    """Hash of the scmib package's files: components run on its shared code (a changed LSI changes
+    every output made from it), so a run made with other code is not taken for this one's."""
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(path.relative_to(package).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def component_digest(spec: ComponentSpec) -> str:
