@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import anndata as ad
@@ -80,9 +81,13 @@ class EmbeddingInputs:
         return out
 
 
-def read_embedding_inputs(run) -> EmbeddingInputs:
-    """Read ``input_mod1`` and ``input_mod2`` of a method run; they must hold the same cells in order."""
-    mod1, mod2 = run.read("input_mod1"), run.read("input_mod2")
+def read_embedding_inputs(run, layers: Collection[str] | None = None) -> EmbeddingInputs:
+    """Read ``input_mod1`` and ``input_mod2`` of a method run; they must hold the same cells in order.
+
+    ``layers``: only these layers are read into memory (``()``: the annotations only, as controls
+    need; a competition-size ATAC file is 3.9 GB in memory). Default: everything.
+    """
+    mod1, mod2 = run.read("input_mod1", layers=layers), run.read("input_mod2", layers=layers)
     if not np.array_equal(mod1.obs_names, mod2.obs_names):
         raise ContractError(
             f"'{run.path('input_mod2')}': obs names differ from '{run.path('input_mod1')}' "

@@ -7,7 +7,7 @@ from scmib.methods.embedding import read_embedding_inputs
 
 
 def main(run: ComponentRun) -> None:
-    inputs = read_embedding_inputs(run)
+    inputs = read_embedding_inputs(run, layers=())  # the cells' annotations only
     run.write("output", inputs.output(np.zeros((inputs.mod1.n_obs, run.par["n_dimensions"]))))
 
 

@@ -14,8 +14,8 @@ CYCLE_GRID = np.concatenate([[0.0], 2.0 ** np.arange(-6, 6.5, 0.5)])
 
 
 def main(run: ComponentRun) -> None:
-    inputs = read_embedding_inputs(run)
-    solution = run.read("input_solution")[inputs.mod1.obs_names]
+    inputs = read_embedding_inputs(run, layers=())  # the cells' annotations only
+    solution = run.read("input_solution", layers=())[inputs.mod1.obs_names]
     obs, scale = solution.obs, run.par["type_scale"]
     rng = np.random.default_rng(run.par["seed"])
     types = scale * pd.get_dummies(obs["cell_type"].astype(str)).to_numpy(dtype=np.float64)

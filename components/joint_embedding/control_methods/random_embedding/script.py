@@ -7,7 +7,7 @@ from scmib.methods.embedding import read_embedding_inputs
 
 
 def main(run: ComponentRun) -> None:
-    inputs = read_embedding_inputs(run)
+    inputs = read_embedding_inputs(run, layers=())  # the cells' annotations only
     rng = np.random.default_rng(run.par["seed"])
     run.write("output", inputs.output(rng.standard_normal((inputs.mod1.n_obs, run.par["n_dimensions"]))))
 
