@@ -14,7 +14,7 @@ from conftest import read
 from sklearn.decomposition import TruncatedSVD
 
 import scmib.io
-from scmib.io import read_h5ad, stack_rows
+from scmib.io import keep_layers, read_h5ad, stack_rows
 from scmib.methods.features import lsi, tfidf, zscore_rows
 from scmib.methods.reduction import truncated_svd
 
@@ -72,6 +72,16 @@ def test_stack_rows_from_disk_memory_and_dense_equals_vstack(snare_common, monke
     assert (stacked != expected).nnz == 0
     with pytest.raises(ValueError, match="different numbers of columns"):
         stack_rows([in_memory, in_memory[:, :10]])
+
+
+def test_keep_layers_drops_the_others_unread_and_reads_the_kept_one_only_when_asked(snare_common):
+    stored = read(snare_common[1])
+    left_on_disk = keep_layers(read_h5ad(snare_common[1], lazy=True), ["counts"], to_memory=False)
+    assert list(left_on_disk.layers) == ["counts"] and left_on_disk.X is None
+    assert isinstance(left_on_disk.layers["counts"], scmib.io.OnDisk)
+    in_memory = keep_layers(read_h5ad(snare_common[1], lazy=True), ["counts"])
+    assert sp.issparse(in_memory.layers["counts"])
+    assert (in_memory.layers["counts"] != stored.layers["counts"]).nnz == 0
 
 
 def test_lsi_equals_the_float64_formula_from_disk_too_and_commutes_with_reordering_cells(

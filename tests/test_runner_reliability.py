@@ -11,15 +11,17 @@ import sys
 import time
 from pathlib import Path
 
+import anndata as ad
+import numpy as np
 import pandas as pd
 import pytest
-from conftest import add_method, scmib_run
+from conftest import METHODS, add_method, scmib_run
 
-from scmib.runner.execute import INTERRUPTED, OOM, TIMEOUT, _tail, job_env, run_job
+from scmib.runner.execute import INTERRUPTED, OOM, TIMEOUT, _tail, execute, job_env, run_job
 from scmib.runner.launch import BoundedLog
 from scmib.runner.lock import OutdirLock
 from scmib.runner.plan import Selection, plan
-from scmib.runner.warm import WarmServer
+from scmib.runner.warm import TORCH_PRELOAD, WarmServer
 
 
 @pytest.fixture
@@ -239,3 +241,47 @@ def test_a_warm_start_runs_the_component_as_a_new_interpreter_would(sandbox, war
         assert "ARGV ['--input_train_mod1'" in log and "introspective" in log and "MAIN __main__" in log
         assert "ValueError: boom" in log and "ValueError: boom" in result.message
     assert results["warm"].cpu_time_s < results["cold"].cpu_time_s / 3
+
+
+def test_torch_components_start_with_torch_imported_and_train_as_from_a_cold_start(sandbox, tmp_path):
+    """A component that declares torch is forked from a second server that has imported it (once per
+    run, not once per job); others still never import it; and a real torch model forked from that
+    server trains to exactly the prediction of a cold start (importing torch before a fork is safe)."""
+    repo, out, data_dir = sandbox
+    probe = "import sys; print('TORCH', 'torch' in sys.modules); raise NotApplicable('a probe')"
+    add_method(repo, "torch_user", probe)
+    config = repo / METHODS / "torch_user" / "config.yaml"
+    config.write_text(config.read_text().replace("python: [scikit-learn]", "python: [torch]"))
+    add_method(repo, "plain_user", probe)
+    jobs = plan(
+        repo,
+        out,
+        Selection(
+            tasks=["predict_modality"],
+            profile="test",
+            datasets=["neurips2021_starter_cite"],
+            methods=["torch_user", "plain_user"],
+            metrics=["error"],
+            data_mirror=str(data_dir),
+        ),
+    )
+    execute(jobs, n_jobs=2, progress=False, warm_start_log=out / ".warm_start.log")
+    for job in jobs:
+        if job.id.endswith(("/torch_user", "/plain_user")):
+            expected = "TORCH True" if job.id.endswith("/torch_user") else "TORCH False"
+            assert expected in (job.workdir / ".job.log").read_text(), job.id
+    assert (out / ".warm_start.torch.log").is_file()
+
+    cajal = planned(repo, out, data_dir, "cajal_marker_mlp")
+    cajal.params["epochs"] = 10  # enough for thousands of steps of each kernel
+    prediction = cajal.outputs["output"]
+    torch_server = WarmServer(job_env(1), tmp_path / "torch.log", TORCH_PRELOAD)
+    try:
+        predictions = {}
+        for name, server in (("cold", None), ("warm", torch_server)):
+            result = run_job(cajal, cajal.key, threads=1, warm=server)
+            assert result.status == "success", (name, Path(result.log).read_text()[-2000:])
+            predictions[name] = ad.read_h5ad(prediction).X
+    finally:
+        torch_server.close()
+    np.testing.assert_array_equal(predictions["warm"], predictions["cold"])

@@ -69,14 +69,14 @@ def _read_lazy(path: Path) -> ad.AnnData:
     return ad.AnnData(X=element(handle["X"]) if "X" in handle else None, layers=layers, **kept)
 
 
-def keep_layers(adata: ad.AnnData, names: Collection[str]) -> ad.AnnData:
-    """Of a file read lazily, read the layers ``names`` into memory and drop the others (and an
-    on-disk ``X``) unread; returns ``adata``. A method that uses one layer of a competition-size
-    ATAC file then holds 1.8 GB, not 3.9."""
+def keep_layers(adata: ad.AnnData, names: Collection[str], to_memory: bool = True) -> ad.AnnData:
+    """Of a file read lazily, drop the layers other than ``names`` (and an on-disk ``X``) unread
+    and, with ``to_memory``, read the kept ones into memory; returns ``adata``. A method that uses
+    one layer of a competition-size ATAC file then holds 1.8 GB, not 3.9."""
     for name in list(adata.layers):
         if name not in names:
             del adata.layers[name]
-        elif isinstance(adata.layers[name], OnDisk):
+        elif to_memory and isinstance(adata.layers[name], OnDisk):
             adata.layers[name] = adata.layers[name].to_memory()
     if isinstance(adata.X, OnDisk):
         adata.X = None

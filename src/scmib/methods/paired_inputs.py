@@ -10,6 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from scmib.component import ComponentRun
+from scmib.io import keep_layers
 from scmib.methods.features import embedding_layer, modality_embedding
 from scmib.methods.matching import batch_groups, match_within_groups, matching_file, training_order
 
@@ -41,11 +42,7 @@ class PairedReductions:
 def read_reduced_layer(run: ComponentRun, name: str) -> ad.AnnData:
     """Input ``name`` with only the layer :func:`modality_embedding` reduces, left on disk."""
     adata = run.read(name, lazy=True)
-    keep = embedding_layer(adata)
-    for layer in [layer for layer in adata.layers if layer != keep]:
-        del adata.layers[layer]
-    adata.X = None
-    return adata
+    return keep_layers(adata, [embedding_layer(adata)], to_memory=False)
 
 
 def read_paired_reductions(run: ComponentRun, n_components: int, seed: int) -> PairedReductions:

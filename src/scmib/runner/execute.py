@@ -22,7 +22,7 @@ from scmib.component import command_line
 from scmib.errors import EXIT_NOT_APPLICABLE
 from scmib.resources import requests, time_limit_s
 from scmib.runner.plan import Job
-from scmib.runner.warm import WarmServer
+from scmib.runner.warm import WarmServer, extra_preload
 
 RECORD = ".job.json"
 LOG = ".job.log"
@@ -387,27 +387,39 @@ def job_memory_limit_gb(job: Job, memory_scale: float | None) -> float | None:
     return requests(job.spec.resources).memory_gb * memory_scale * MEMORY_MARGIN
 
 
-class _LazyServer:
-    """The run's warm-start server, started by the first job that runs (a resume may need none)."""
+class _LazyServers:
+    """The run's warm-start servers, each started by the first job that needs it (a resume may
+    need none): one with the scientific stack, one that has torch too (:func:`extra_preload`).
+    A job whose server could not start uses the plain one, or starts cold."""
 
     def __init__(self, env: dict[str, str], log_path: Path | None) -> None:
         self.env, self.log_path = env, log_path
-        self.server: WarmServer | None = None
-        self._lock = threading.Lock()
-        self._tried = False
+        self._servers: dict[tuple[str, ...], WarmServer] = {}
+        self._locks: dict[tuple[str, ...], threading.Lock] = {}
+        self._guard = threading.Lock()
 
-    def get(self) -> WarmServer | None:
-        with self._lock:
-            if not self._tried and self.log_path is not None:
-                self._tried = True
-                self.server = WarmServer(self.env, self.log_path)
-                if not self.server.alive:
-                    tqdm.write(f"scmib: warm start failed (see {self.log_path}); components start cold")
-            return self.server if self.server is not None and self.server.alive else None
+    def get(self, preload: tuple[str, ...] = ()) -> WarmServer | None:
+        if self.log_path is None:
+            return None
+        with self._guard:
+            lock = self._locks.setdefault(preload, threading.Lock())
+        with lock:  # a server starting (seconds) does not hold up jobs of the other one
+            if preload not in self._servers:
+                log = self.log_path
+                if preload:  # .warm_start.torch.log beside .warm_start.log
+                    log = log.with_name(f"{log.stem}.{preload[0]}{log.suffix}")
+                server = WarmServer(self.env, log, preload)
+                if not server.alive:
+                    tqdm.write(f"scmib: warm start failed (see {log}); components start without it")
+                self._servers[preload] = server
+            server = self._servers[preload]
+        if server.alive:
+            return server
+        return self.get() if preload else None
 
     def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
+        for server in list(self._servers.values()):
+            server.close()
 
 
 def execute(
@@ -422,7 +434,8 @@ def execute(
 
     Each job runs under the memory of its labels times ``memory_scale`` (None:
     no limit). With ``warm_start_log`` components are forked from a warm-start
-    server (:mod:`scmib.runner.warm`, its output in that file) instead of
+    server (:mod:`scmib.runner.warm`, its output in that file; a second one for
+    torch components writes ``<stem>.torch<suffix>`` beside it) instead of
     started cold; ``numba_cache`` is the folder numba caches compiled code in.
     On Ctrl-C or SIGTERM (as ``KeyboardInterrupt``) every running component is
     stopped at once and recorded as ``interrupted``, nothing new starts, and
@@ -431,11 +444,12 @@ def execute(
     n_jobs = max(1, n_jobs)
     keys = {job.id: job.key for job in jobs}
     threads = max(1, (os.cpu_count() or 1) // n_jobs)
-    warm = _LazyServer(job_env(threads, numba_cache), warm_start_log)
+    warm = _LazyServers(job_env(threads, numba_cache), warm_start_log)
 
     def run(job: Job, key: str, memory_limit_gb: float | None) -> JobResult:
+        server = warm.get(extra_preload(job.spec.requirements.python))
         return run_job(
-            job, key, threads, memory_limit_gb=memory_limit_gb, warm=warm.get(), numba_cache=numba_cache
+            job, key, threads, memory_limit_gb=memory_limit_gb, warm=server, numba_cache=numba_cache
         )
 
     results: dict[str, JobResult] = {}

@@ -15,7 +15,10 @@ in a session of its own, so timeouts, interruption, exit codes, logs and
 accounting are those of a cold start. The component runs its ``script.py`` as
 ``python script.py ARGS`` would (``__main__``, ``sys.argv``, the script's
 folder on ``sys.path``, exit status, ``atexit``). Imports only some components
-need (torch, scvi-tools) stay lazy: they happen in the component.
+need stay lazy: a component that declares torch (``requirements.python``:
+``torch`` or ``scvi-tools``) is forked from a second server that has also
+imported torch, started when the first such job runs (a run without one never
+imports it); scvi-tools itself is imported in the component.
 
 Peak memory of a warm component includes the preloaded modules it shares with
 the server (about what a cold component spends importing them); CPU time is its
@@ -41,6 +44,7 @@ import subprocess
 import sys
 import threading
 import traceback
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +52,10 @@ from scmib.runner.launch import supervise
 
 #: What the server imports before it forks anything (every component needs most of it).
 PRELOAD = ("numpy", "scipy.sparse", "pandas", "anndata", "scanpy", "sklearn", "scmib.component")
+#: What the second server adds, for the components that train torch models (1.5 s of CPU each).
+TORCH_PRELOAD = ("torch", "scmib.methods.torch_models")
+#: Python requirements (of a spec) whose components import torch.
+TORCH_REQUIREMENTS = frozenset({"torch", "scvi-tools"})
 #: Seconds the runner waits for the server to have imported everything.
 READY_TIMEOUT_S = 300.0
 
@@ -119,13 +127,24 @@ def _start_supervisor(request: dict[str, Any], reply_fd: int, wakeup_fd: int) ->
     os._exit(127)
 
 
-def serve() -> None:
-    """The server's loop: preload, say ready, then fork a supervisor per request and report exits."""
+def extra_preload(requirements: Collection[str]) -> tuple[str, ...]:
+    """The modules the server of a component with these Python ``requirements`` imports beyond
+    :data:`PRELOAD`: :data:`TORCH_PRELOAD` for torch users, else none."""
+    return TORCH_PRELOAD if TORCH_REQUIREMENTS.intersection(requirements) else ()
+
+
+def serve(extra: Sequence[str] = ()) -> None:
+    """The server's loop: preload (:data:`PRELOAD` and ``extra``), say ready, then fork a
+    supervisor per request and report exits."""
     # Replies go to a private copy of stdout; anything a library prints goes to stderr instead.
     reply_fd = os.dup(1)
     os.dup2(2, 1)
-    for module in PRELOAD:
+    for module in (*PRELOAD, *extra):
         __import__(module)
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_initialized():
+        # A fork cannot use a CUDA context its parent made: the GPU must be the component's own.
+        raise RuntimeError("importing the preloaded modules initialised CUDA; cannot fork from here")
     from scmib.metrics.embedding.graph import preload_graph_code
 
     preload_graph_code()
@@ -174,10 +193,11 @@ class WarmServer:
     """The runner's handle on a warm server: start jobs in it and wait for them, from any thread.
 
     ``env`` is the environment of every job (thread counts, numba's cache); the
-    server's own output goes to ``log_path``.
+    server's own output goes to ``log_path``; it imports ``preload`` too (see
+    :func:`extra_preload`).
     """
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, preload: Sequence[str] = ()) -> None:
         self._lock = threading.Lock()
         self._changed = threading.Condition()
         self._started: list[int] = []
@@ -187,7 +207,7 @@ class WarmServer:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "w") as log:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "scmib.runner.warm"],
+                [sys.executable, "-m", "scmib.runner.warm", *preload],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,
@@ -264,4 +284,4 @@ class WarmServer:
 
 
 if __name__ == "__main__":
-    serve()
+    serve(sys.argv[1:])
