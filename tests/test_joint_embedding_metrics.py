@@ -230,3 +230,13 @@ def test_the_graph_code_compiles_once_into_numbas_cache(tmp_path):
     cached = {path.name.split("-")[0] for path in tmp_path.rglob("*.nbi")}
     # Neither is declared cache=True by UMAP: both used to compile in every graph job.
     assert {"umap_.smooth_knn_dist", "umap_.compute_membership_strengths"} <= cached, sorted(cached)[:20]
+    # pynndescent compiles its distances when imported (seconds in every process): a later process
+    # loads them from the cache instead.
+    probe = (
+        "from scmib.metrics.embedding.graph import preload_graph_code; preload_graph_code();"
+        " from pynndescent.distances import squared_euclidean as f;"
+        " print(sum(f.stats.cache_hits.values()), sum(f.stats.cache_misses.values()))"
+    )
+    later = subprocess.run([sys.executable, "-c", probe], env=env, check=True, capture_output=True, text=True)
+    hits, misses = map(int, later.stdout.split())
+    assert hits > 0 and misses == 0

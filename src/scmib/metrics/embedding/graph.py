@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-from typing import TYPE_CHECKING
+import inspect
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import anndata as ad
 import numpy as np
@@ -32,15 +35,52 @@ _NUMBA_MODULES = (
 )
 
 
-def preload_graph_code() -> int:
-    """Import UMAP and pynndescent, and let numba cache what they compile on first use.
+@contextlib.contextmanager
+def _numba_caches_by_default() -> Iterator[None]:
+    """While open, ``numba.njit`` and ``numba.jit`` cache what they compile unless told not to.
 
-    Most of their numba functions are compiled anew in every process (they are
-    not declared ``cache=True``): several seconds for each graph. Turned on
-    here, numba keeps them in its cache (``NUMBA_CACHE_DIR``, which the runner
-    and the images set), so only the first process compiles them. Importing
-    pynndescent compiles its distances eagerly (seconds): the warm-start
-    server calls this once for all jobs. Returns how many functions now cache.
+    pynndescent compiles dozens of distance functions with explicit signatures the
+    moment it is imported (about 8 s in every process that builds a large graph);
+    none is declared ``cache=True``, and they are compiled before
+    :func:`preload_graph_code` could turn caching on. Importing it inside this window
+    lets numba load them from its cache instead (about 2 s). Closures are left
+    uncached: numba's cache keys a function by its name and source, not by the
+    values it closes over.
+    """
+    import numba
+
+    original = numba.njit, numba.jit
+
+    def caching(decorator: Callable[..., Any]) -> Callable[..., Any]:
+        def options(func: Callable[..., Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+            return {"cache": True, **kwargs} if func.__closure__ is None else kwargs
+
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if args and inspect.isfunction(args[0]):  # @njit, or njit(func, ...)
+                return decorator(*args, **options(args[0], kwargs))
+            # @njit(signature, fastmath=True, ...): the function comes next
+            return lambda func: decorator(*args, **options(func, kwargs))(func)
+
+        return wrapped
+
+    numba.njit, numba.jit = caching(numba.njit), caching(numba.jit)
+    try:
+        yield
+    finally:
+        numba.njit, numba.jit = original
+
+
+def preload_graph_code() -> int:
+    """Import UMAP and pynndescent, and let numba cache what they compile.
+
+    Their numba functions are not declared ``cache=True``, so they were compiled
+    anew in every process: pynndescent's distances eagerly on import (about 8 s),
+    the rest on first use (several seconds for each graph). Imported here, all of
+    them cache (:func:`_numba_caches_by_default`, and caching turned on for those
+    compiled later) in ``NUMBA_CACHE_DIR``, which the runner and the images set, so
+    only the first process compiles them. The warm-start server calls this once for
+    all jobs; a cold graph job, in :func:`knn_graph`. Returns how many functions
+    compile lazily with caching turned on here.
     """
     from numba.core.caching import NullCache
     from numba.core.dispatcher import Dispatcher
@@ -48,7 +88,8 @@ def preload_graph_code() -> int:
     enabled = 0
     for name in _NUMBA_MODULES:
         try:
-            module = importlib.import_module(name)
+            with _numba_caches_by_default():
+                module = importlib.import_module(name)
         except ImportError:  # another version's layout: no caching, same results
             continue
         for value in vars(module).values():
