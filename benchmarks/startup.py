@@ -93,19 +93,21 @@ def main() -> None:
             ready_s = time.perf_counter() - start
             what = " + ".join(("the stack", *preload))
             print(f"warm-start server with {what} ready in {ready_s:.1f} s (once per run)")
-        print(f"\n{'component':<16} {'start':<10} {'wall s/job':>10} {'CPU s/job':>10} {'peak MB':>8}")
-        for name, (imports, requirements) in CASES.items():
-            job = empty_component(Path(tmp) / name.replace(" + ", "_"), imports, requirements)
-            rows = {"cold": measure(job, args.jobs, None), "warm": measure(job, args.jobs, servers[()])}
-            if preload := extra_preload(requirements):
-                rows["warm+" + preload[0]] = measure(job, args.jobs, servers[preload])
-            for label, (wall, cpu, peak) in rows.items():
-                print(f"{name:<16} {label:<10} {wall:>10.3f} {cpu:>10.3f} {peak:>8.0f}")
-            best = list(rows.values())[-1]
-            cold = rows["cold"]
-            print(f"{name:<16} {'ratio':<10} {cold[0] / best[0]:>9.1f}x {cold[1] / best[1]:>9.1f}x\n")
-        for server in servers.values():
-            server.close()
+        try:
+            print(f"\n{'component':<16} {'start':<10} {'wall s/job':>10} {'CPU s/job':>10} {'peak MB':>8}")
+            for name, (imports, requirements) in CASES.items():
+                job = empty_component(Path(tmp) / name.replace(" + ", "_"), imports, requirements)
+                rows = {"cold": measure(job, args.jobs, None), "warm": measure(job, args.jobs, servers[()])}
+                if preload := extra_preload(requirements):
+                    rows["warm+" + preload[0]] = measure(job, args.jobs, servers[preload])
+                for label, (wall, cpu, peak) in rows.items():
+                    print(f"{name:<16} {label:<10} {wall:>10.3f} {cpu:>10.3f} {peak:>8.0f}")
+                best = list(rows.values())[-1]
+                cold = rows["cold"]
+                print(f"{name:<16} {'ratio':<10} {cold[0] / best[0]:>9.1f}x {cold[1] / best[1]:>9.1f}x\n")
+        finally:
+            for server in servers.values():
+                server.close()
 
 
 if __name__ == "__main__":

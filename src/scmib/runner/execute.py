@@ -394,7 +394,7 @@ class _LazyServers:
 
     def __init__(self, env: dict[str, str], log_path: Path | None) -> None:
         self.env, self.log_path = env, log_path
-        self._servers: dict[tuple[str, ...], WarmServer] = {}
+        self._servers: dict[tuple[str, ...], WarmServer | None] = {}
         self._locks: dict[tuple[str, ...], threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -408,18 +408,23 @@ class _LazyServers:
                 log = self.log_path
                 if preload:  # .warm_start.torch.log beside .warm_start.log
                     log = log.with_name(f"{log.stem}.{preload[0]}{log.suffix}")
-                server = WarmServer(self.env, log, preload)
-                if not server.alive:
+                try:
+                    server: WarmServer | None = WarmServer(self.env, log, preload)
+                except Exception as exc:  # e.g. the log folder cannot be written
+                    tqdm.write(f"scmib: warm start failed ({exc})")
+                    server = None
+                if server is None or not server.alive:
                     tqdm.write(f"scmib: warm start failed (see {log}); components start without it")
                 self._servers[preload] = server
             server = self._servers[preload]
-        if server.alive:
+        if server is not None and server.alive:
             return server
         return self.get() if preload else None
 
     def close(self) -> None:
         for server in list(self._servers.values()):
-            server.close()
+            if server is not None:
+                server.close()
 
 
 def execute(
@@ -447,7 +452,8 @@ def execute(
     warm = _LazyServers(job_env(threads, numba_cache), warm_start_log)
 
     def run(job: Job, key: str, memory_limit_gb: float | None) -> JobResult:
-        server = warm.get(extra_preload(job.spec.requirements.python))
+        # Interrupted while this job waited for a thread: start no server for it (it is stopped anyway).
+        server = None if _INTERRUPTED.is_set() else warm.get(extra_preload(job.spec.requirements.python))
         return run_job(
             job, key, threads, memory_limit_gb=memory_limit_gb, warm=server, numba_cache=numba_cache
         )

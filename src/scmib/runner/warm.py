@@ -37,6 +37,7 @@ import contextlib
 import ctypes
 import json
 import os
+import re
 import runpy
 import select
 import signal
@@ -128,9 +129,12 @@ def _start_supervisor(request: dict[str, Any], reply_fd: int, wakeup_fd: int) ->
 
 
 def extra_preload(requirements: Collection[str]) -> tuple[str, ...]:
-    """The modules the server of a component with these Python ``requirements`` imports beyond
-    :data:`PRELOAD`: :data:`TORCH_PRELOAD` for torch users, else none."""
-    return TORCH_PRELOAD if TORCH_REQUIREMENTS.intersection(requirements) else ()
+    """The modules the server of a component with these Python ``requirements`` (as a spec lists
+    them: ``torch``, ``scvi-tools>=1.1``, ...) imports beyond :data:`PRELOAD`:
+    :data:`TORCH_PRELOAD` for torch users, else none."""
+    names = {re.split(r"[^A-Za-z0-9._-]", r.strip(), maxsplit=1)[0] for r in requirements}
+    names = {name.lower().replace("_", "-") for name in names}
+    return TORCH_PRELOAD if TORCH_REQUIREMENTS & names else ()
 
 
 def serve(extra: Sequence[str] = ()) -> None:
@@ -141,9 +145,11 @@ def serve(extra: Sequence[str] = ()) -> None:
     os.dup2(2, 1)
     for module in (*PRELOAD, *extra):
         __import__(module)
+    # The server never runs a torch operation: a fork inherits no OpenMP thread pool and no CUDA
+    # context (a child cannot use its parent's). The runner's PYTORCH_NVML_BASED_CUDA_CHECK keeps
+    # even torch.cuda.is_available() from initialising CUDA; check that nothing did.
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_initialized():
-        # A fork cannot use a CUDA context its parent made: the GPU must be the component's own.
         raise RuntimeError("importing the preloaded modules initialised CUDA; cannot fork from here")
     from scmib.metrics.embedding.graph import preload_graph_code
 
@@ -205,6 +211,8 @@ class WarmServer:
         self.alive = False
         self.pid: int | None = None
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        if preload:  # torch.cuda.is_available() asks NVML, not CUDA (whose state a fork cannot share)
+            env = {**env, "PYTORCH_NVML_BASED_CUDA_CHECK": "1"}
         with open(log_path, "w") as log:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "scmib.runner.warm", *preload],

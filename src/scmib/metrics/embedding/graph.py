@@ -5,6 +5,9 @@ from __future__ import annotations
 import contextlib
 import importlib
 import inspect
+import sys
+import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +38,10 @@ _NUMBA_MODULES = (
 )
 
 
+#: One thread at a time patches numba's decorators (a second would save the first's patch as original).
+_PATCHING = threading.Lock()
+
+
 @contextlib.contextmanager
 def _numba_caches_by_default() -> Iterator[None]:
     """While open, ``numba.njit`` and ``numba.jit`` cache what they compile unless told not to.
@@ -43,17 +50,21 @@ def _numba_caches_by_default() -> Iterator[None]:
     moment it is imported (about 8 s in every process that builds a large graph);
     none is declared ``cache=True``, and they are compiled before
     :func:`preload_graph_code` could turn caching on. Importing it inside this window
-    lets numba load them from its cache instead (about 2 s). Closures are left
-    uncached: numba's cache keys a function by its name and source, not by the
-    values it closes over.
+    lets numba load them from its cache instead (about 1 s). Left alone (compiled
+    per process, as before): closures, and a function wrapped a second time (UMAP
+    wraps one function as a serial and a parallel version; numba's cache, keyed by
+    the function and its signature, would hand either the other's code).
     """
     import numba
 
     original = numba.njit, numba.jit
+    wrapped_before: set[Any] = set()
 
     def caching(decorator: Callable[..., Any]) -> Callable[..., Any]:
         def options(func: Callable[..., Any], kwargs: dict[str, Any]) -> dict[str, Any]:
-            return {"cache": True, **kwargs} if func.__closure__ is None else kwargs
+            first = func.__code__ not in wrapped_before
+            wrapped_before.add(func.__code__)
+            return {"cache": True, **kwargs} if first and func.__closure__ is None else kwargs
 
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             if args and inspect.isfunction(args[0]):  # @njit, or njit(func, ...)
@@ -63,11 +74,12 @@ def _numba_caches_by_default() -> Iterator[None]:
 
         return wrapped
 
-    numba.njit, numba.jit = caching(numba.njit), caching(numba.jit)
-    try:
-        yield
-    finally:
-        numba.njit, numba.jit = original
+    with _PATCHING:
+        numba.njit, numba.jit = caching(numba.njit), caching(numba.jit)
+        try:
+            yield
+        finally:
+            numba.njit, numba.jit = original
 
 
 def preload_graph_code() -> int:
@@ -75,8 +87,8 @@ def preload_graph_code() -> int:
 
     Their numba functions are not declared ``cache=True``, so they were compiled
     anew in every process: pynndescent's distances eagerly on import (about 8 s),
-    the rest on first use (several seconds for each graph). Imported here, all of
-    them cache (:func:`_numba_caches_by_default`, and caching turned on for those
+    the rest on first use (several seconds for each graph). Imported here, they
+    cache (:func:`_numba_caches_by_default`, and caching turned on for those
     compiled later) in ``NUMBA_CACHE_DIR``, which the runner and the images set, so
     only the first process compiles them. The warm-start server calls this once for
     all jobs; a cold graph job, in :func:`knn_graph`. Returns how many functions
@@ -85,18 +97,24 @@ def preload_graph_code() -> int:
     from numba.core.caching import NullCache
     from numba.core.dispatcher import Dispatcher
 
-    enabled = 0
+    dispatchers: dict[int, Dispatcher] = {}
     for name in _NUMBA_MODULES:
         try:
-            with _numba_caches_by_default():
-                module = importlib.import_module(name)
+            if name in sys.modules:  # imported already: nothing to compile on import
+                module = sys.modules[name]
+            else:
+                with _numba_caches_by_default():
+                    module = importlib.import_module(name)
         except ImportError:  # another version's layout: no caching, same results
             continue
-        for value in vars(module).values():
-            if isinstance(value, Dispatcher) and isinstance(value._cache, NullCache):
-                value.enable_caching()
-                enabled += 1
-    return enabled
+        dispatchers.update({id(v): v for v in vars(module).values() if isinstance(v, Dispatcher)})
+    # A function wrapped twice (other options) is left uncached, as in _numba_caches_by_default.
+    wraps = Counter(d.py_func.__code__ for d in dispatchers.values())
+    once = [d for d in dispatchers.values() if wraps[d.py_func.__code__] == 1]
+    lazy = [d for d in once if isinstance(d._cache, NullCache)]
+    for dispatcher in lazy:
+        dispatcher.enable_caching()
+    return len(lazy)
 
 
 def knn_graph(embedding: np.ndarray, n_neighbors: int = N_NEIGHBORS, seed: int = 0) -> ad.AnnData:
@@ -167,8 +185,6 @@ def warm_numba_cache() -> None:
 
 
 if __name__ == "__main__":
-    import sys
-
     if sys.argv[1:] != ["--warm-numba-cache"]:
         sys.exit("usage: python -m scmib.metrics.embedding.graph --warm-numba-cache")
     warm_numba_cache()
