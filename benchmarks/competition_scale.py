@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scmib.data.cache import cache_root
+from scmib.data.cache import numba_cache_dir
 from scmib.resources import requests
 from scmib.runner.execute import RunInterrupted, earlier_result, execute, raise_interrupt
 from scmib.runner.lock import OutdirLock
@@ -73,7 +73,7 @@ def main() -> None:
         try:
             with OutdirLock(outdir, wait=False):
                 # One job at a time, each a new process: its peak memory is its own.
-                numba_cache = cache_root() / "numba"
+                numba_cache = numba_cache_dir()
                 execute(jobs, n_jobs=1, progress=False, warm_start_log=None, numba_cache=numba_cache)
         except RunInterrupted:
             print("interrupted: run the same command again to go on", file=sys.stderr)

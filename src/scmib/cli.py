@@ -69,7 +69,7 @@ def _selection(args: argparse.Namespace, resolve_mirror: bool = True, use_env: b
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from scmib.data.cache import cache_root
+    from scmib.data.cache import numba_cache_dir
     from scmib.report import write_report
     from scmib.runner.execute import FAILURES, RunInterrupted, execute, outcome_summary, raise_interrupt
     from scmib.runner.lock import OutdirLock
@@ -94,7 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 progress=not args.no_progress,
                 memory_scale=memory_scale,
                 warm_start_log=None if args.cold_start else outdir / ".warm_start.log",
-                numba_cache=cache_root(args.cache_dir) / "numba",
+                numba_cache=numba_cache_dir(args.cache_dir),
             )
         except RunInterrupted as stopped:
             stopped_jobs = [r.job_id for r in stopped.results.values() if r.status == "interrupted"]

@@ -9,6 +9,7 @@ a pooch cache, checking its hash either way.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,19 @@ CACHE_ENV = "SCMIB_CACHE_DIR"
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     """scmib's cache folder: ``cache_dir``, else ``$SCMIB_CACHE_DIR``, else ``~/.cache/scmib``."""
     return Path(cache_dir or os.environ.get(CACHE_ENV) or pooch.os_cache("scmib"))
+
+
+def numba_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
+    """Where runs keep numba's compiled code: a folder per version of numba, UMAP and pynndescent
+    under ``numba/`` of :func:`cache_root`. numba notices a changed source file, not a changed
+    function that a cached one calls from another package: an upgrade starts a new folder."""
+    versions = []
+    for package in ("numba", "umap-learn", "pynndescent"):
+        try:
+            versions.append(f"{package}-{importlib.metadata.version(package)}")
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(f"{package}-none")
+    return cache_root(cache_dir) / "numba" / "_".join(versions)
 
 
 @dataclass(frozen=True)
