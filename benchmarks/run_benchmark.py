@@ -6,15 +6,21 @@ prints wall time, total CPU time and peak memory of each, per stage, and the
 resumed/first ratio. With ``--cold-start-reference`` it also makes a first run
 whose components start as new interpreters (``scmib run --cold-start``, how
 every job started before the warm-start server) and gives the ratio; with
-``--serial`` a ``--jobs 1`` run as a reference for the parallel speed-up.
+``--serial`` a ``--jobs 1`` run as a reference for the parallel speed-up; with
+``--reference-src DIR`` a first run of the scmib package in DIR (an earlier
+commit's ``src``, e.g. from ``git worktree add /tmp/before REV``) with these
+components, so a change is timed against the code before it in one script.
+All runs share one numba cache folder, filled before the first (an image or an
+earlier run has it filled).
 
     python benchmarks/run_benchmark.py --data_mirror ../shared/data [--profile test]
-        [--cold-start-reference] [--serial]
+        [--cold-start-reference] [--serial] [--reference-src DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import subprocess
 import sys
@@ -25,7 +31,9 @@ from pathlib import Path
 import pandas as pd
 
 
-def timed_run(outdir: Path, profile: str, jobs: int, mirror: str | None, *extra: str) -> dict[str, float]:
+def timed_run(
+    outdir: Path, profile: str, jobs: int, mirror: str | None, *extra: str, src: str | None = None
+) -> dict[str, float]:
     cmd = [
         sys.executable,
         "-m",
@@ -44,7 +52,8 @@ def timed_run(outdir: Path, profile: str, jobs: int, mirror: str | None, *extra:
         cmd += ["--data_mirror", mirror]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    env = {**os.environ, "PYTHONPATH": src} if src else None  # PYTHONPATH comes before site-packages
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     runs = pd.read_csv(outdir / "results" / "runs.tsv", sep="\t")
@@ -67,14 +76,22 @@ def main() -> None:
     parser.add_argument(
         "--cold-start-reference", action="store_true", help="also time a first run with --cold-start"
     )
+    parser.add_argument("--reference-src", help="also time a first run of the scmib package in this folder")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ["NUMBA_CACHE_DIR"] = str(Path(tmp) / "numba")
+        warm_cache = [sys.executable, "-m", "scmib.metrics.embedding.graph", "--warm-numba-cache"]
+        subprocess.run(warm_cache, check=True, capture_output=True)
         first = timed_run(Path(tmp) / "run", args.profile, args.jobs, args.data_mirror)
         resumed = timed_run(Path(tmp) / "run", args.profile, args.jobs, args.data_mirror)
         serial = timed_run(Path(tmp) / "serial", args.profile, 1, args.data_mirror) if args.serial else None
         cold = None
         if args.cold_start_reference:
             cold = timed_run(Path(tmp) / "cold", args.profile, args.jobs, args.data_mirror, "--cold-start")
+        reference = None
+        if args.reference_src:
+            src = str(Path(args.reference_src).resolve())
+            reference = timed_run(Path(tmp) / "reference", args.profile, args.jobs, args.data_mirror, src=src)
     print(f"scmib run --profile {args.profile} --jobs {args.jobs}: {first['jobs']} jobs")
     print(
         f"  first run   : wall {first['wall_s']:8.1f} s  cpu {first['cpu_s']:8.1f} s  "
@@ -89,6 +106,12 @@ def main() -> None:
             f"  --cold-start: wall {cold['wall_s']:8.1f} s  cpu {cold['cpu_s']:8.1f} s  "
             f"warm start is {cold['wall_s'] / first['wall_s']:.2f}x faster (wall), "
             f"{cold['cpu_s'] / first['cpu_s']:.2f}x less CPU"
+        )
+    if reference:
+        print(
+            f"  reference   : wall {reference['wall_s']:8.1f} s  cpu {reference['cpu_s']:8.1f} s  "
+            f"({args.reference_src}): this code is {reference['wall_s'] / first['wall_s']:.2f}x faster "
+            f"(wall), {reference['cpu_s'] / first['cpu_s']:.2f}x less CPU"
         )
     if serial:
         print(
