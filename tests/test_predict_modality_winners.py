@@ -94,6 +94,40 @@ def test_torch_methods_are_seeded(tmp_path, starter_cite_common):
     np.testing.assert_array_equal(read(runs[0]).layers["normalized"], read(runs[1]).layers["normalized"])
 
 
+@pytest.mark.parametrize("decoupled", [False, True])
+def test_the_fused_adam_takes_torchs_default_steps(decoupled):
+    """``adam`` (torch's fused kernel) updates parameters as torch's default per-tensor loop does.
+
+    Fed the same gradients: gradients of a trained network would let noise-level
+    differences grow (a bias before BatchNorm has a gradient of rounding noise only,
+    which Adam's normalisation turns into full-size steps), hiding what is compared.
+    """
+    import torch
+
+    from scmib.methods.torch_models import adam
+
+    generator = torch.Generator().manual_seed(0)
+    shapes = [(512, 134), (512,), (13953, 512)]
+    start = [torch.randn(shape, generator=generator) * 0.05 for shape in shapes]
+    gradients = [[torch.randn(shape, generator=generator) * 1e-2 for shape in shapes] for _ in range(20)]
+    weights = []
+    for fused in (True, False):
+        parameters = [torch.nn.Parameter(w.clone()) for w in start]
+        if fused:
+            optimiser = adam(parameters, 1e-3, 0.01, decoupled=decoupled)
+            assert optimiser.defaults["fused"]
+        else:
+            kind = torch.optim.AdamW if decoupled else torch.optim.Adam
+            optimiser = kind(parameters, lr=1e-3, weight_decay=0.01, foreach=False)
+        for step in gradients:
+            for parameter, gradient in zip(parameters, step, strict=True):
+                parameter.grad = gradient.clone()
+            optimiser.step()
+        weights.append(torch.cat([p.detach().ravel() for p in parameters]))
+    assert not torch.equal(weights[1], torch.cat([w.ravel() for w in start]))
+    torch.testing.assert_close(weights[0], weights[1], rtol=1e-5, atol=1e-7)
+
+
 def test_a_torch_method_logs_every_epoch_it_trains(tmp_path, starter_cite_common):
     """The job log says how far training got and what an epoch costs (early stopping may end it
     before the last epoch; patience 15 cannot, with 3)."""

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from scmib.methods.torch_models import EpochLog, mlp, seed_everything
+from scmib.methods.torch_models import EpochLog, adam, mlp, seed_everything
 
 
 class _Residual(nn.Module):
@@ -131,8 +131,9 @@ def train_joint_autoencoder(
     b = torch.as_tensor(batches, dtype=torch.long, device=device)
     c = None if cycle is None else torch.as_tensor(cycle, dtype=torch.float32, device=device)
     body = [p for name, p in model.named_parameters() if not name.startswith("batch_head")]
-    optimizer = torch.optim.AdamW(body, lr=config.learning_rate, weight_decay=config.weight_decay)
-    head_optimizer = torch.optim.AdamW(model.batch_head.parameters(), lr=config.learning_rate)
+    optimizer = adam(body, config.learning_rate, config.weight_decay, decoupled=True)
+    # torch's AdamW default decay (0.01) for the head, as it has always been trained.
+    head_optimizer = adam(model.batch_head.parameters(), config.learning_rate, 0.01, decoupled=True)
     generator = np.random.default_rng(seed)
     uniform = torch.full((n_batches,), 1.0 / n_batches, device=device)
     log = EpochLog("JointAutoencoder", config.epochs)
@@ -173,9 +174,7 @@ def train_shared_linear_autoencoder(
     seed_everything(seed)
     model = SharedLinearAutoencoder((inputs[0].shape[1], inputs[1].shape[1]), config).to(device)
     x1, x2 = (torch.as_tensor(a, dtype=torch.float32, device=device) for a in inputs)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-    )
+    optimizer = adam(model.parameters(), config.learning_rate, config.weight_decay, decoupled=True)
     generator = np.random.default_rng(seed)
     log = EpochLog("SharedLinearAutoencoder", config.epochs)
     loss = None  # no minibatch of two cells: nothing trains

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from scmib.methods.torch_models import EpochLog, mlp, seed_everything, validation_split
+from scmib.methods.torch_models import EpochLog, adam, mlp, seed_everything, validation_split
 
 
 class DualEncoder(nn.Module):
@@ -76,9 +76,7 @@ def fit_paired(
     (see :func:`validation_split`). Shared by the matching models of this package."""
     batches = np.asarray(batches).astype(str)
     val = validation_split(batches, seed)
-    optimiser = torch.optim.AdamW(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-    )
+    optimiser = adam(model.parameters(), config.learning_rate, config.weight_decay, decoupled=True)
     rng = np.random.default_rng(seed)
     train_ix, val_ix = np.flatnonzero(~val), np.flatnonzero(val)
     val_chunks = [val_ix[c] for c in within_batch_minibatches(batches[val_ix], config.batch_size, rng)]

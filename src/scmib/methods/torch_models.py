@@ -11,7 +11,7 @@ import itertools
 import random
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,6 +68,25 @@ def mlp(
     return nn.Sequential(*layers)
 
 
+def adam(
+    parameters: Iterable[nn.Parameter],
+    learning_rate: float,
+    weight_decay: float = 0.0,
+    decoupled: bool = False,
+) -> torch.optim.Optimizer:
+    """Adam (``decoupled``: AdamW) over ``parameters``, with torch's fused kernel on the CPU and CUDA.
+
+    torch's default on the CPU updates each parameter tensor in a Python loop of
+    several element-wise kernels: for a wide output layer (Novel's 512 x 13,953
+    ADT->GEX decoder) that loop was about a fifth of an epoch. The fused kernel
+    computes the same update in one pass over each tensor.
+    """
+    parameters = list(parameters)
+    kind = parameters[0].device.type if parameters else "cpu"
+    optimiser = torch.optim.AdamW if decoupled else torch.optim.Adam
+    return optimiser(parameters, lr=learning_rate, weight_decay=weight_decay, fused=kind in ("cpu", "cuda"))
+
+
 def rmse_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """sqrt(MSE): Novel's loss, the competition metric itself."""
     return torch.sqrt(nn.functional.mse_loss(prediction, target) + 1e-12)
@@ -104,9 +123,7 @@ def train_regressor(
     model = build()
     loss_fn = rmse_loss if config.loss == "rmse" else nn.functional.mse_loss
     model = model.to(device)
-    optimiser = torch.optim.Adam(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-    )
+    optimiser = adam(model.parameters(), config.learning_rate, config.weight_decay)
     xt = torch.as_tensor(x_train, dtype=torch.float32, device=device)
     yt = torch.as_tensor(y_train, dtype=torch.float32, device=device)
     xv = torch.as_tensor(x_val, dtype=torch.float32, device=device)
