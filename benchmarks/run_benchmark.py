@@ -77,6 +77,7 @@ def main() -> None:
         "--cold-start-reference", action="store_true", help="also time a first run with --cold-start"
     )
     parser.add_argument("--reference-src", help="also time a first run of the scmib package in this folder")
+    parser.add_argument("--save-runs", type=Path, help="write the first run's runs.tsv here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["NUMBA_CACHE_DIR"] = str(Path(tmp) / "numba")
@@ -84,6 +85,8 @@ def main() -> None:
         subprocess.run(warm_cache, check=True, capture_output=True)
         first = timed_run(Path(tmp) / "run", args.profile, args.jobs, args.data_mirror)
         resumed = timed_run(Path(tmp) / "run", args.profile, args.jobs, args.data_mirror)
+        if args.save_runs:
+            first["runs"].to_csv(args.save_runs, sep="\t", index=False)
         serial = timed_run(Path(tmp) / "serial", args.profile, 1, args.data_mirror) if args.serial else None
         cold = None
         if args.cold_start_reference:
@@ -130,6 +133,14 @@ def main() -> None:
     )
     print("\nper stage (sums over jobs of the first run):")
     print(by_stage.round(1).to_string())
+    by_component = (
+        first["runs"]
+        .groupby("component")
+        .agg(jobs=("job", "size"), wall_s=("wall_time_s", "sum"), cpu_s=("cpu_time_s", "sum"))
+        .nlargest(12, "cpu_s")
+    )
+    print("\ncomponents with the most CPU (sums over jobs of the first run):")
+    print(by_component.round(1).to_string())
     slowest = first["runs"].nlargest(5, "wall_time_s")[["job", "wall_time_s", "peak_memory_mb"]]
     print("\nslowest jobs:")
     print(slowest.to_string(index=False))
