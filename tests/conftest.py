@@ -177,7 +177,7 @@ def repo(tmp_path_factory) -> Path:
     return root
 
 
-def scmib_run(repo: Path, data_dir: Path, outdir: Path) -> subprocess.CompletedProcess:
+def scmib_run(repo: Path, data_dir: Path, outdir: Path, *extra: str) -> subprocess.CompletedProcess:
     cmd = [
         sys.executable,
         "-m",
@@ -198,6 +198,7 @@ def scmib_run(repo: Path, data_dir: Path, outdir: Path) -> subprocess.CompletedP
         "--jobs",
         "2",
         "--no-progress",
+        *extra,
     ]
     proc = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, env=os.environ.copy())
     assert proc.returncode == 0, proc.stderr[-3000:]

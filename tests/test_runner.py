@@ -9,6 +9,7 @@ import pandas as pd
 from conftest import METHODS, scmib_run
 
 from scmib.runner.execute import outcome_summary
+from scmib.runner.finish import STAMP
 from scmib.runner.plan import Selection, plan
 from scmib.runner.results import scale
 
@@ -51,6 +52,27 @@ def test_second_run_reuses_results_and_redoes_only_changes_and_failures(first_ru
         ~runs["method"].isin(["knn_regression", "crashing_method"]) & (runs["status"] != "not_applicable")
     ]
     assert (others["status"] == "cached").all(), others["status"].value_counts()
+
+
+def test_a_resumed_run_leaves_its_results_folder_as_it_was(first_run, repo, data_dir):
+    """The same jobs with the same records make the same tables and report: a resume does not
+    write them again (most of its time, before), and prints the same summary. A results folder
+    missing a file, or written for other records (an interrupted write), is written again."""
+    outdir, _ = first_run
+    folder = outdir / "results"
+    # Not the crashing method: a failure is retried by every run, so its record is new every time.
+    working = ("--methods", "knn_regression")
+    updated = scmib_run(repo, data_dir, outdir, *working)  # whatever earlier tests changed is up to date
+    written = {path.name: path.stat().st_mtime_ns for path in folder.iterdir()}
+    resumed = scmib_run(repo, data_dir, outdir, *working)
+    assert {path.name: path.stat().st_mtime_ns for path in folder.iterdir()} == written
+    assert resumed.stdout == updated.stdout and "from cache" in resumed.stderr
+    (folder / "report.html").unlink()
+    (folder / STAMP).write_text("the digest of other records")
+    scmib_run(repo, data_dir, outdir, *working)
+    assert (folder / "report.html").is_file() and (
+        folder / STAMP
+    ).read_text() != "the digest of other records"
 
 
 def test_scaling_uses_controls_and_metric_direction():

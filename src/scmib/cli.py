@@ -70,11 +70,11 @@ def _selection(args: argparse.Namespace, resolve_mirror: bool = True, use_env: b
 
 def cmd_run(args: argparse.Namespace) -> int:
     from scmib.data.cache import numba_cache_dir
-    from scmib.report import write_report
     from scmib.runner.execute import FAILURES, RunInterrupted, execute, outcome_summary, raise_interrupt
+    from scmib.runner.finish import write_results
     from scmib.runner.lock import OutdirLock
     from scmib.runner.plan import RUNNABLE_TASKS, plan
-    from scmib.runner.results import summary, with_earlier_results, write_tables
+    from scmib.runner.results import summary, with_earlier_results
     from scmib.spec import find_repo_root
 
     repo = find_repo_root()
@@ -111,8 +111,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             outdir,
             replace(selection, tasks=list(RUNNABLE_TASKS), datasets=None, methods=None, metrics=None),
         )
-        table = write_tables(outdir, *with_earlier_results(everything, results))
-        report = write_report(outdir)
+        table, report = write_results(outdir, *with_earlier_results(everything, results))
     elapsed = time.perf_counter() - start
     bad = [r for r in results.values() if r.status in FAILURES]
     _echo_user_data_notes(jobs, results)
@@ -122,7 +121,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(summary(table).to_string(index=False))
     print(
         f"\n{outcome_summary([r.status for r in results.values()])} in {elapsed:.1f} s; "
-        f"results in {outdir / 'results'}; report {report['html']}",
+        f"results in {outdir / 'results'}; report {report}",
         file=sys.stderr,
     )
     for result in bad:

@@ -27,7 +27,6 @@ import pandas as pd
 
 from scmib.data.cache import MIRROR_ENV
 from scmib.errors import ScmibError
-from scmib.report import write_report
 from scmib.resources import task_time_limit_s, time_limit_s
 from scmib.runner.execute import (
     INFRASTRUCTURE,
@@ -41,7 +40,7 @@ from scmib.runner.execute import (
     skipped_result,
 )
 from scmib.runner.export import job_from_entry, jobs_from_plan, read_plan
-from scmib.runner.results import write_tables
+from scmib.runner.finish import write_results
 from scmib.spec import load_spec
 
 #: The exit status of a SIGKILLed process, which is how memory killers end one; the workflow's
@@ -174,8 +173,7 @@ def collect(plan_path: Path, jobs_dir: Path, outdir: Path, repo: Path) -> pd.Dat
                 job.id, INFRASTRUCTURE, None, 0.0, 0.0, 0.0, "", "", LOST
             )
         results[job.id] = recorded
-    table = write_tables(outdir, jobs, results)
-    write_report(outdir)
+    table, _ = write_results(outdir, jobs, results)
     lost = [r.job_id for r in results.values() if r.status == INFRASTRUCTURE]
     if lost:
         print(f"scmib collect: {len(lost)} jobs failed for reasons of the infrastructure, not their own:")
