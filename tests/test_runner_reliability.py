@@ -221,6 +221,32 @@ def test_a_run_interrupted_anywhere_then_resumed_equals_an_uninterrupted_one(
     )
 
 
+def test_ctrl_c_while_the_warm_servers_end_kills_them_and_interrupts_the_run(tmp_path):
+    """Ctrl-C may come after the last job, while the servers end: the server is killed, not left
+    behind, and the run counts as interrupted (exit 130: run the same command again)."""
+    from scmib.runner import execute as runner
+
+    servers = runner._LazyServers(job_env(1, tmp_path / "numba"), tmp_path / "warm.log")
+    server = servers.get()
+    assert server is not None and server.alive
+    real_wait, calls = server._proc.wait, []
+
+    def wait(timeout=None):
+        calls.append(timeout)
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # as SIGINT arrives during the wait
+        return real_wait(timeout)
+
+    server._proc.wait = wait
+    runner._INTERRUPTED.clear()
+    try:
+        servers.close()
+        assert runner._INTERRUPTED.is_set()
+    finally:
+        runner._INTERRUPTED.clear()
+    assert len(calls) == 2 and server._proc.returncode is not None and not server.alive
+
+
 def test_a_warm_start_runs_the_component_as_a_new_interpreter_would(sandbox, warm_server):
     """Same outcome, exit code and log as a cold start; the script is ``__main__`` with its own
     argv and folder on the path; what it prints and its traceback reach its log; its CPU time is

@@ -105,13 +105,21 @@ def cmd_run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 130
-        # A filtered run (one method, one dataset) writes the results of everything finished here.
-        everything = plan(
-            repo,
-            outdir,
-            replace(selection, tasks=list(RUNNABLE_TASKS), datasets=None, methods=None, metrics=None),
-        )
-        table, report = write_results(outdir, *with_earlier_results(everything, results))
+        try:
+            # A filtered run (one method, one dataset) writes the results of everything finished here.
+            everything = plan(
+                repo,
+                outdir,
+                replace(selection, tasks=list(RUNNABLE_TASKS), datasets=None, methods=None, metrics=None),
+            )
+            table, report = write_results(outdir, *with_earlier_results(everything, results))
+        except KeyboardInterrupt:  # every job is done and kept; an interrupted results folder is redone
+            print(
+                f"\nscmib: interrupted while writing the results; all {len(jobs)} jobs finished and are "
+                "kept. Run the same command again to write them.",
+                file=sys.stderr,
+            )
+            return 130
     elapsed = time.perf_counter() - start
     bad = [r for r in results.values() if r.status in FAILURES]
     _echo_user_data_notes(jobs, results)

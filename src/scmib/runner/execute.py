@@ -422,9 +422,14 @@ class _LazyServers:
         return self.get() if preload else None
 
     def close(self) -> None:
+        """End the servers. Ctrl-C meanwhile (every job may be done) interrupts the run: the server
+        is killed and the rest still ended."""
         for server in list(self._servers.values()):
             if server is not None:
-                server.close()
+                try:
+                    server.close()
+                except KeyboardInterrupt:
+                    stop_all()
 
 
 def execute(

@@ -285,9 +285,12 @@ class WarmServer:
                 self._proc.stdin.close()
         try:
             self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
+        except (subprocess.TimeoutExpired, KeyboardInterrupt) as stopped:
+            self._proc.kill()  # Ctrl-C while it ends: it must not outlive the run either
             self._proc.wait()
+            self.alive = False
+            if isinstance(stopped, KeyboardInterrupt):
+                raise
         self.alive = False
 
 
