@@ -285,13 +285,13 @@ class WarmServer:
                 self._proc.stdin.close()
         try:
             self._proc.wait(timeout=10)
-        except (subprocess.TimeoutExpired, KeyboardInterrupt) as stopped:
-            self._proc.kill()  # Ctrl-C while it ends: it must not outlive the run either
+        except subprocess.TimeoutExpired:
+            pass
+        finally:  # after 10 s, or at once on Ctrl-C during the wait: it must not outlive the run
+            if self._proc.poll() is None:
+                self._proc.kill()
             self._proc.wait()
             self.alive = False
-            if isinstance(stopped, KeyboardInterrupt):
-                raise
-        self.alive = False
 
 
 if __name__ == "__main__":
