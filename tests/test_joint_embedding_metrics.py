@@ -82,6 +82,17 @@ def test_nmi_and_ari_equal_scib_opt_louvain(ours, scib_post, triana_embedding_ta
     assert 0.3 < nmi < 1
 
 
+def test_louvain_at_each_resolution_is_scanpys(ours):
+    """One igraph for all resolutions, clustered in parallel: each clustering is sc.tl.louvain's."""
+    resolutions = clustering.RESOLUTIONS[::3]
+    clusterings = clustering.louvain_clusterings(ours, resolutions, workers=2)
+    scanpy_graph = ours.copy()
+    for resolution, clusters in zip(resolutions, clusterings, strict=True):
+        sc.tl.louvain(scanpy_graph, resolution=resolution, random_state=0, key_added="scanpy")
+        np.testing.assert_array_equal(clusters, scanpy_graph.obs["scanpy"].astype(str).to_numpy())
+    assert len(set(clusterings[0])) < len(set(clusterings[-1]))
+
+
 def test_silhouettes_equal_scib(scib_post, triana_embedding_task):
     obs, embedding = triana_embedding_task["solution"].obs, triana_embedding_task["embedding"]
     labels, batches = obs["cell_type"].to_numpy(), obs["batch"].to_numpy()

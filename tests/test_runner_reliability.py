@@ -15,13 +15,15 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 from conftest import METHODS, add_method, scmib_run
 
+from scmib.metrics.embedding.graph import PYNNDESCENT_MIN_CELLS
 from scmib.runner.execute import INTERRUPTED, OOM, TIMEOUT, _tail, execute, job_env, run_job
 from scmib.runner.launch import BoundedLog
 from scmib.runner.lock import OutdirLock
 from scmib.runner.plan import Selection, plan
-from scmib.runner.warm import TORCH_PRELOAD, WarmServer
+from scmib.runner.warm import GRAPH_MIN_CELLS, GRAPH_PRELOAD, TORCH_PRELOAD, WarmServer, extra_preload
 
 
 @pytest.fixture
@@ -314,3 +316,53 @@ def test_torch_components_start_with_torch_imported_and_train_as_from_a_cold_sta
         torch_server.close()
     assert predictions["cold"].shape == (289, 134) and np.ptp(predictions["cold"]) > 0
     np.testing.assert_allclose(predictions["warm"], predictions["cold"], rtol=1e-5, atol=1e-6)
+
+
+GRAPH_PROBE = """
+import sys
+import numpy as np
+import scipy.sparse as sp
+from pynndescent import pynndescent_
+from scmib.metrics.embedding.graph import PYNNDESCENT_MIN_CELLS, knn_graph
+print("COMPILED BEFORE", bool(pynndescent_.nn_descent.signatures))
+rng = np.random.default_rng(0)
+types = rng.integers(0, 20, PYNNDESCENT_MIN_CELLS + 1000)
+embedding = rng.normal(0, 3, (20, 30))[types] + rng.normal(0, 1, (len(types), 30))
+sp.save_npz(sys.argv[1], knn_graph(embedding).obsp["connectivities"].tocsr())
+"""
+
+
+def test_graph_builders_fork_from_a_server_that_compiled_pynndescent_and_build_the_same_graph(tmp_path):
+    """A component that declares pynndescent and reads 8,192 cells or more is forked from a server
+    that has compiled pynndescent's search (numba cannot cache it on disk: 13 s in every such job);
+    its graph equals a cold start's, although numba's threading layer differs (workqueue in the server,
+    which a fork survives; GNU OpenMP in a cold process)."""
+    assert GRAPH_MIN_CELLS == PYNNDESCENT_MIN_CELLS
+    small, large = tmp_path / "small.h5ad", tmp_path / "large.h5ad"
+    for path, n_cells in ((small, GRAPH_MIN_CELLS - 1), (large, GRAPH_MIN_CELLS)):
+        ad.AnnData(X=sp.csr_matrix((n_cells, 3), dtype=np.float32)).write_h5ad(path)
+    assert extra_preload(["pynndescent"], [small, tmp_path / "absent.h5ad"]) == ()  # exact neighbours
+    assert extra_preload(["pynndescent"], [small, large]) == GRAPH_PRELOAD
+    assert extra_preload(["torch", "pynndescent>=0.5"], [large]) == TORCH_PRELOAD + GRAPH_PRELOAD
+    assert extra_preload(["scanpy"], [large]) == ()
+    script = tmp_path / "probe.py"
+    script.write_text(GRAPH_PROBE)
+    env = job_env(2, tmp_path / "numba")
+    server = WarmServer(env, tmp_path / "graph_server.log", GRAPH_PRELOAD)
+    try:
+        assert server.alive, (tmp_path / "graph_server.log").read_text()[-2000:]
+        log = tmp_path / "warm.log"
+        pid = server.start(script, [str(tmp_path / "warm.npz")], log, tmp_path / "warm.usage", None)
+        assert server.wait(pid)["status"] == 0, log.read_text()[-2000:]
+    finally:
+        server.close()
+    assert "COMPILED BEFORE True" in log.read_text()
+    cold = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "cold.npz")], env=env, capture_output=True, text=True
+    )
+    assert cold.returncode == 0 and "COMPILED BEFORE False" in cold.stdout, cold.stderr[-2000:]
+    warm, cold_graph = (sp.load_npz(tmp_path / f"{name}.npz") for name in ("warm", "cold"))
+    assert cold_graph.nnz > 9000 * 15
+    np.testing.assert_array_equal(warm.indptr, cold_graph.indptr)
+    np.testing.assert_array_equal(warm.indices, cold_graph.indices)
+    np.testing.assert_array_equal(warm.data, cold_graph.data)

@@ -22,7 +22,7 @@ from scmib.component import command_line
 from scmib.errors import EXIT_NOT_APPLICABLE
 from scmib.resources import requests, time_limit_s
 from scmib.runner.plan import Job
-from scmib.runner.warm import WarmServer, extra_preload
+from scmib.runner.warm import WarmServer, extra_preload, preload_name
 
 RECORD = ".job.json"
 LOG = ".job.log"
@@ -389,8 +389,8 @@ def job_memory_limit_gb(job: Job, memory_scale: float | None) -> float | None:
 
 class _LazyServers:
     """The run's warm-start servers, each started by the first job that needs it (a resume may
-    need none): one with the scientific stack, one that has torch too (:func:`extra_preload`).
-    A job whose server could not start uses the plain one, or starts cold."""
+    need none): one with the scientific stack, and one for each :func:`extra_preload` (torch, the
+    graph code, both). A job whose server could not start uses the plain one, or starts cold."""
 
     def __init__(self, env: dict[str, str], log_path: Path | None) -> None:
         self.env, self.log_path = env, log_path
@@ -407,7 +407,7 @@ class _LazyServers:
             if preload not in self._servers:
                 log = self.log_path
                 if preload:  # .warm_start.torch.log beside .warm_start.log
-                    log = log.with_name(f"{log.stem}.{preload[0]}{log.suffix}")
+                    log = log.with_name(f"{log.stem}.{preload_name(preload)}{log.suffix}")
                 try:
                     server: WarmServer | None = WarmServer(self.env, log, preload)
                 except Exception as exc:  # e.g. the log folder cannot be written
@@ -458,7 +458,8 @@ def execute(
 
     def run(job: Job, key: str, memory_limit_gb: float | None) -> JobResult:
         # Interrupted while this job waited for a thread: start no server for it (it is stopped anyway).
-        server = None if _INTERRUPTED.is_set() else warm.get(extra_preload(job.spec.requirements.python))
+        preload = extra_preload(job.spec.requirements.python, job.inputs.values())
+        server = None if _INTERRUPTED.is_set() else warm.get(preload)
         return run_job(
             job, key, threads, memory_limit_gb=memory_limit_gb, warm=server, numba_cache=numba_cache
         )

@@ -18,7 +18,13 @@ folder on ``sys.path``, exit status, ``atexit``). Imports only some components
 need stay lazy: a component that declares torch (``requirements.python``:
 ``torch`` or ``scvi-tools``) is forked from a second server that has also
 imported torch, started when the first such job runs (a run without one never
-imports it); scvi-tools itself is imported in the component.
+imports it); scvi-tools itself is imported in the component. A component that
+declares ``pynndescent`` (it builds kNN graphs through scanpy) and reads 8,192
+cells or more is forked from a server that has built one graph on pynndescent's
+path, whose numba code cannot be cached on disk and took 13 s to compile in
+every such job (:func:`scmib.metrics.embedding.graph.compile_neighbour_search`);
+on fewer cells scanpy's graph is exact and never runs it. A component declaring
+both gets a server with both.
 
 Peak memory of a warm component includes the preloaded modules it shares with
 the server (about what a cold component spends importing them); CPU time is its
@@ -35,6 +41,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import importlib
 import json
 import os
 import re
@@ -45,7 +52,7 @@ import subprocess
 import sys
 import threading
 import traceback
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +64,16 @@ PRELOAD = ("numpy", "scipy.sparse", "pandas", "anndata", "scanpy", "sklearn", "s
 TORCH_PRELOAD = ("torch", "scmib.methods.torch_models")
 #: Python requirements (of a spec) whose components import torch.
 TORCH_REQUIREMENTS = frozenset({"torch", "scvi-tools"})
+#: What a server adds for the components that build kNN graphs ("module:function" is called).
+GRAPH_PRELOAD = ("scmib.metrics.embedding.graph:compile_neighbour_search",)
+#: Python requirements (of a spec) whose components build scanpy's kNN graphs.
+GRAPH_REQUIREMENTS = frozenset({"pynndescent"})
+#: Cells from which scanpy's graph takes pynndescent (``PYNNDESCENT_MIN_CELLS`` of
+#: ``scmib.metrics.embedding.graph``, not imported here: it imports scanpy): smaller inputs
+#: never run the code the graph server compiles, so they do not start it.
+GRAPH_MIN_CELLS = 8192
+#: Short names of the extra preloads, for the servers' log files (``.warm_start.torch.log``).
+_PRELOAD_NAMES = (("torch", TORCH_PRELOAD), ("graph", GRAPH_PRELOAD))
 #: Seconds the runner waits for the server to have imported everything.
 READY_TIMEOUT_S = 300.0
 
@@ -128,13 +145,44 @@ def _start_supervisor(request: dict[str, Any], reply_fd: int, wakeup_fd: int) ->
     os._exit(127)
 
 
-def extra_preload(requirements: Collection[str]) -> tuple[str, ...]:
-    """The modules the server of a component with these Python ``requirements`` (as a spec lists
-    them: ``torch``, ``scvi-tools>=1.1``, ...) imports beyond :data:`PRELOAD`:
-    :data:`TORCH_PRELOAD` for torch users, else none."""
+def extra_preload(requirements: Collection[str], inputs: Iterable[Path] = ()) -> tuple[str, ...]:
+    """What the server of a component with these Python ``requirements`` (as a spec lists them:
+    ``torch``, ``scvi-tools>=1.1``, ...) preloads beyond :data:`PRELOAD`: :data:`TORCH_PRELOAD`
+    for torch users, :data:`GRAPH_PRELOAD` for graph builders one of whose ``inputs`` (``.h5ad``
+    files) has :data:`GRAPH_MIN_CELLS` cells or more, both, or none."""
     names = {re.split(r"[^A-Za-z0-9._-]", r.strip(), maxsplit=1)[0] for r in requirements}
     names = {name.lower().replace("_", "-") for name in names}
-    return TORCH_PRELOAD if TORCH_REQUIREMENTS & names else ()
+    torch = TORCH_PRELOAD if TORCH_REQUIREMENTS & names else ()
+    large = bool(GRAPH_REQUIREMENTS & names) and max(map(h5ad_cells, inputs), default=0) >= GRAPH_MIN_CELLS
+    return torch + (GRAPH_PRELOAD if large else ())
+
+
+def h5ad_cells(path: Path) -> int:
+    """Cells (``obs``) of an ``.h5ad`` file, read from its index alone; 0 for any other file."""
+    if Path(path).suffix != ".h5ad" or not Path(path).is_file():
+        return 0
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as h5ad:
+            obs = h5ad["obs"]
+            return int(obs[obs.attrs.get("_index", "_index")].shape[0])
+    except (OSError, KeyError, TypeError, ValueError):  # unreadable here: the job will say why
+        return 0
+
+
+def preload_name(preload: Sequence[str]) -> str:
+    """A short name of an :func:`extra_preload`: ``torch``, ``graph``, ``torch+graph``."""
+    names = [name for name, group in _PRELOAD_NAMES if set(group) <= set(preload)]
+    return "+".join(names) or "+".join(preload)
+
+
+def _preload(entry: str) -> None:
+    """Import ``module``, or import it and call ``module:function``."""
+    module, _, function = entry.partition(":")
+    imported = importlib.import_module(module)
+    if function:
+        getattr(imported, function)()
 
 
 def serve(extra: Sequence[str] = ()) -> None:
@@ -143,8 +191,8 @@ def serve(extra: Sequence[str] = ()) -> None:
     # Replies go to a private copy of stdout; anything a library prints goes to stderr instead.
     reply_fd = os.dup(1)
     os.dup2(2, 1)
-    for module in (*PRELOAD, *extra):
-        __import__(module)
+    for entry in (*PRELOAD, *extra):
+        _preload(entry)
     # The server never runs a torch operation: a fork inherits no OpenMP thread pool and no CUDA
     # context (a child cannot use its parent's). The runner's PYTORCH_NVML_BASED_CUDA_CHECK keeps
     # even torch.cuda.is_available() from initialising CUDA; check that nothing did.

@@ -6,22 +6,41 @@ import multiprocessing
 import os
 
 import anndata as ad
+import igraph
+import louvain
 import numpy as np
-import scanpy as sc
+import scipy.sparse as sp
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 #: scib's ``opt_louvain`` resolutions: 0.1, 0.2, ..., 2.0.
 RESOLUTIONS = tuple(2 * x / 20 for x in range(1, 21))
 
 
-#: The graph the clustering processes read (inherited through fork, never pickled).
-_GRAPH: ad.AnnData | None = None
+#: The igraph the clustering processes read (inherited through fork, never pickled).
+_GRAPH: igraph.Graph | None = None
+
+
+def louvain_graph(graph: ad.AnnData) -> igraph.Graph:
+    """The igraph ``sc.tl.louvain`` clusters: scanpy's connectivities as a directed graph, edges in
+    ``nonzero()`` order, unweighted (scanpy's default ``use_weights=False``).
+
+    Built once for all resolutions instead of once per resolution (0.75 s of each 3.3 s
+    clustering of 60,000 cells); the clusters are scanpy's (tested).
+    """
+    connectivities = sp.csr_matrix(graph.obsp["connectivities"])
+    sources, targets = connectivities.nonzero()
+    louvain_input = igraph.Graph(n=connectivities.shape[0], directed=True)
+    louvain_input.add_edges(np.column_stack([sources, targets]))  # an array: 3x faster than a list
+    return louvain_input
 
 
 def _clusters_at(resolution: float) -> np.ndarray:
+    """``sc.tl.louvain(graph, resolution, random_state=0)``'s clusters of :data:`_GRAPH`."""
     assert _GRAPH is not None
-    sc.tl.louvain(_GRAPH, resolution=resolution, key_added="louvain", random_state=0)
-    return _GRAPH.obs["louvain"].astype(str).to_numpy()
+    partition = louvain.find_partition(
+        _GRAPH, louvain.RBConfigurationVertexPartition, seed=0, resolution_parameter=resolution
+    )
+    return np.array(partition.membership).astype(str)
 
 
 def available_cores() -> int:
@@ -40,7 +59,7 @@ def louvain_clusterings(
     processes, Linux) gives exactly the sequential result.
     """
     global _GRAPH
-    _GRAPH = graph
+    _GRAPH = louvain_graph(graph)
     try:
         if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
             with multiprocessing.get_context("fork").Pool(min(workers, len(resolutions))) as pool:

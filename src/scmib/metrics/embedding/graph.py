@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 
 #: The competition's metrics ran scanpy's neighbours on the embedding with its defaults.
 N_NEIGHBORS = 15
-#: Modules whose numba functions scanpy's neighbours call (UMAP weights; pynndescent above 4,096 cells).
+#: scanpy (1.10 on) finds euclidean neighbours exactly below this many cells, with pynndescent from it.
+PYNNDESCENT_MIN_CELLS = 8192
+#: Modules whose numba functions scanpy's neighbours call (UMAP weights; pynndescent from 8,192 cells).
 _NUMBA_MODULES = (
     "umap.umap_",
     "umap.utils",
@@ -122,7 +124,7 @@ def knn_graph(embedding: np.ndarray, n_neighbors: int = N_NEIGHBORS, seed: int =
 
     ``embedding`` is cells x dimensions. The graph is ``sc.pp.neighbors(adata,
     use_rep="X_emb")`` as in the organisers' metric scripts: exact neighbours
-    below 4,096 cells, pynndescent (seeded) above.
+    below :data:`PYNNDESCENT_MIN_CELLS` cells, pynndescent (seeded) from there on.
     """
     preload_graph_code()
     adata = ad.AnnData(X=sp.csr_matrix((embedding.shape[0], 0), dtype=np.float32))
@@ -176,11 +178,30 @@ def in_largest_part(connectivities: sp.spmatrix, labels: pd.Series | np.ndarray)
     return inside
 
 
+def compile_neighbour_search() -> None:
+    """Build one graph on scanpy's pynndescent path, so that processes forked afterwards find
+    pynndescent's numba code compiled.
+
+    Most of pynndescent's search functions take the distance function as an argument, and
+    numba cannot cache such a function on disk: every process that built a graph of
+    :data:`PYNNDESCENT_MIN_CELLS` cells or more compiled them again (about 13 s of CPU, where a
+    10,000-cell graph itself takes 1.6 s). The runner's graph server (``scmib.runner.warm``)
+    calls this once; each component it forks inherits the compiled code. numba's threading
+    layer is set to ``workqueue`` first: GNU OpenMP, numba's choice here, aborts a process
+    forked after OpenMP has run. The graphs are the same either way (tested).
+    """
+    import numba
+
+    numba.config.THREADING_LAYER = "workqueue"
+    knn_graph(np.random.default_rng(0).standard_normal((PYNNDESCENT_MIN_CELLS, 8)))
+
+
 def warm_numba_cache() -> None:
     """Compile (and cache, under ``NUMBA_CACHE_DIR``) the graph code for both of scanpy's paths:
-    exact neighbours (below 4,096 cells) and pynndescent. Run when an image is built."""
+    exact neighbours and pynndescent (:data:`PYNNDESCENT_MIN_CELLS` cells). Run when an image is
+    built."""
     rng = np.random.default_rng(0)
-    for n_cells in (600, 5000):
+    for n_cells in (600, PYNNDESCENT_MIN_CELLS):
         knn_graph(rng.standard_normal((n_cells, 10)))
 
 
