@@ -71,6 +71,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="default")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--seeds", type=int, help="seeds per stochastic method (default: the profile's)")
     parser.add_argument("--data_mirror")
     parser.add_argument("--serial", action="store_true", help="also time --jobs 1 as a reference")
     parser.add_argument(
@@ -79,22 +80,29 @@ def main() -> None:
     parser.add_argument("--reference-src", help="also time a first run of the scmib package in this folder")
     parser.add_argument("--save-runs", type=Path, help="write the first run's runs.tsv here")
     args = parser.parse_args()
+    seeds = ("--seeds", str(args.seeds)) if args.seeds else ()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["NUMBA_CACHE_DIR"] = str(Path(tmp) / "numba")
         warm_cache = [sys.executable, "-m", "scmib.metrics.embedding.graph", "--warm-numba-cache"]
         subprocess.run(warm_cache, check=True, capture_output=True)
-        first = timed_run(Path(tmp) / "run", args.profile, args.jobs, args.data_mirror)
-        resumed = timed_run(Path(tmp) / "run", args.profile, args.jobs, args.data_mirror)
+        first = timed_run(Path(tmp) / "run", args.profile, args.jobs, args.data_mirror, *seeds)
+        resumed = timed_run(Path(tmp) / "run", args.profile, args.jobs, args.data_mirror, *seeds)
         if args.save_runs:
             first["runs"].to_csv(args.save_runs, sep="\t", index=False)
-        serial = timed_run(Path(tmp) / "serial", args.profile, 1, args.data_mirror) if args.serial else None
+        serial = None
+        if args.serial:
+            serial = timed_run(Path(tmp) / "serial", args.profile, 1, args.data_mirror, *seeds)
         cold = None
         if args.cold_start_reference:
-            cold = timed_run(Path(tmp) / "cold", args.profile, args.jobs, args.data_mirror, "--cold-start")
+            cold = timed_run(
+                Path(tmp) / "cold", args.profile, args.jobs, args.data_mirror, "--cold-start", *seeds
+            )
         reference = None
         if args.reference_src:
             src = str(Path(args.reference_src).resolve())
-            reference = timed_run(Path(tmp) / "reference", args.profile, args.jobs, args.data_mirror, src=src)
+            reference = timed_run(
+                Path(tmp) / "reference", args.profile, args.jobs, args.data_mirror, *seeds, src=src
+            )
     print(f"scmib run --profile {args.profile} --jobs {args.jobs}: {first['jobs']} jobs")
     print(
         f"  first run   : wall {first['wall_s']:8.1f} s  cpu {first['cpu_s']:8.1f} s  "
