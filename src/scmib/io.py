@@ -210,6 +210,11 @@ def write_h5ad_atomic(
     return path
 
 
+def index_length(frame: h5py.Group) -> int:
+    """Rows of a data frame (``obs``, ``var``) of an open ``.h5ad`` file, read from its index alone."""
+    return int(frame[frame.attrs["_index"]].shape[0])
+
+
 def describe_h5ad(path: str | os.PathLike) -> dict[str, Any]:
     """Cells, features, modality, batches and the ``uns`` source/reference of an ``.h5ad`` file,
     read without loading its matrices (for a report's dataset cards); empty if it is missing."""
@@ -218,8 +223,7 @@ def describe_h5ad(path: str | os.PathLike) -> dict[str, Any]:
         return {}
     with h5py.File(path, "r") as handle:
         obs, var, uns = handle["obs"], handle["var"], handle.get("uns", {})
-        index = lambda frame: frame[frame.attrs["_index"]].shape[0]  # noqa: E731
-        found: dict[str, Any] = {"cells": index(obs), "features": index(var)}
+        found: dict[str, Any] = {"cells": index_length(obs), "features": index_length(var)}
         if "batch" in obs:
             found["batches"] = len(pd.unique(np.asarray(ad.io.read_elem(obs["batch"]))))
         for key in ("modality", "source", "reference"):

@@ -163,10 +163,11 @@ def h5ad_cells(path: Path) -> int:
         return 0
     import h5py
 
+    from scmib.io import index_length
+
     try:
         with h5py.File(path, "r") as h5ad:
-            obs = h5ad["obs"]
-            return int(obs[obs.attrs.get("_index", "_index")].shape[0])
+            return index_length(h5ad["obs"])
     except (OSError, KeyError, TypeError, ValueError):  # unreadable here: the job will say why
         return 0
 
