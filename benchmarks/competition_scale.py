@@ -23,6 +23,7 @@ import argparse
 import re
 import signal
 import sys
+from fnmatch import fnmatch
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +54,9 @@ def main() -> None:
     parser.add_argument("--datasets", help="synthetic_competition_cite and/or _multiome (default: both)")
     parser.add_argument("--methods", help="methods and controls to run (default: all)")
     parser.add_argument("--metrics", help="metrics to run (default: all)")
+    parser.add_argument(
+        "--variants", help="task variants to run, e.g. atac2gex or 'gex2*' (default: all; datasets always)"
+    )
     parser.add_argument(
         "--epochs",
         type=int,
@@ -90,6 +94,10 @@ def planned_jobs(args: argparse.Namespace) -> list[Job]:
         metrics=args.metrics.split(",") if args.metrics else None,
     )
     jobs = plan(find_repo_root(), Path(args.outdir).resolve(), selection)
+    if args.variants:
+        # A variant's jobs depend only on the dataset jobs (no variant) and on their own variant's.
+        patterns = args.variants.split(",")
+        jobs = [job for job in jobs if not job.variant or any(fnmatch(job.variant, p) for p in patterns)]
     for job in jobs:
         for name in EPOCH_ARGUMENTS:
             if args.epochs and name in job.spec.argument_map:

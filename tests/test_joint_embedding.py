@@ -223,6 +223,23 @@ def test_methods_run_unchanged_on_the_organisers_files(data_dir, tmp_path, modal
         assert list(read(out).obs_names) == list(read(task["mod1"]).obs_names)
 
 
+def test_multivi_says_what_its_tutorials_feature_filter_removed(data_dir, tmp_path):
+    """``min_cell_fraction`` (scvi-tools' tutorial uses 0.01) leaves out rare peaks and genes: the job's
+    log gives the count, which must be the file's own count of peaks open in too few cells."""
+    folder = data_dir / "neurips2021_starter" / "multiome" / "joint_embedding"
+    task = {n: folder / f"{n}.h5ad" for n in ("mod1", "mod2", "solution")}
+    inputs = {"input_mod1": task["mod1"], "input_mod2": task["mod2"], "output": tmp_path / "multivi.h5ad"}
+    proc = run_cli("joint_embedding/methods/multivi", **inputs, max_epochs=2, min_cell_fraction=0.05)
+    atac = read(task["mod2"])
+    counts = atac.layers["counts"] if "counts" in atac.layers else atac.X
+    cells_per_peak = np.asarray((counts > 0).sum(axis=0)).ravel()
+    min_cells = int(atac.n_obs * 0.05)
+    rare = int((cells_per_peak < min_cells).sum())
+    assert 0 < rare < atac.n_vars
+    assert f"removed {rare:,} of {atac.n_vars:,} ATAC peaks (in fewer than {min_cells:,} cells" in proc.stderr
+    assert read(inputs["output"]).n_obs == atac.n_obs
+
+
 def test_bad_predictions_get_a_clear_error(triana_task, tmp_path):
     solution = read(triana_task["solution"])
     cases = {

@@ -16,6 +16,7 @@ def main(run: ComponentRun) -> None:
         par["max_epochs"],
         par["device"],
         par["seed"],
+        par["min_cell_fraction"],
     )
     run.write("output", inputs.output(latent))
 
