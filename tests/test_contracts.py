@@ -93,6 +93,21 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_every_matrix_is_written_with_gzip_level_1_and_read_back_unchanged(tmp_path):
+    """gzip (every HDF5 reader has it) at level 1 (benchmarks/h5ad_compression.py), layers written
+    one at a time included."""
+    adata = _tiny(n_obs=50, n_vars=20)
+    later = sp.random(50, 20, density=0.3, format="csr", dtype=np.float32, random_state=0)
+    target = write_h5ad_atomic(adata, tmp_path / "out.h5ad", layers={"normalized": lambda: later})
+    with h5py.File(target) as handle:
+        for layer in ("counts", "normalized"):
+            data = handle[f"layers/{layer}/data"]
+            assert (data.compression, data.compression_opts) == ("gzip", 1)
+    back = read_h5ad(target)
+    np.testing.assert_array_equal(back.layers["counts"].toarray(), adata.layers["counts"].toarray())
+    np.testing.assert_array_equal(back.layers["normalized"].toarray(), later.toarray())
+
+
 @pytest.mark.parametrize("modality", ["cite", "multiome"])
 def test_organisers_files_share_their_axes_as_the_contracts_say(data_dir, modality):
     files = organisers_files(data_dir, modality)

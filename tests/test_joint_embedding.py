@@ -231,7 +231,7 @@ def test_multivi_says_what_its_tutorials_feature_filter_removed(data_dir, tmp_pa
     inputs = {"input_mod1": task["mod1"], "input_mod2": task["mod2"], "output": tmp_path / "multivi.h5ad"}
     proc = run_cli("joint_embedding/methods/multivi", **inputs, max_epochs=2, min_cell_fraction=0.05)
     atac = read(task["mod2"])
-    counts = atac.layers["counts"] if "counts" in atac.layers else atac.X
+    counts = atac.layers.get("counts", atac.X)
     cells_per_peak = np.asarray((counts > 0).sum(axis=0)).ravel()
     min_cells = int(atac.n_obs * 0.05)
     rare = int((cells_per_peak < min_cells).sum())
