@@ -13,6 +13,7 @@ import scanpy as sc
 import scipy.sparse as sp
 
 from scmib.data.filters import FilterLog
+from scmib.data.normalize import peaks_open_in
 from scmib.errors import ScmibError
 
 
@@ -59,10 +60,11 @@ def frequent_features(
     counts: sp.csr_matrix, min_cell_fraction: float, what: str, filters: FilterLog
 ) -> np.ndarray:
     """Boolean mask of the columns of ``counts`` (cells x features) non-zero in at least
-    ``int(n_cells * min_cell_fraction)`` cells, as the MultiVI tutorial's ``sc.pp.filter_genes``;
-    what it removes is recorded in ``filters`` (and printed)."""
+    ``int(n_cells * min_cell_fraction)`` cells, as the MultiVI tutorial's ``sc.pp.filter_genes``
+    (the loaders' peak filter, :func:`scmib.data.normalize.peaks_open_in`); what it removes is
+    recorded in ``filters`` (and printed)."""
     min_cells = int(counts.shape[0] * min_cell_fraction)
-    keep, _ = sc.pp.filter_genes(counts, min_cells=min_cells, inplace=False)
+    keep = peaks_open_in(counts, min_cells)
     why = f"in fewer than {min_cells:,} cells: {min_cell_fraction:g} of them, as in MultiVI's tutorial"
     filters.record(what, len(keep), int((~keep).sum()), why)
     if not keep.any():
