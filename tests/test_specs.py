@@ -83,6 +83,23 @@ def test_lint_catches_undeclared_arguments_wrong_folder_and_duplicates(tmp_path)
     assert "ridge_regression" in problems and "folder should be" in problems
 
 
+@pytest.mark.parametrize(
+    ("component", "change", "message"),
+    [
+        ("predict_modality/methods/novel_lsi_mlp", "drop_gpu", "needs the 'gpu' label"),
+        ("predict_modality/methods/knn_regression", "add_gpu", "needs a 'device' argument"),
+    ],
+)
+def test_lint_pairs_the_device_argument_with_the_gpu_label(tmp_path, component, change, message):
+    folder = _copy_component(tmp_path, component)
+    config = yaml.safe_load((folder / "config.yaml").read_text())
+    labels = [label for label in config["resources"] if label != "gpu"]
+    config["resources"] = labels if change == "drop_gpu" else [*labels, "gpu"]
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    problems = lint(tmp_path / "components")
+    assert len(problems) == 1 and message in problems[0] and "'resources'" in problems[0]
+
+
 def test_lint_cli_exits_non_zero_on_a_broken_spec(tmp_path):
     folder = _copy_component(tmp_path, "predict_modality/metrics/error")
     (folder / "config.yaml").write_text("name: error\nkind: metric\n  bad: [indent\n")

@@ -150,6 +150,18 @@ def test_a_stub_run_must_start_every_planned_job(tmp_path):
     ]
 
 
+def test_with_gpu_every_torch_method_is_lent_a_gpu_and_nothing_else_is():
+    """--gpu reaches exactly the jobs whose component picks its device (``--device auto``)."""
+    cmd = [sys.executable, "-m", "scmib.cli", "plan", "--profile", "test", "--param", "gpu=true",
+           "--container-engine", "docker"]  # fmt: skip
+    plan = json.loads(subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=True).stdout)
+    lent = {job["component"] for job in plan["jobs"] if "--gpus all" in job["container_options"]}
+    picks_device = {job["component"] for job in plan["jobs"] if "device" in job["params"]}
+    assert picks_device == lent
+    assert {"joint_embedding/methods/multivi", "predict_modality/methods/novel_lsi_mlp"} <= lent
+    assert all(job["gpu"] == (job["component"] in lent) for job in plan["jobs"])
+
+
 def test_a_relative_mirror_in_the_environment_is_resolved_where_it_was_given(tmp_path):
     """Jobs run in other folders: SCMIB_DATA_MIRROR=../data means the launching folder's ../data."""
     (tmp_path / "data").mkdir()

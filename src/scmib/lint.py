@@ -76,6 +76,20 @@ def _spec_problems(spec: ComponentSpec, config: Path, components_dir: Path) -> l
         problems.append(f"{config}: field 'info.metrics': a metric must declare its metric ids")
     if spec.kind == "dataset_loader" and not spec.info.datasets and not spec.info.user_data:
         problems.append(f"{config}: field 'info.datasets': a loader must declare its datasets")
+    # A torch component chooses its device with ``--device auto``, but an
+    # executor only lends a GPU to jobs labelled ``gpu`` (``--gpu``): the
+    # two must go together or ``--gpu`` gives the component nothing to use.
+    has_device = "device" in spec.argument_map
+    if has_device != ("gpu" in spec.resources):
+        problems.append(
+            f"{config}: field 'resources': "
+            + (
+                "a component with a 'device' argument needs the 'gpu' label, "
+                "or runs with --gpu would not lend it one"
+                if has_device
+                else "the 'gpu' label needs a 'device' argument (auto, cpu, cuda) to use it"
+            )
+        )
     for arg in spec.arguments:
         if arg.type == "file" and not arg.contract:
             problems.append(f"{config}: argument '{arg.name}': file arguments need a 'contract'")
