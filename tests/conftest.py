@@ -7,12 +7,16 @@ Expensive outputs (loaded datasets, task files) are made once per session.
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import os
+import pickle
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import anndata as ad
 import pytest
@@ -85,36 +89,74 @@ def make_task(folder: Path, common: tuple[Path, Path], direction: str, **params)
     return files
 
 
+T = TypeVar("T")
+
+
+def made_once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], T]) -> T:
+    """``make(folder)``, made once per test session even when pytest-xdist runs it in several workers.
+
+    Without xdist, ``folder`` is a fresh temporary folder. With it, the first worker to ask
+    makes it in the session's shared temporary folder under a file lock; the others wait, then
+    read the pickled result (paths of files that nobody changes). Only for read-only outputs:
+    a fixture whose output tests change stays per worker.
+    """
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return make(tmp_path_factory.mktemp(name))
+    shared = tmp_path_factory.getbasetemp().parent  # the session's folder, above each worker's own
+    folder, made = shared / name, shared / f"{name}.pickle"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        if made.exists():
+            return pickle.loads(made.read_bytes())
+        shutil.rmtree(folder, ignore_errors=True)  # left by a worker that failed while making it
+        folder.mkdir()
+        result = make(folder)
+        made.write_bytes(pickle.dumps(result))
+        return result
+
+
 @pytest.fixture(scope="session")
 def triana_common(tmp_path_factory, data_dir) -> tuple[Path, Path]:
-    return load_common(tmp_path_factory.mktemp("triana"), "triana2021_bm_abseq", data_dir)
+    return made_once(
+        tmp_path_factory, "triana", lambda folder: load_common(folder, "triana2021_bm_abseq", data_dir)
+    )
 
 
 @pytest.fixture(scope="session")
 def snare_common(tmp_path_factory, data_dir) -> tuple[Path, Path]:
-    return load_common(tmp_path_factory.mktemp("snare"), "snareseq2_mop2021", data_dir)
+    return made_once(
+        tmp_path_factory, "snare", lambda folder: load_common(folder, "snareseq2_mop2021", data_dir)
+    )
 
 
 @pytest.fixture(scope="session")
 def starter_cite_common(tmp_path_factory, data_dir) -> tuple[Path, Path]:
-    return load_common(
-        tmp_path_factory.mktemp("starter_cite"), "neurips2021_starter", data_dir, modality="cite"
+    return made_once(
+        tmp_path_factory,
+        "starter_cite",
+        lambda folder: load_common(folder, "neurips2021_starter", data_dir, modality="cite"),
     )
 
 
 @pytest.fixture(scope="session")
 def triana_gex2adt(tmp_path_factory, triana_common) -> dict[str, Path]:
-    return make_task(tmp_path_factory.mktemp("triana_gex2adt"), triana_common, "gex2adt")
+    return made_once(
+        tmp_path_factory, "triana_gex2adt", lambda folder: make_task(folder, triana_common, "gex2adt")
+    )
 
 
 @pytest.fixture(scope="session")
 def triana_adt2gex(tmp_path_factory, triana_common) -> dict[str, Path]:
-    return make_task(tmp_path_factory.mktemp("triana_adt2gex"), triana_common, "adt2gex")
+    return made_once(
+        tmp_path_factory, "triana_adt2gex", lambda folder: make_task(folder, triana_common, "adt2gex")
+    )
 
 
 @pytest.fixture(scope="session")
 def snare_gex2atac(tmp_path_factory, snare_common) -> dict[str, Path]:
-    return make_task(tmp_path_factory.mktemp("snare_gex2atac"), snare_common, "gex2atac")
+    return made_once(
+        tmp_path_factory, "snare_gex2atac", lambda folder: make_task(folder, snare_common, "gex2atac")
+    )
 
 
 def predict(component: str, task: dict[str, Path], out: Path, **params) -> Path:

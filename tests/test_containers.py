@@ -146,3 +146,15 @@ def test_component_image_builds_and_runs_without_network(first_run, tmp_path):
 def test_every_spec_names_its_image_by_its_id():
     for spec in discover(REPO / "components"):
         assert spec.container.image == f"ghcr.io/scmib/{spec.id}"
+
+
+def test_pip_requirements_of_a_component_without_any_are_no_lines_at_all():
+    """build_all.sh --offline hands each line to `pip download`; pip before 24 rejects an empty one."""
+
+    def lines(*components: str) -> list[str]:
+        cmd = [sys.executable, "-m", "scmib.cli", "images", "--pip-requirements", *components]
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=True)
+        return proc.stdout.splitlines()
+
+    assert lines("predict_modality/methods/knn_regression") == []
+    assert "scvi-tools" in " ".join(lines("joint_embedding/methods/totalvi"))

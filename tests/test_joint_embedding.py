@@ -10,6 +10,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 from conftest import read, run_cli, run_in_process, spec_of
 
 from scmib.contracts import check_file, load_contract
@@ -285,3 +286,52 @@ def test_the_run_reports_the_mean_of_six_next_to_its_parts(data_dir, tmp_path):
     # The summary metric is not scaled into the method score a second time.
     scores = pd.read_csv(outdir / "results" / "scores.tsv", sep="\t")
     assert scores.loc[scores["method"] == "pca_concat", "mean_score"].between(0, 1).all()
+
+
+def test_multivi_trains_with_scvi_tools_optimiser_fused(data_dir):
+    """use_fused_adam keeps scvi-tools' optimiser (AdamW, its learning rate, eps and weight decay) and
+    its update: one step from the same gradients moves MultiVI's weights as scvi-tools' own does."""
+    import scvi
+    import torch
+    from mudata import MuData
+
+    from scmib.methods.scvi_models import use_fused_adam
+
+    folder = data_dir / "neurips2021_starter" / "multiome" / "joint_embedding"
+    gex, atac = (read(folder / f"{name}.h5ad")[::3] for name in ("mod1", "mod2"))  # both batches
+    modalities = {
+        name: ad.AnnData(
+            X=sp.csr_matrix(adata.layers["counts"][:, :300], dtype=np.float32), obs=gex.obs[["batch"]]
+        )
+        for name, adata in (("rna", gex), ("atac", atac))
+    }
+    data = MuData(modalities)
+    scvi.model.MULTIVI.setup_mudata(
+        data, batch_key="batch", modalities={"rna_layer": "rna", "atac_layer": "atac", "batch_key": "rna"}
+    )
+    # What MULTIVI.train passes its (adversarial) training plan.
+    plan_kwargs = {
+        "lr": 1e-4,
+        "weight_decay": 1e-3,
+        "eps": 1e-8,
+        "optimizer": "AdamW",
+        "adversarial_classifier": True,
+    }
+    steps = {}
+    for fused in (False, True):
+        torch.manual_seed(0)
+        model = scvi.model.MULTIVI(data, n_genes=300, n_regions=300)
+        if fused:
+            use_fused_adam(model)
+        optimiser = model._training_plan_cls(model.module, **plan_kwargs).configure_optimizers()[0]
+        assert type(optimiser) is torch.optim.AdamW and optimiser.defaults["fused"] is (fused or None)
+        assert {k: optimiser.defaults[k] for k in ("lr", "eps", "weight_decay")} == {
+            "lr": 1e-4,
+            "eps": 1e-8,
+            "weight_decay": 1e-3,
+        }
+        for parameter in model.module.parameters():
+            parameter.grad = torch.ones_like(parameter)
+        optimiser.step()
+        steps[fused] = torch.cat([p.detach().ravel() for p in model.module.parameters()])
+    torch.testing.assert_close(steps[True], steps[False], rtol=0, atol=1e-7)

@@ -370,7 +370,8 @@ def cmd_images(args: argparse.Namespace) -> int:
             raise ScmibError(f"unknown components {unknown}; see 'scmib list'")
         specs = [known[c] for c in args.components]
     lines = pip_requirements(specs) if args.pip_requirements else [" ".join(p) for p in build_order(specs)]
-    print("\n".join(lines))
+    if lines:  # nothing, not an empty line: build_all.sh passes each line to pip as a requirement
+        print("\n".join(lines))
     return 0
 
 

@@ -25,6 +25,34 @@ def _accelerator(device: str) -> str:
     return "gpu" if device.startswith("cuda") else "cpu"
 
 
+def use_fused_adam(model) -> None:
+    """Train ``model`` (an scvi-tools model) with torch's fused Adam/AdamW kernel on the CPU and CUDA.
+
+    scvi-tools creates ``torch.optim.Adam(W)(params, lr, eps, weight_decay)``, which on the CPU
+    updates each parameter in a Python loop of element-wise kernels. MultiVI's peak encoder and
+    decoder are wide (SNARE-seq2: 13,619 peaks), and there the fused kernel, the same update
+    (same learning rate, eps and weight decay) in one pass over each tensor, trains 1.14x faster,
+    latent spaces within 3e-4 (benchmarks/scvi_optimizer.py). totalVI's narrower layers gain
+    nothing, so it keeps scvi-tools' optimiser. The adversarial classifier's small optimiser is
+    left as scvi-tools makes it.
+    """
+    plan = model._training_plan_cls  # scvi-tools 1.4 (pinned) creates its optimiser here
+
+    class FusedAdamPlan(plan):
+        def _optimizer_creator_fn(self, optimizer_cls):
+            def create(params):
+                params = list(params)
+                fused = bool(params) and params[0].device.type in ("cpu", "cuda")
+                return optimizer_cls(
+                    params, lr=self.lr, eps=self.eps, weight_decay=self.weight_decay, fused=fused
+                )
+
+            return create
+
+    FusedAdamPlan.__name__ = f"FusedAdam{plan.__name__}"
+    model._training_plan_cls = FusedAdamPlan
+
+
 def variable_genes(gex: ad.AnnData, n_genes: int) -> np.ndarray:
     """Boolean mask of the ``n_genes`` most variable genes (scanpy's Seurat flavour, per batch)."""
     if gex.n_vars <= n_genes:
@@ -115,5 +143,6 @@ def multivi_latent(
         data, batch_key="batch", modalities={"rna_layer": "rna", "atac_layer": "atac", "batch_key": "rna"}
     )
     model = scvi.model.MULTIVI(data, n_genes=rna.n_vars, n_regions=chromatin.n_vars, n_latent=n_latent)
+    use_fused_adam(model)
     model.train(max_epochs=max_epochs, accelerator=_accelerator(device), early_stopping=True)
     return np.asarray(model.get_latent_representation())
