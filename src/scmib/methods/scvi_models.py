@@ -36,13 +36,15 @@ def use_fused_adam(model) -> None:
     nothing, so it keeps scvi-tools' optimiser. The adversarial classifier's small optimiser is
     left as scvi-tools makes it.
     """
+    from scmib.methods.torch_models import fused_kernel_for
+
     plan = model._training_plan_cls  # scvi-tools 1.4 (pinned) creates its optimiser here
 
     class FusedAdamPlan(plan):
         def _optimizer_creator_fn(self, optimizer_cls):
             def create(params):
                 params = list(params)
-                fused = bool(params) and params[0].device.type in ("cpu", "cuda")
+                fused = fused_kernel_for(params)
                 return optimizer_cls(
                     params, lr=self.lr, eps=self.eps, weight_decay=self.weight_decay, fused=fused
                 )

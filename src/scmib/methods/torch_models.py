@@ -82,9 +82,15 @@ def adam(
     computes the same update in one pass over each tensor.
     """
     parameters = list(parameters)
-    kind = parameters[0].device.type if parameters else "cpu"
     optimiser = torch.optim.AdamW if decoupled else torch.optim.Adam
-    return optimiser(parameters, lr=learning_rate, weight_decay=weight_decay, fused=kind in ("cpu", "cuda"))
+    return optimiser(
+        parameters, lr=learning_rate, weight_decay=weight_decay, fused=fused_kernel_for(parameters)
+    )
+
+
+def fused_kernel_for(parameters: list[nn.Parameter]) -> bool:
+    """Whether torch has a fused Adam kernel for the device of ``parameters`` (the CPU and CUDA)."""
+    return not parameters or parameters[0].device.type in ("cpu", "cuda")
 
 
 def rmse_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
