@@ -8,13 +8,14 @@ import sys
 import anndata as ad
 import h5py
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 from conftest import organisers_files, run_cli
 
 from scmib.contracts import check_file, load_contract, shared_axis_problems
 from scmib.errors import ContractError
-from scmib.io import read_h5ad, write_h5ad_atomic
+from scmib.io import atomic_path, read_h5ad, write_h5ad_atomic, write_tsv_atomic
 
 TASK_FILES = ("train_mod1", "train_mod2", "test_mod1", "test_mod2")
 
@@ -91,6 +92,19 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         write_h5ad_atomic(_tiny(), target)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_interrupted_table_write_keeps_the_table_that_was_there(tmp_path):
+    """Results tables, records and reports go through atomic_path: Ctrl-C half-way leaves the
+    previous file whole and no temporary file behind."""
+    target = tmp_path / "results.tsv"
+    write_tsv_atomic(target, pd.DataFrame({"method": ["knn"], "value": [0.5]}))
+    before = target.read_text()
+    with pytest.raises(KeyboardInterrupt), atomic_path(target) as tmp:
+        tmp.write_text("method\tval")
+        raise KeyboardInterrupt
+    assert target.read_text() == before == "method\tvalue\nknn\t0.5\n"
+    assert list(tmp_path.iterdir()) == [target]
 
 
 def test_every_matrix_is_written_with_gzip_level_1_and_read_back_unchanged(tmp_path):

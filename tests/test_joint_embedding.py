@@ -265,27 +265,35 @@ def test_bad_predictions_get_a_clear_error(triana_task, tmp_path):
         assert not (tmp_path / f"{name}_score.h5ad").exists()
 
 
-def test_the_run_reports_the_mean_of_six_next_to_its_parts(data_dir, tmp_path):
+def test_the_run_reports_the_mean_of_six_next_to_its_parts_and_scores_what_the_competition_did(
+    data_dir, tmp_path
+):
+    """``mean_of_six`` is the plain mean of the parts that apply; the scaled score counts the scored
+    metrics only: not that summary, not the trajectory's two halves beside their mean, not LISI
+    (the competition did not score it)."""
     outdir = tmp_path / "run"
     cmd = [
         sys.executable, "-m", "scmib.cli", "run", "--task", "joint_embedding", "--profile", "test",
         "--datasets", "neurips2021_starter_cite", "--methods", "pca_concat",
-        "--metrics", "asw,graph_conn,cc_cons", "--outdir", str(outdir), "--data_mirror", str(data_dir),
-        "--jobs", "2", "--no-progress",
+        "--metrics", "asw,graph_conn,cc_cons,ti_cons,lisi", "--outdir", str(outdir),
+        "--data_mirror", str(data_dir), "--jobs", "2", "--no-progress",
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
     assert proc.returncode == 0, proc.stderr[-3000:]
     table = pd.read_csv(outdir / "results" / "results.tsv", sep="\t")
     pca = table[table["method"] == "pca_concat"].set_index("metric")
-    # cc_cons does not apply to the starter cells (no cell-cycle genes): the mean is over the other three.
+    # cc_cons does not apply to the starter cells (no cell-cycle genes): the mean is over the other four.
     assert pca.loc["cc_cons", "metric_status"] == "not_applicable"
-    parts = pca.loc[["asw_label", "asw_batch", "graph_conn"], "value"]
+    parts = pca.loc[["asw_label", "asw_batch", "graph_conn", "ti_cons_batch_mean"], "value"]
     assert pca.loc["mean_of_six", "value"] == pytest.approx(parts.mean())
     constant = table[(table["method"] == "constant_embedding") & (table["metric"] == "mean_of_six")]
     assert constant["value"].iloc[0] == 0
-    # The summary metric is not scaled into the method score a second time.
-    scores = pd.read_csv(outdir / "results" / "scores.tsv", sep="\t")
-    assert scores.loc[scores["method"] == "pca_concat", "mean_score"].between(0, 1).all()
+    unscored = {"mean_of_six", "ti_cons_batch_gex", "ti_cons_batch_mod2", "ilisi", "ilisi_site", "clisi"}
+    assert set(pca.index[~pca["scored"]]) == unscored
+    counted = pca[pca["scored"] & pca["scaled"].notna()]
+    assert set(counted.index) == {"asw_label", "asw_batch", "graph_conn", "ti_cons_batch_mean"}
+    scores = pd.read_csv(outdir / "results" / "scores.tsv", sep="\t").set_index("method")
+    assert scores.loc["pca_concat", "mean_score"] == pytest.approx(counted["scaled"].clip(0, 1).mean())
 
 
 def test_multivi_trains_with_scvi_tools_optimiser_fused(data_dir):

@@ -237,7 +237,15 @@ DEFECTS = {
     "rows_not_normalised": (lambda t, shifted: 3 * t, 1.0),
     "too_many_nonzeros": (lambda t, shifted: sp.csr_matrix(np.ones(t.shape)), 1 / 1001),
     "wrong_shape": (lambda t, shifted: t[:, :-1], None),
+    "not_finite": (lambda t, shifted: _first_rows_nan(t, 100), 901 / 1001),
 }
+
+
+def _first_rows_nan(truth: sp.csr_matrix, n_rows: int) -> sp.csr_matrix:
+    """The truth with the weights of its first rows NaN: rows of no usable weight, scored 0."""
+    matrix = truth.copy()
+    matrix.data[matrix.indptr[0] : matrix.indptr[n_rows]] = np.nan
+    return matrix
 
 
 @pytest.mark.parametrize("defect", list(DEFECTS))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -184,28 +185,21 @@ def columns_with_positive_values(matrix: Any) -> np.ndarray:
 COMPRESSION: dict[str, Any] = {"compression": "gzip", "compression_opts": 1}
 
 
-def write_h5ad_atomic(
-    adata: ad.AnnData,
-    path: str | os.PathLike,
-    layers: Mapping[str, Callable[[], Any]] | None = None,
-) -> Path:
-    """Write ``adata`` to ``path`` through a temporary file in the same folder, then rename.
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path in ``path``'s folder to write ``path`` through: renamed to ``path`` when the
+    block ends, removed if it raises.
 
-    A crash half-way never leaves a truncated file under the final name, so a
-    resumed run never mistakes it for a finished output. ``layers`` are made
-    (each by calling it) and written one at a time after the rest, so a file
-    larger than memory allows twice is never held whole.
+    A crash or Ctrl-C half-way never leaves a truncated file under the final name
+    (a resumed run would take it for a finished output) and never spoils the file
+    that was there before.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        adata.write_h5ad(tmp, **COMPRESSION)
-        if layers:
-            with h5py.File(tmp, "a") as handle:
-                for name, make in layers.items():
-                    ad.io.write_elem(handle["layers"], name, make(), dataset_kwargs=COMPRESSION)
+        yield Path(tmp)
         # mkstemp creates the file 0600; give it the permissions a plain open() would (umask).
         umask = os.umask(0)
         os.umask(umask)
@@ -214,7 +208,37 @@ def write_h5ad_atomic(
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return path
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` through :func:`atomic_path`."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+def write_tsv_atomic(path: str | os.PathLike, table: pd.DataFrame) -> Path:
+    """``table`` as a tab-separated file without its index, written through :func:`atomic_path`."""
+    return write_text_atomic(path, table.to_csv(sep="\t", index=False))
+
+
+def write_h5ad_atomic(
+    adata: ad.AnnData,
+    path: str | os.PathLike,
+    layers: Mapping[str, Callable[[], Any]] | None = None,
+) -> Path:
+    """Write ``adata`` to ``path`` through :func:`atomic_path`.
+
+    ``layers`` are made (each by calling it) and written one at a time after the
+    rest, so a file larger than memory allows twice is never held whole.
+    """
+    with atomic_path(path) as tmp:
+        adata.write_h5ad(tmp, **COMPRESSION)
+        if layers:
+            with h5py.File(tmp, "a") as handle:
+                for name, make in layers.items():
+                    ad.io.write_elem(handle["layers"], name, make(), dataset_kwargs=COMPRESSION)
+    return Path(path)
 
 
 def index_length(frame: h5py.Group) -> int:

@@ -116,6 +116,9 @@ class MetricInfo(Strict):
     min: float
     max: float
     maximize: bool
+    scored: bool = True
+    """False: reported in the results but not counted in the method's scaled score (a metric the
+    competition did not score, or the part of one that is)."""
 
     @field_validator("name")
     @classmethod

@@ -110,14 +110,13 @@ def gunzipped(path: Path, cache_dir: str | None = None, sha256: str | None = Non
     """
     import gzip
     import shutil
-    import tempfile
+
+    from scmib.io import atomic_path
 
     cache = cache_root(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
     target = cache / f"{path.name.removesuffix('.gz')}.{(sha256 or sha256sum(path))[:16]}"
     if not target.exists():
-        fd, tmp = tempfile.mkstemp(dir=cache, prefix=f".{target.name}.")
-        with os.fdopen(fd, "wb") as out, gzip.open(path, "rb") as src:
+        with atomic_path(target) as tmp, open(tmp, "wb") as out, gzip.open(path, "rb") as src:
             shutil.copyfileobj(src, out, length=1 << 22)
-        os.replace(tmp, target)
     return target

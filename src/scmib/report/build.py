@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from scmib.errors import ScmibError
+from scmib.io import write_text_atomic, write_tsv_atomic
 from scmib.report.compare import compare, compare_html
 from scmib.report.export import results_json
 from scmib.report.html import render_html
@@ -56,13 +57,13 @@ def write_report(folder: str | Path, compare_with: str | Path | None = None) -> 
     run = load_run(folder)
     out = run.folder / "results"
     html_path, json_path = out / "report.html", out / "results.json"
-    html_path.write_text(render_html(run))
-    json_path.write_text(json.dumps(results_json(run), indent=1, default=str))
+    write_text_atomic(html_path, render_html(run))
+    write_text_atomic(json_path, json.dumps(results_json(run), indent=1, default=str))
     paths = {"html": html_path, "json": json_path}
     if compare_with is not None:
         base = load_run(compare_with)
         table = compare(run, base)
-        table.to_csv(out / "compare.tsv", sep="\t", index=False)
-        (out / "compare.html").write_text(compare_html(table, run, base))
+        write_tsv_atomic(out / "compare.tsv", table)
+        write_text_atomic(out / "compare.html", compare_html(table, run, base))
         paths |= {"compare": out / "compare.html", "compare_tsv": out / "compare.tsv"}
     return paths

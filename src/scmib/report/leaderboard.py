@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from scmib.runner.execute import OK
-from scmib.runner.results import method_scores, seed_means, summary
+from scmib.runner.results import method_scores, scored, seed_means, summary
 from scmib.uncertainty.scores import OVERALL as ALL_DATASETS
 
 #: Column kinds, in the order the leaderboard shows them.
@@ -76,7 +76,7 @@ def leaderboards(
     probability of being best and the groups tied within noise, where the run wrote them."""
     scores = method_scores(results)
     totals = summary(results)
-    per_metric = seed_means(results)
+    per_metric = seed_means(results[scored(results)])  # the board's metric columns are what it scores
     method_jobs = runs[runs["stage"].isin(["method", "control_method"])]
     reasons = {
         (r.task, r.dataset, r.variant, r.method): _why_missing(r.status, r.message)
@@ -170,8 +170,8 @@ def _board(
                     row["ci_low"], row["ci_high"], row["score_sd"], int(row["n_seeds"])
                 )
     for metric, part in results.groupby("metric", sort=False):
-        if part["metric_status"].eq("derived").all() or part["scaled"].isna().all():
-            continue  # a summary metric restates its parts; an unscalable one has no score
+        if part["scaled"].isna().all():
+            continue  # an unscalable metric has no score
         applies = (part["status"] != "not_applicable") & (part["metric_status"] != "not_applicable")
         part = part.assign(score=part["scaled"].clip(0, 1).fillna(0.0).where(applies))
         column = metric_labels.get(f"{task}/{metric}", metric)

@@ -20,8 +20,9 @@ from tqdm import tqdm
 
 from scmib.component import command_line
 from scmib.errors import EXIT_NOT_APPLICABLE
+from scmib.io import write_text_atomic
 from scmib.resources import requests, time_limit_s
-from scmib.runner.plan import Job
+from scmib.runner.plan import Job, start_order
 from scmib.runner.warm import WarmServer, extra_preload, preload_name
 
 RECORD = ".job.json"
@@ -332,10 +333,7 @@ def job_env(threads: int, numba_cache: Path | None = None) -> dict[str, str]:
 
 def write_record(job: Job, result: JobResult) -> None:
     """The job's outcome as ``.job.json`` in its folder, written atomically."""
-    job.workdir.mkdir(parents=True, exist_ok=True)
-    tmp = job.workdir / f"{RECORD}.tmp"
-    tmp.write_text(json.dumps(asdict(result), indent=1))
-    os.replace(tmp, job.workdir / RECORD)
+    write_text_atomic(job.workdir / RECORD, json.dumps(asdict(result), indent=1))
 
 
 def skipped_result(job: Job, key: str, dep_results: list[JobResult]) -> JobResult | None:
@@ -440,7 +438,8 @@ def execute(
     warm_start_log: Path | None = None,
     numba_cache: Path | None = None,
 ) -> dict[str, JobResult]:
-    """Run ``jobs`` (dependencies first), ``n_jobs`` at a time; a failure skips only its dependents.
+    """Run ``jobs`` (dependencies first, the way to long jobs before the rest: :func:`start_order`),
+    ``n_jobs`` at a time; a failure skips only its dependents.
 
     Each job runs under the memory of its labels times ``memory_scale`` (None:
     no limit). With ``warm_start_log`` components are forked from a warm-start
@@ -465,7 +464,7 @@ def execute(
         )
 
     results: dict[str, JobResult] = {}
-    pending = list(jobs)
+    pending = start_order(jobs)  # long jobs early: they do not end the run alone
     running: dict[Future, Job] = {}
     _INTERRUPTED.clear()
     bar = tqdm(

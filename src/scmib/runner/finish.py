@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from scmib.io import write_text_atomic
 from scmib.report import write_report
 from scmib.runner.execute import CACHED, SUCCESS, JobResult
 from scmib.runner.plan import Job, package_digest
@@ -56,7 +57,5 @@ def write_results(outdir: Path, jobs: list[Job], results: dict[str, JobResult]) 
     stamp.unlink(missing_ok=True)
     table = write_tables(outdir, jobs, results)
     report = write_report(outdir)["html"]
-    partial = stamp.with_name(stamp.name + ".tmp")
-    partial.write_text(digest)
-    partial.replace(stamp)
+    write_text_atomic(stamp, digest)
     return table, report

@@ -23,6 +23,7 @@ from scmib import __version__
 from scmib.contracts import api_root
 from scmib.data.user_options import DataOptions
 from scmib.errors import ScmibError
+from scmib.resources import time_limit_s
 from scmib.spec import ComponentSpec, DatasetInfo, discover
 
 #: Tasks with a ``task.yaml`` that the runner can plan.
@@ -403,3 +404,27 @@ def _seeded(specs: list[ComponentSpec], selection: Selection) -> list[tuple[Comp
         else:
             pairs.append((spec, None))
     return pairs
+
+
+def start_order(jobs: list[Job]) -> list[Job]:
+    """``jobs`` in the order to start them as they become ready: first the jobs on the way to a long
+    one, then the plan's order.
+
+    A job's rank is the longest time label (:func:`scmib.resources.time_limit_s`) among itself and
+    every job that depends on it, so a dataset's loader and processor and a ``hightime`` method
+    (MultiVI, totalVI) run before the short metric jobs planned ahead of them. In plan order the
+    longest training started near the end and ran on one core while the other idled (simulated
+    from a one-seed default run's job times: 2,482 s against 2,279 s, the 2-core bound). The order
+    changes no result: every job reads only its dependencies' files.
+    """
+    own_limit = {job.id: time_limit_s(job.spec.resources) for job in jobs}
+    dependents: dict[str, list[str]] = {}
+    for job in jobs:
+        for dep in job.deps:
+            dependents.setdefault(dep.id, []).append(job.id)
+
+    @functools.cache
+    def rank(job_id: str) -> int:
+        return max([own_limit[job_id], *(rank(d) for d in dependents.get(job_id, []))])
+
+    return sorted(jobs, key=lambda job: -rank(job.id))  # stable: plan order among equals

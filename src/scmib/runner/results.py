@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scmib.io import describe_h5ad, read_h5ad
+from scmib.io import atomic_path, describe_h5ad, read_h5ad, write_text_atomic, write_tsv_atomic
 from scmib.metrics import contributions
 from scmib.metrics.contributions import Contributions
 from scmib.runner.execute import FAILURES, OK, JobResult, earlier_result
@@ -37,6 +37,7 @@ RESULT_COLUMNS = [
     "n_seeds",
     "scaled",
     "maximize",
+    "scored",
     "status",
     "metric_status",
     "wall_time_s",
@@ -125,6 +126,7 @@ def collect_results(jobs: list[Job], results: dict[str, JobResult]) -> RunResult
                     "metric": info.name,
                     "value": float(values.get(info.name, np.nan)),
                     "maximize": info.maximize,
+                    "scored": info.scored,
                     "status": method_result.status,
                     "metric_status": (
                         "not_applicable" if info.name in not_applicable else metric_result.status
@@ -235,6 +237,7 @@ def summary_metric_rows(table: pd.DataFrame) -> pd.DataFrame:
                     "metric": info["name"],
                     "value": applicable["value"].mean(skipna=False) if len(applicable) else np.nan,
                     "maximize": True,
+                    "scored": False,  # it restates its parts: counting it too would weigh them twice
                     "metric_status": "derived",
                     "log": f"mean of {', '.join(applicable['metric'])}",
                 }
@@ -260,8 +263,18 @@ def scale(table: pd.DataFrame) -> pd.Series:
     return scaled
 
 
+def scored(table: pd.DataFrame) -> pd.Series:
+    """Which rows count in a method's scaled score: not a summary metric's (it restates its parts),
+    nor a metric whose spec says ``scored: false`` (one the competition did not score, or a part of
+    one that is). Tables written before that column existed count every row but the summaries."""
+    if "scored" in table:
+        return table["scored"].astype(bool)
+    return table["metric_status"] != "derived"
+
+
 def method_scores(table: pd.DataFrame) -> pd.DataFrame:
-    """Mean scaled score per (task, dataset, variant, method), clipped to [0, 1], missing as 0.
+    """Mean scaled score per (task, dataset, variant, method) over its :func:`scored` metrics,
+    clipped to [0, 1], missing as 0.
 
     A metric on which the controls do not span a range (every control passes a
     format check, say) cannot be scaled and is left out of the mean rather than counted 0.
@@ -269,8 +282,7 @@ def method_scores(table: pd.DataFrame) -> pd.DataFrame:
     ``score_sd`` their standard deviation (0 for a deterministic method).
     """
     keys = ["task", "dataset", "variant", "metric"]
-    # A summary metric only restates its parts; counting it too would weigh them twice.
-    table = table[table["metric_status"] != "derived"]
+    table = table[scored(table)]
     scalable = table.groupby(keys, sort=False)["scaled"].transform(lambda s: s.notna().any())
     clipped = table[scalable.astype(bool)]
     clipped = clipped.assign(score=clipped["scaled"].clip(0, 1).fillna(0.0))
@@ -428,15 +440,16 @@ def write_tables(outdir: Path, jobs: list[Job], results: dict[str, JobResult]) -
 
     folder = outdir / "results"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "run_info.json").write_text(json.dumps(run_info(jobs), indent=1, default=str))
+    write_text_atomic(folder / "run_info.json", json.dumps(run_info(jobs), indent=1, default=str))
     collected = collect_results(jobs, results)
     table = collected.table
-    table.to_csv(folder / "results.tsv", sep="\t", index=False)
-    table.to_parquet(folder / "results.parquet", index=False)
+    write_tsv_atomic(folder / "results.tsv", table)
+    with atomic_path(folder / "results.parquet") as tmp:
+        table.to_parquet(tmp, index=False)
     replicates = column_replicates(table, collected.replicates)
     scores, totals = method_scores(table), summary(table)
-    score_intervals(scores, replicates).to_csv(folder / "scores.tsv", sep="\t", index=False)
-    totals.to_csv(folder / "summary.tsv", sep="\t", index=False)
-    ranks(scores, totals, replicates).to_csv(folder / "ranks.tsv", sep="\t", index=False)
-    runs_table(jobs, results).to_csv(folder / "runs.tsv", sep="\t", index=False)
+    write_tsv_atomic(folder / "scores.tsv", score_intervals(scores, replicates))
+    write_tsv_atomic(folder / "summary.tsv", totals)
+    write_tsv_atomic(folder / "ranks.tsv", ranks(scores, totals, replicates))
+    write_tsv_atomic(folder / "runs.tsv", runs_table(jobs, results))
     return table

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from scmib.runner.results import scored
 from scmib.uncertainty.bootstrap import N_RESAMPLES, interval, stable_seed
 from scmib.uncertainty.ranks import RANK_COLUMNS, rank_table, scaled_replicates, score_replicates
 
@@ -35,7 +36,7 @@ def column_replicates(
     table: pd.DataFrame, replicates: dict[int, np.ndarray]
 ) -> dict[tuple, dict[str, np.ndarray]]:
     """Score replicates per (task, dataset, variant) and method (controls included)."""
-    table = table[table["metric_status"] != "derived"]
+    table = table[scored(table)]
     found = {}
     for group, part in table.groupby(COLUMN_KEYS, sort=False):
         scalable = part.groupby("metric", sort=False)["scaled"].apply(lambda s: s.notna().any())
