@@ -197,6 +197,29 @@ def test_constant_embedding_scores_the_worst_value_explicitly(triana_scores, tri
     assert read(tmp_path / "asw.h5ad").uns["undefined"] == "every cell at one point"
 
 
+def test_a_solution_without_trajectory_or_cell_cycle_variance_is_not_applicable(triana_task, tmp_path):
+    """Pseudotime columns that are all NaN, and S/G2M scores that explain no variance in any batch,
+    leave ti_cons and cc_cons undefined: each exits 99 saying why, and writes nothing."""
+    solution = read(triana_task["solution"])
+    solution.obs["pseudotime_order_GEX"] = np.nan
+    solution.obs[["S_score", "G2M_score"]] = 0.0
+    for key in ("cc_batches", "cc_variance_before"):  # so cc_cons computes the "before" itself
+        solution.uns.pop(key, None)
+    solution_path = tmp_path / "solution.h5ad"
+    solution.write_h5ad(solution_path)
+    prediction = embed("control_methods/random_embedding", triana_task, tmp_path / "random.h5ad")
+    graph = tmp_path / "graph.h5ad"
+    files = {"input_prediction": prediction, "input_solution": solution_path}
+    run_cli("joint_embedding/prediction_processors/knn_graph", **files, output=graph)
+    expected = {"ti_cons": "pseudotime_order_GEX is all NaN", "cc_cons": "no batch has cell-cycle variance"}
+    for metric, reason in expected.items():
+        extra = {"input_graph": graph} if metric == "ti_cons" else {}
+        out = tmp_path / f"{metric}.h5ad"
+        proc = run_cli(f"joint_embedding/metrics/{metric}", check=False, **files, **extra, output=out)
+        assert proc.returncode == 99 and reason in proc.stderr, (metric, proc.stderr[-1000:])
+        assert not out.exists()
+
+
 def test_positive_control_separates_cell_types(triana_scores):
     label = triana_scores["label_embedding"]
     assert label["nmi"] > 0.9 and label["graph_conn"] > 0.95

@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,10 +20,11 @@ import scipy.sparse as sp
 from conftest import METHODS, add_method, scmib_run
 
 from scmib.metrics.embedding.graph import PYNNDESCENT_MIN_CELLS
+from scmib.runner import execute as runner
 from scmib.runner.execute import INTERRUPTED, OOM, TIMEOUT, _tail, execute, job_env, run_job
 from scmib.runner.launch import BoundedLog
 from scmib.runner.lock import OutdirLock
-from scmib.runner.plan import Selection, plan
+from scmib.runner.plan import Job, Selection, plan
 from scmib.runner.warm import GRAPH_MIN_CELLS, GRAPH_PRELOAD, TORCH_PRELOAD, WarmServer, extra_preload
 
 
@@ -50,16 +52,21 @@ def start(request):
     return request.getfixturevalue("warm_server") if request.param == "warm" else None
 
 
-def planned(repo: Path, out: Path, data_dir: Path, method: str):
+def starter_plan(repo: Path, out: Path, data_dir: Path, methods: list[str]) -> list[Job]:
+    """The jobs of ``methods`` and the error metric on the starter CITE cells (test profile)."""
     selection = Selection(
         tasks=["predict_modality"],
         profile="test",
         datasets=["neurips2021_starter_cite"],
-        methods=[method],
+        methods=methods,
         metrics=["error"],
         data_mirror=str(data_dir),
     )
-    jobs = plan(repo, out, selection)
+    return plan(repo, out, selection)
+
+
+def planned(repo: Path, out: Path, data_dir: Path, method: str):
+    jobs = starter_plan(repo, out, data_dir, [method])
     return next(j for j in jobs if j.id == f"predict_modality/neurips2021_starter_cite/gex2adt/{method}")
 
 
@@ -113,6 +120,55 @@ def test_a_crashed_job_leaves_no_output_under_its_final_name(sandbox, start):
     assert result.status == "failed" and result.exit_code == 3 and not output.exists()
     assert Path(str(output) + ".partial").read_bytes() == b"half an h5ad"
     assert "set aside as prediction.h5ad.partial" in result.message
+
+
+def test_an_interrupt_in_the_calling_thread_is_recorded_then_raised(sandbox, start):
+    """``scmib job`` waits for its component in its own thread, where Nextflow's SIGTERM arrives as
+    KeyboardInterrupt: the component is killed, its half-written output set aside and the job
+    recorded as interrupted before the interrupt goes on."""
+    repo, out, data_dir = sandbox
+    add_method(
+        repo,
+        "slow_writer",
+        "import time; open(str(run.path('output')), 'wb').write(b'half an h5ad'); time.sleep(600)",
+    )
+    job = planned(repo, out, data_dir, "slow_writer")
+    output = job.outputs["output"]
+
+    def terminate_once_written() -> None:  # as Nextflow cancels a task
+        while not output.exists():
+            time.sleep(0.1)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=terminate_once_written, daemon=True).start()
+    began = time.perf_counter()
+    handler = signal.signal(signal.SIGTERM, runner.raise_interrupt)  # what ``scmib job`` installs
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_job(job, job.key, threads=1, warm=start)
+    finally:
+        signal.signal(signal.SIGTERM, handler)
+        runner._INTERRUPTED.clear()
+    assert time.perf_counter() - began < 60
+    record = json.loads((job.workdir / ".job.json").read_text())
+    assert record["status"] == INTERRUPTED and "interrupted" in record["message"]
+    assert not output.exists() and Path(str(output) + ".partial").read_bytes() == b"half an h5ad"
+
+
+def test_a_job_skipped_for_a_failed_dependency_sets_its_earlier_output_aside(sandbox):
+    """A metric whose method now fails is recorded ``upstream_failed``; its score of the earlier
+    run no longer sits under its final name (it becomes ``score.h5ad.previous``)."""
+    repo, out, data_dir = sandbox
+    script = repo / METHODS / "knn_regression" / "script.py"
+    main = "def main(run: ComponentRun) -> None:\n"
+    script.write_text(script.read_text().replace(main, main + "    raise RuntimeError('broken since')\n"))
+    jobs = starter_plan(repo, out, data_dir, ["knn_regression"])
+    metric = next(j for j in jobs if j.id.endswith("/gex2adt/knn_regression/error"))
+    score = metric.outputs["output"]
+    assert score.is_file()  # the first run's
+    results = execute(jobs, n_jobs=2, progress=False)
+    assert results[metric.id].status == "upstream_failed"
+    assert not score.exists() and Path(str(score) + ".previous").is_file()
 
 
 def test_logs_are_bounded_on_disk_and_read_from_their_end(tmp_path):
@@ -281,18 +337,7 @@ def test_torch_components_start_with_torch_imported_and_train_as_from_a_cold_sta
     config = repo / METHODS / "torch_user" / "config.yaml"
     config.write_text(config.read_text().replace("python: [scikit-learn]", "python: [torch]"))
     add_method(repo, "plain_user", probe)
-    jobs = plan(
-        repo,
-        out,
-        Selection(
-            tasks=["predict_modality"],
-            profile="test",
-            datasets=["neurips2021_starter_cite"],
-            methods=["torch_user", "plain_user"],
-            metrics=["error"],
-            data_mirror=str(data_dir),
-        ),
-    )
+    jobs = starter_plan(repo, out, data_dir, ["torch_user", "plain_user"])
     execute(jobs, n_jobs=2, progress=False, warm_start_log=out / ".warm_start.log")
     for job in jobs:
         if job.id.endswith(("/torch_user", "/plain_user")):

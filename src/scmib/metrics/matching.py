@@ -26,16 +26,12 @@ def unshuffled(weights, pairing_ix: np.ndarray) -> sp.csr_matrix:
     return matrix
 
 
-def match_probability(weights, pairing_ix: np.ndarray) -> float:
-    """The competition's headline score: mean over rows of weight on the true pair / row sum.
+def match_probabilities(weights, pairing_ix: np.ndarray) -> np.ndarray:
+    """Each mod1 cell's share of its weight on its true pair; their mean is the competition's
+    headline score, match probability.
 
     Negative weights count as 0 and a row of zeros scores 0 (benchmark.md). Chance is 1/N.
     """
-    return float(match_probabilities(weights, pairing_ix).mean())
-
-
-def match_probabilities(weights, pairing_ix: np.ndarray) -> np.ndarray:
-    """Each mod1 cell's share of its weight on its true pair (the rows of :func:`match_probability`)."""
     matrix = unshuffled(weights, pairing_ix)
     totals = np.asarray(matrix.sum(axis=1)).ravel()
     diagonal = matrix.diagonal()
@@ -101,17 +97,12 @@ def pair_auc(weights, pairing_ix: np.ndarray) -> tuple[float, float]:
     return float(aupr), float(auroc)
 
 
-def cell_type_share(weights, pairing_ix: np.ndarray, cell_types: np.ndarray) -> float:
-    """Mean over rows of the share of weight on cells of the row's own cell type.
+def cell_type_shares(weights, pairing_ix: np.ndarray, cell_types: np.ndarray) -> np.ndarray:
+    """Each mod1 cell's share of its weight on cells of its own type (their mean is the metric).
 
     ``cell_types`` are those of the mod1 cells (rows, in the solution's order);
     a column's type is that of its true pair. Negative weights count as 0, zero rows score 0.
     """
-    return float(cell_type_shares(weights, pairing_ix, cell_types).mean())
-
-
-def cell_type_shares(weights, pairing_ix: np.ndarray, cell_types: np.ndarray) -> np.ndarray:
-    """Each mod1 cell's share of its weight on cells of its own type (the rows of :func:`cell_type_share`)."""
     matrix = unshuffled(weights, pairing_ix).tocoo()
     codes = np.unique(np.asarray(cell_types).astype(str), return_inverse=True)[1]
     same = codes[matrix.row] == codes[matrix.col]

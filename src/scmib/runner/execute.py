@@ -228,9 +228,10 @@ def run_job(
     Earlier outputs are set aside as ``*.previous`` while it runs (removed on
     success); the outputs of a job that did not succeed are set aside as
     ``*.partial``, so no later step or user finds a half-written file under
-    its final name. If the caller is interrupted (an exception in this thread)
-    or :func:`stop_all` is called, the component and everything it started
-    are killed and the job is recorded as ``interrupted``.
+    its final name. On Ctrl-C or SIGTERM (:func:`stop_all` from another thread,
+    or ``KeyboardInterrupt`` in this one, which is raised again once recorded)
+    the component and everything it started are killed and the job is recorded
+    as ``interrupted``.
     """
     job.workdir.mkdir(parents=True, exist_ok=True)
     outputs = list(job.outputs.values())
@@ -262,13 +263,15 @@ def run_job(
     timer.start()
     if _INTERRUPTED.is_set():  # interrupted while this one was starting
         _stop(pid)
+    interrupt: KeyboardInterrupt | None = None
     try:
         wait_status, supervisor_usage = ended()
-    except BaseException:
+    except KeyboardInterrupt as exc:  # this thread's (``scmib job`` under SIGTERM): record, then re-raise
         _INTERRUPTED.set()
-        _stop(pid)
-        with contextlib.suppress(ChildProcessError):
-            ended()
+        interrupt = exc
+        wait_status, supervisor_usage = _stopped(pid, ended)
+    except BaseException:  # a runner error: the component must not outlive it, the run goes on
+        _stopped(pid, ended)
         raise
     finally:
         timer.cancel()
@@ -317,7 +320,19 @@ def run_job(
         message=message,
     )
     write_record(job, result)
+    if interrupt is not None:
+        raise interrupt
     return result
+
+
+def _stopped(pid: int, ended: Ended) -> tuple[int, dict]:
+    """Stop the component ``pid`` whose wait was cut short and reap it: its wait status and usage
+    (a SIGKILL status and none where it had been reaped already)."""
+    _stop(pid)
+    try:
+        return ended()
+    except ChildProcessError:
+        return signal.SIGKILL, {"maxrss_kb": 0, "cpu_s": 0.0}
 
 
 def job_env(threads: int, numba_cache: Path | None = None) -> dict[str, str]:
@@ -508,6 +523,8 @@ def execute(
                         dep_results = [results[d.id] for d in job.deps]
                         skipped = skipped_result(job, key, dep_results)
                         if skipped is not None:
+                            # Its outputs of an earlier run are not what its record now says.
+                            _set_aside(list(job.outputs.values()), ".previous")
                             write_record(job, skipped)  # so later runs' results can show it too
                             finish(job.id, skipped)
                         elif (cached := cached_result(job, key)) is not None:

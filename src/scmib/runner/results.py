@@ -328,6 +328,7 @@ def seed_means(table: pd.DataFrame) -> pd.DataFrame:
         n_seeds=("n_seeds", "first"),
         scaled=("scaled", "mean"),
         maximize=("maximize", "first"),
+        **({"scored": ("scored", "first")} if "scored" in table else {}),
         status=("status", worst_status),
         metric_status=("metric_status", worst_status),
         wall_time_s=("wall_time_s", "mean"),

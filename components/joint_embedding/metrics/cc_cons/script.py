@@ -1,5 +1,7 @@
 """Cell-cycle conservation of the embedding."""
 
+import numpy as np
+
 from scmib.component import ComponentRun, run_component
 from scmib.errors import NotApplicable
 from scmib.metrics.embedding.cell_cycle import cell_cycle_conservation, variance_before
@@ -21,10 +23,10 @@ def main(run: ComponentRun) -> None:
         before = dict(zip(solution.uns["cc_batches"], solution.uns["cc_variance_before"], strict=True))
     else:
         before = variance_before(solution.X, batches, scores)
-    run.write(
-        "output",
-        inputs.score({"cc_cons": cell_cycle_conservation(before, inputs.embedding, batches, scores)}),
-    )
+    value = cell_cycle_conservation(before, inputs.embedding, batches, scores)
+    if np.isnan(value):
+        raise NotApplicable("no batch has cell-cycle variance (S/G2M scores explain none of its GEX)")
+    run.write("output", inputs.score({"cc_cons": value}))
 
 
 if __name__ == "__main__":

@@ -13,8 +13,10 @@ def main(run: ComponentRun) -> None:
     )
     if "pseudotime_order_GEX" not in solution.obs or mod2_key is None:
         raise NotApplicable("the solution has no pseudotime_order_GEX and pseudotime_order_ADT/ATAC")
-    inputs = embedding_inputs(run.read("input_prediction"), solution, str(run.path("input_prediction")))
     names = {"ti_cons_batch_gex": "pseudotime_order_GEX", "ti_cons_batch_mod2": mod2_key}
+    if empty := [key for key in names.values() if not solution.obs[key].notna().any()]:
+        raise NotApplicable(f"no cell of the solution is on a trajectory: {', '.join(empty)} is all NaN")
+    inputs = embedding_inputs(run.read("input_prediction"), solution, str(run.path("input_prediction")))
     if inputs.degenerate:
         run.write(
             "output",

@@ -37,10 +37,13 @@ def variance_explained(data, covariates: np.ndarray, n_comps: int = N_COMPONENTS
 
     ``sum_k R²_k * var_k / sum(var)`` over the top ``n_comps`` principal
     components, with ``R²_k`` of an ordinary least-squares fit (with intercept)
-    of component ``k`` on the covariates, floored at 0.
+    of component ``k`` on the covariates, floored at 0; 0 for constant covariates.
     """
+    covariates = np.asarray(covariates, dtype=np.float64)
+    if not np.any(np.ptp(covariates.reshape(len(covariates), -1), axis=0) > 0):
+        return 0.0  # constant covariates explain nothing (the fit would return rounding noise)
     scores, variance = _principal_components(data, n_comps)
-    design = np.column_stack([np.ones(len(covariates)), np.asarray(covariates, dtype=np.float64)])
+    design = np.column_stack([np.ones(len(covariates)), covariates])
     # Bracketed so no cells x cells matrix is ever formed.
     fitted = design @ (np.linalg.pinv(design.T @ design) @ (design.T @ scores))
     total = ((scores - scores.mean(axis=0)) ** 2).sum(axis=0)
@@ -54,15 +57,19 @@ def cell_cycle_conservation(
     """Mean over batches of ``max(0, 1 - |after - before| / before)``.
 
     ``before`` maps each batch to :func:`variance_explained` of the unintegrated
-    data; ``scores`` is cells x 2 (S, G2M).
+    data; ``scores`` is cells x 2 (S, G2M). A batch without cell-cycle variance
+    before has nothing to conserve and is left out (scib divides by its 0 and
+    gets 0 or NaN depending on the rounding of ``after``); NaN when no batch is left.
     """
     batches = np.asarray(batches).astype(str)
     values = []
     for batch, reference in before.items():
+        if not reference > 0:
+            continue
         cells = batches == batch
         after = variance_explained(embedding[cells], scores[cells])
         values.append(max(0.0, 1 - abs(after - reference) / reference))
-    return float(np.nanmean(values))
+    return float(np.nanmean(values)) if values else float("nan")
 
 
 def variance_before(data, batches: np.ndarray, scores: np.ndarray) -> dict[str, float]:

@@ -94,13 +94,6 @@ def optimal_louvain(
     return best, float(best_nmi), best_resolution
 
 
-def nmi(labels: np.ndarray, clusters: np.ndarray) -> float:
-    """Arithmetic-mean normalised mutual information (scikit-learn)."""
-    return float(
-        normalized_mutual_info_score(np.asarray(labels).astype(str), clusters, average_method="arithmetic")
-    )
-
-
 def ari(labels: np.ndarray, clusters: np.ndarray) -> float:
     """Adjusted Rand index (scikit-learn)."""
     return float(adjusted_rand_score(np.asarray(labels).astype(str), clusters))
