@@ -19,6 +19,8 @@ params {
     scmib_profile: String = 'default'
     // Runs per stochastic method and control, each with its own seed (default: 1 under test, else 3).
     seeds: Integer?
+    // Component arguments instead of their spec defaults: 'multivi.max_epochs=200 knn_regression.n_neighbors=50'.
+    component_args: String?
     // Comma-separated names or shell patterns; '!pattern' or the exclude_* parameters leave out.
     tasks: String?
     datasets: String?

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import anndata as ad
 import numpy as np
 import pandas as pd
+import pytest
+import scipy.sparse as sp
 from conftest import METHODS, scmib_run
 
+from scmib.errors import ScmibError
 from scmib.runner import execute as runner
 from scmib.runner.execute import JobResult, outcome_summary
 from scmib.runner.finish import STAMP
@@ -178,3 +183,60 @@ def test_the_way_to_the_longest_jobs_starts_first(tmp_path, monkeypatch):
     assert all(position[d.id] < position[j.id] for j in jobs for d in j.deps)
     short = [j.id for j in start_order(jobs) if j.spec.name in ("error", "correlation")]
     assert short == [j.id for j in jobs if j.spec.name in ("error", "correlation")]
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (
+            "knn_regresion.n_neighbors=3",
+            "no component is named 'knn_regresion' (did you mean 'knn_regression'?)",
+        ),
+        ("solution.seed=1", "'solution' names 2 components"),
+        ("knn_regression.k=3", "has no argument 'k'; it takes n_components, n_neighbors, seed"),
+        ("knn_regression.n_neighbors=0", "0 is below its minimum 1"),
+        ("knn_regression.n_neighbors=2.5", "'2.5' is not an integer"),
+        ("clip_contrastive.assignment=greedy", "'greedy' is not one of"),
+        ("knn_regression.input_train_mod1=x.h5ad", "is a file"),
+        ("neurips2021_starter.data_mirror=/data", "use the run's --data_mirror option"),
+        ("train_test_split.direction=gex2adt", "the plan sets 'direction' to 'adt2gex'"),
+        ("n_neighbors=3", "expected COMPONENT.ARGUMENT=VALUE"),
+        ("knn_regression.n_neighbors=3 knn_regression.n_neighbors=4", "twice: 3 and 4"),
+    ],
+)
+def test_a_wrong_component_argument_stops_the_plan_naming_it(setting, message):
+    with pytest.raises(ScmibError) as err:
+        plan(REPO, Path("out"), Selection(profile="test", component_args=[setting]))
+    assert message in str(err.value)
+
+
+def test_component_args_reach_the_component_and_rerun_only_what_they_change(repo, data_dir, tmp_path):
+    """``--component_args knn_regression.n_neighbors=1`` (through the command line, on the starter
+    cells): kNN's predictions become single training cells' profiles, only kNN and its metrics run
+    again, and the results and report say what was set."""
+    narrow = ("--methods", "knn_regression", "--task", "predict_modality")
+    scmib_run(repo, data_dir, tmp_path, *narrow)
+    folder = tmp_path / "predict_modality" / "neurips2021_starter_cite" / "gex2adt"
+
+    def train_profiles_predicted() -> bool:
+        train = ad.read_h5ad(folder / "data" / "train_mod2.h5ad").layers["normalized"].toarray()
+        predicted = ad.read_h5ad(folder / "knn_regression" / "prediction.h5ad").layers["normalized"]
+        predicted = np.asarray(predicted.todense() if sp.issparse(predicted) else predicted)
+        distances = ((predicted[:, None, :] - train[None, :, :]) ** 2).sum(axis=2).min(axis=1)
+        return bool(np.all(distances < 1e-10))
+
+    assert not train_profiles_predicted()  # the default averages 25 neighbours
+    proc = scmib_run(repo, data_dir, tmp_path, *narrow, "--component_args", "knn_regression.n_neighbors=1")
+    assert train_profiles_predicted()
+    runs = pd.read_csv(tmp_path / "results" / "runs.tsv", sep="\t")
+    again = runs[runs["status"] == "success"]
+    assert set(again["method"]) == {"knn_regression"} and len(again) == 4  # 2 predictions, 2 scorings
+    assert (runs[runs["method"] != "knn_regression"]["status"].isin(["cached", "not_applicable"])).all()
+    info = json.loads((tmp_path / "results" / "run_info.json").read_text())
+    assert info["component_args"] == {"predict_modality/methods/knn_regression": {"n_neighbors": 1}}
+    assert info["methods"]["predict_modality/knn_regression"]["arguments"] == {"n_neighbors": 1}
+    assert "n_neighbors=1" in (tmp_path / "results" / "report.html").read_text()
+    assert "no job of this run runs" not in proc.stderr  # every setting was used
+    unused = ("--component_args", "knn_regression.n_neighbors=1 multivi.max_epochs=2")
+    proc = scmib_run(repo, data_dir, tmp_path, *narrow, *unused)
+    assert "no job of this run runs 'multivi' (--component_args multivi.max_epochs=2)" in proc.stderr

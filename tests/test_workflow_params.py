@@ -198,3 +198,29 @@ def test_the_last_attempt_of_a_job_is_read_in_task_order_not_text_order(tmp_path
     trace.loc[trace["tag"] == "t/d/v/knn", ["task_id", "status", "exit"]] = [9, "FAILED", 137]
     pd.concat([trace, retry]).to_csv(trace_path, sep="\t", index=False)
     assert check_run(tmp_path) == []
+
+
+def test_component_args_reach_their_jobs_in_the_workflows_plan_and_change_only_their_keys():
+    """Nextflow's one string of settings (spaces or ';') sets the arguments of exactly those
+    components; a stochastic component's set seed is where its seeds start."""
+    cmd = [sys.executable, "-m", "scmib.cli", "plan", "--profile", "test", "--param", "seeds=2"]
+    default = json.loads(subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=True).stdout)
+    settings = "component_args=knn_regression.n_neighbors=3; random_embedding.seed=7 multivi.max_epochs=2"
+    plan = json.loads(
+        subprocess.run(
+            [*cmd, "--param", settings], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout
+    )
+    assert [job["id"] for job in plan["jobs"] if "seed7" in job["id"] or "seed8" in job["id"]]
+    keys = {job["id"]: job["key"] for job in default["jobs"]}
+    for job in plan["jobs"]:
+        component = job["component"].rpartition("/")[2]
+        expected = {"knn_regression": {"n_neighbors": 3}, "multivi": {"max_epochs": 2}}.get(component, {})
+        if component == "random_embedding":
+            assert job["settings"] == {"seed": 7} and job["params"]["seed"] in (7, 8)
+            continue
+        assert job["settings"] == expected
+        assert all(job["params"][name] == value for name, value in expected.items())
+        # Everything that neither is nor reads one of the set components keeps its content key.
+        changed = job["method"] in ("knn_regression", "multivi", "random_embedding")
+        assert (keys.get(job["id"]) != job["key"]) == changed, job["id"]

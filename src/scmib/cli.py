@@ -65,7 +65,20 @@ def _selection(args: argparse.Namespace, resolve_mirror: bool = True, use_env: b
         data_mirror=mirror,
         cache_dir=args.cache_dir,
         seeds=getattr(args, "seeds", None),
+        component_args=getattr(args, "component_args", None) or [],
     )
+
+
+def _echo_unused_settings(component_args: list[str], jobs: list) -> None:
+    """Say which ``--component_args`` no job of this run uses (a component filtered out)."""
+    from scmib.runner.component_args import parse_component_args
+
+    for setting in parse_component_args(component_args):
+        if not any(setting.component in (job.spec.name, job.spec.id) for job in jobs):
+            print(
+                f"scmib: no job of this run runs '{setting.component}' (--component_args {setting})",
+                file=sys.stderr,
+            )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -81,6 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     outdir = Path(args.outdir).resolve()
     selection = _selection(args)
     jobs = plan(repo, outdir, selection)
+    _echo_unused_settings(selection.component_args, jobs)
     memory_scale = None if args.no_limits else args.memory_scale
     # SIGTERM (a scheduler, `kill`) stops a run exactly as Ctrl-C does.
     signal.signal(signal.SIGTERM, raise_interrupt)
@@ -200,6 +214,7 @@ def _workflow_selection(pairs: list[str], repo: Path):
         task=params["tasks"],
         profile=params["scmib_profile"],
         seeds=params["seeds"],
+        component_args=[params["component_args"]] if params["component_args"] else [],
         # The workflow stages the mirror into each loader's task folder under this name.
         data_mirror="data_mirror" if params["data_mirror"] else None,
         cache_dir=None,
@@ -457,6 +472,13 @@ def _add_selection_args(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="runs per stochastic method and control, each with its own seed "
         "(default: 1 in the test profile, 3 otherwise)",
+    )
+    parser.add_argument(
+        "--component_args",
+        action="append",
+        metavar="COMPONENT.ARGUMENT=VALUE",
+        help="set a component's argument for this run instead of its spec's default, e.g. "
+        "multivi.max_epochs=200 (repeatable; a component shared between tasks by its id)",
     )
 
 

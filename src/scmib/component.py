@@ -37,32 +37,14 @@ from scmib.io import keep_layers, read_h5ad, write_h5ad_atomic
 from scmib.spec import Argument, ComponentSpec, load_spec
 
 
-def _parse_bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("true", "1", "yes"):
-        return True
-    if lowered in ("false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got '{text}'")
-
-
-_CONVERTERS: dict[str, Callable[[str], Any]] = {
-    "file": str,
-    "integer": int,
-    "double": float,
-    "string": str,
-    "boolean": _parse_bool,
-}
-
-
 def _checked(arg: Argument) -> Callable[[str], Any]:
-    """The converter of an argument's command-line text, checking its declared range."""
+    """The converter of an argument's command-line text, checking its type, range and choices."""
 
     def convert(text: str) -> Any:
-        value = _CONVERTERS[arg.type](text)
-        if arg.type in ("integer", "double") and (problem := arg.value_problem(value)):
-            raise argparse.ArgumentTypeError(problem)
-        return value
+        try:
+            return arg.parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
     convert.__name__ = arg.type  # argparse names the type in its error message
     return convert

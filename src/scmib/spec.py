@@ -55,6 +55,8 @@ PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
     "file": (str,),
 }
+#: What a boolean argument may be written as on a command line.
+BOOLEAN_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 class Strict(BaseModel):
@@ -94,6 +96,26 @@ class Argument(Strict):
             if value is not None and (problem := self.value_problem(value)):
                 raise ValueError(f"{field} of '{self.name}': {problem}")
         return self
+
+    def parse(self, text: str) -> Any:
+        """The value of this argument written as ``text`` on a command line; a ``ValueError`` says
+        why it does not fit (its type, range and choices)."""
+        if self.type == "boolean":
+            lowered = text.strip().lower()
+            if lowered not in BOOLEAN_WORDS:
+                raise ValueError(f"expected true or false, got '{text}'")
+            value: Any = BOOLEAN_WORDS[lowered]
+        elif self.type in ("integer", "double"):
+            try:
+                value = int(text) if self.type == "integer" else float(text)
+            except ValueError:
+                article = "an" if self.type == "integer" else "a"
+                raise ValueError(f"'{text}' is not {article} {self.type}") from None
+        else:
+            value = text
+        if problem := self.value_problem(value):
+            raise ValueError(problem)
+        return value
 
     def value_problem(self, value: Any) -> str | None:
         """Why ``value`` does not fit this argument (its type, range and choices), or None."""

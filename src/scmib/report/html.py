@@ -234,14 +234,34 @@ def dataset_card(key: str, dataset: dict) -> str:
     )
 
 
+def _settings(values: dict) -> str:
+    return ", ".join(f"{name}={value}" for name, value in values.items())
+
+
+def component_args_note(settings: dict[str, dict]) -> str:
+    """The arguments a run set instead of the specs' defaults (``--component_args``), if any."""
+    if not settings:
+        return ""
+    items = "".join(
+        f"<li>{html.escape(component)}: <code>{html.escape(_settings(values))}</code></li>"
+        for component, values in settings.items()
+    )
+    return (
+        "<div class='note' id='component-args'><b>Arguments set for this run</b> instead of the "
+        f"components' defaults (<code>--component_args</code>):<ul>{items}</ul></div>"
+    )
+
+
 def method_card(method: dict) -> str:
-    """A method's card: label, summary, kind, reference and repository."""
+    """A method's card: label, summary, kind, the arguments the run set, reference and repository."""
     links = " · ".join(x for x in (_doi_link(method.get("doi")), _link(method.get("repository"))) if x)
     kind = method["kind"].replace("_", " ")
+    arguments = method.get("arguments")
     return (
         f"<div class='card' id='method-{html.escape(method['task'])}-{html.escape(method['name'])}'>"
         f"<h3>{html.escape(method['label'])} <span class='muted'>({html.escape(method['name'])}, "
         f"{kind})</span></h3><p>{html.escape(method['summary'], quote=False)}</p>"
+        + (f"<p>Run with <code>{html.escape(_settings(arguments))}</code>.</p>" if arguments else "")
         + (f"<p>{links}</p>" if links else "")
         + "</div>"
     )
@@ -412,6 +432,7 @@ def render_html(run: Run) -> str:
         f"{html.escape(str(info.get('scmib_version')))}; report made "
         f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; "
         f"{html.escape(outcome_summary(list(runs['status'])))}.</p>",
+        component_args_note(info.get("component_args", {})),
         f"<h2 id='overview'>Tasks and datasets</h2><ul>{tasks}</ul><div class='cards'>{datasets}</div>",
         "<p>Each task has a leaderboard: methods ranked by their mean scaled score over the "
         "datasets they apply to. A metric is scaled by the task's controls on each dataset (0 = "

@@ -59,6 +59,7 @@ def _entry(job: Job, producers: dict[Path, Job], images: Images, execution: Exec
         "inputs": inputs,
         "outputs": {arg: path.name for arg, path in job.outputs.items()},
         "params": job.params,
+        "settings": job.settings,
         # Only loaders fetch data; everything else runs without network (as the competition did).
         "network": job.stage == "load",
     }
@@ -130,6 +131,7 @@ def job_from_entry(entry: dict[str, Any], spec: ComponentSpec, jobs_dir: Path, d
         variant=entry["variant"],
         method=entry["method"],
         seed=entry.get("seed"),
+        settings=entry.get("settings", {}),
     )
 
 

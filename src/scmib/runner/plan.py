@@ -24,6 +24,7 @@ from scmib.contracts import api_root
 from scmib.data.user_options import DataOptions
 from scmib.errors import ScmibError
 from scmib.resources import time_limit_s
+from scmib.runner.component_args import parse_component_args, resolve_component_args
 from scmib.spec import ComponentSpec, DatasetInfo, discover
 
 #: Tasks with a ``task.yaml`` that the runner can plan.
@@ -54,6 +55,8 @@ class Job:
     method: str = ""
     seed: int | None = None
     """The ``seed`` a stochastic method or control runs with (and its metrics score); None otherwise."""
+    settings: dict[str, Any] = field(default_factory=dict)
+    """The arguments this run set for the component (``--component_args``), also in ``params``."""
 
     @property
     def argv_values(self) -> dict[str, Any]:
@@ -169,21 +172,44 @@ class Selection:
     seeds: int | None = None
     """Runs per stochastic method and control, with seeds ``seed``, ``seed + 1``, ...
     (None: the profile's, :data:`DEFAULT_SEEDS`)."""
+    component_args: list[str] = field(default_factory=list)
+    """``COMPONENT.ARGUMENT=VALUE`` settings that replace spec defaults (see
+    :mod:`scmib.runner.component_args`)."""
 
     @property
     def n_seeds(self) -> int:
         return self.seeds if self.seeds is not None else DEFAULT_SEEDS[self.profile]
 
 
-def _params(spec: ComponentSpec, profile: str, fixed: dict[str, Any]) -> dict[str, Any]:
-    """Parameter values for a job: defaults (test defaults under the test profile), then ``fixed``."""
-    values: dict[str, Any] = {}
-    for arg in spec.parameters():
-        value = arg.test_default if profile == "test" and arg.test_default is not None else arg.default
-        if value is not None:
-            values[arg.name] = value
-    values.update({k: v for k, v in fixed.items() if k in spec.argument_map and v is not None})
-    return values
+@dataclass(frozen=True)
+class Parameters:
+    """Where a job's parameter values come from: its spec's defaults (``test_default`` under the
+    test profile), then the run's ``--component_args`` (by component id), then what the plan fixes
+    for the job (a dataset's loader arguments, the task variant, the seed)."""
+
+    profile: str
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __call__(self, spec: ComponentSpec, fixed: dict[str, Any] | None = None) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for arg in spec.parameters():
+            test = self.profile == "test" and arg.test_default is not None
+            value = arg.test_default if test else arg.default
+            if value is not None:
+                values[arg.name] = value
+        settings = self.settings.get(spec.id, {})
+        values.update(settings)
+        fixed = {k: v for k, v in (fixed or {}).items() if k in spec.argument_map and v is not None}
+        # A set seed is where a stochastic component's seeds start; anything else the plan fixes wins
+        # over nothing silently.
+        for name in sorted(fixed.keys() & settings.keys() - {"seed"}):
+            if fixed[name] != settings[name]:
+                raise ScmibError(
+                    f"--component_args {spec.name}.{name}={settings[name]}: the plan sets '{name}' to "
+                    f"{fixed[name]!r} for one of its jobs (a dataset's or a task variant's own value)"
+                )
+        values.update(fixed)
+        return values
 
 
 def _outputs(spec: ComponentSpec, workdir: Path) -> dict[str, Path]:
@@ -231,6 +257,8 @@ def plan(repo: Path, outdir: Path, selection: Selection) -> list[Job]:
     check_patterns(
         "metric", selection.metrics, {s.name for t in selection.tasks for s in by_kind.get((t, "metric"), [])}
     )
+    settings = resolve_component_args(parse_component_args(selection.component_args), specs)
+    params = Parameters(selection.profile, settings)
     jobs: list[Job] = []
     loads: list[tuple[Job, DatasetInfo]] = []
     profiles = {
@@ -247,15 +275,15 @@ def plan(repo: Path, outdir: Path, selection: Selection) -> list[Job]:
                 continue
             workdir = outdir / "datasets" / info.id
             fixed = {**info.args, "data_mirror": selection.data_mirror, "cache_dir": selection.cache_dir}
-            params = _params(loader, selection.profile, fixed)
+            values = params(loader, fixed)
             job = Job(
                 id=f"datasets/{info.id}",
                 spec=loader,
                 stage="load",
                 workdir=workdir,
-                inputs={a.name: Path(params.pop(a.name)) for a in loader.files("input") if a.name in params},
+                inputs={a.name: Path(values.pop(a.name)) for a in loader.files("input") if a.name in values},
                 outputs=_outputs(loader, workdir),
-                params=params,
+                params=values,
                 dataset=info.id,
             )
             jobs.append(job)
@@ -264,7 +292,9 @@ def plan(repo: Path, outdir: Path, selection: Selection) -> list[Job]:
         raise ScmibError(f"no dataset matches {selection.datasets} in profile '{selection.profile}'")
 
     for task in selection.tasks:
-        jobs += _plan_task(task, loads, by_kind, outdir, selection)
+        jobs += _plan_task(task, loads, by_kind, outdir, selection, params)
+    for job in jobs:
+        job.settings = settings.get(job.spec.id, {})
     return jobs
 
 
@@ -286,6 +316,7 @@ def _plan_task(
     by_kind: dict[tuple[str, str], list[ComponentSpec]],
     outdir: Path,
     selection: Selection,
+    params: Parameters,
 ) -> list[Job]:
     info = load_task_info(task)
     variant_arg = info["processor_argument"]
@@ -318,17 +349,17 @@ def _plan_task(
                 workdir=base / "data",
                 inputs=_wire_inputs(processor, loaded),
                 outputs=_outputs(processor, base / "data"),
-                params=_params(processor, selection.profile, {variant_arg: variant}),
+                params=params(processor, {variant_arg: variant}),
                 deps=[load],
                 **common,
             )
             jobs.append(proc)
             files = {arg.contract: proc.outputs[arg.name] for arg in processor.files("output")}
-            for spec, seed in _seeded(controls + methods, selection):
+            for spec, seed in _seeded(controls + methods, selection.n_seeds, params):
                 if not spec.applies_to(variant):
                     continue
                 # The first seed keeps the unseeded names, so a one-seed run is laid out as before.
-                suffix = f"/seed{seed}" if seed is not None and seed != _base_seed(spec, selection) else ""
+                suffix = f"/seed{seed}" if seed is not None and seed != _base_seed(spec, params) else ""
                 workdir = base / f"{spec.name}{suffix}"
                 method_job = Job(
                     id=f"{task}/{dataset.id}/{variant}/{spec.name}{suffix}",
@@ -337,7 +368,7 @@ def _plan_task(
                     workdir=workdir,
                     inputs=_wire_inputs(spec, files),
                     outputs=_outputs(spec, workdir),
-                    params=_params(spec, selection.profile, {} if seed is None else {"seed": seed}),
+                    params=params(spec, {} if seed is None else {"seed": seed}),
                     deps=[proc],
                     method=spec.name,
                     seed=seed,
@@ -356,7 +387,7 @@ def _plan_task(
                         workdir=prep_dir,
                         inputs=_wire_inputs(preparer, {**files, **prediction}),
                         outputs=_outputs(preparer, prep_dir),
-                        params=_params(preparer, selection.profile, {}),
+                        params=params(preparer),
                         deps=[method_job],
                         method=spec.name,
                         seed=seed,
@@ -378,7 +409,7 @@ def _plan_task(
                                 metric, {**files, **prediction, **{c: f for c, (f, _) in prepared.items()}}
                             ),
                             outputs=_outputs(metric, metric_dir),
-                            params=_params(metric, selection.profile, {}),
+                            params=params(metric),
                             deps=[method_job, *(job for c, (_, job) in prepared.items() if c in reads)],
                             method=spec.name,
                             seed=seed,
@@ -388,19 +419,21 @@ def _plan_task(
     return jobs
 
 
-def _base_seed(spec: ComponentSpec, selection: Selection) -> int:
-    """The seed a stochastic component runs with by default (its ``seed`` argument's default)."""
-    return int(_params(spec, selection.profile, {}).get("seed", 0))
+def _base_seed(spec: ComponentSpec, params: Parameters) -> int:
+    """The seed a stochastic component runs with first (its ``seed`` default, or the run's setting)."""
+    return int(params(spec).get("seed", 0))
 
 
-def _seeded(specs: list[ComponentSpec], selection: Selection) -> list[tuple[ComponentSpec, int | None]]:
-    """Each spec with the seeds it runs with: ``n_seeds`` consecutive ones from its default for a
+def _seeded(
+    specs: list[ComponentSpec], n_seeds: int, params: Parameters
+) -> list[tuple[ComponentSpec, int | None]]:
+    """Each spec with the seeds it runs with: ``n_seeds`` consecutive ones from its first for a
     stochastic component, one run without a seed for a deterministic one."""
     pairs: list[tuple[ComponentSpec, int | None]] = []
     for spec in specs:
         if spec.stochastic:
-            base = _base_seed(spec, selection)
-            pairs += [(spec, base + i) for i in range(selection.n_seeds)]
+            base = _base_seed(spec, params)
+            pairs += [(spec, base + i) for i in range(n_seeds)]
         else:
             pairs.append((spec, None))
     return pairs

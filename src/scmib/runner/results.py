@@ -374,9 +374,11 @@ def run_info(jobs: list[Job]) -> dict:
     def refs(spec) -> dict:
         return {"doi": spec.references.doi, "repository": spec.links.repository}
 
-    datasets, methods, metrics, tasks = {}, {}, {}, {}
+    datasets, methods, metrics, tasks, settings = {}, {}, {}, {}, {}
     for job in jobs:
         spec = job.spec
+        if job.settings:
+            settings[spec.id] = job.settings
         if job.stage == "load":
             info = next(d for d in spec.info.datasets if d.id == job.dataset)
             filters = read_filters(job.outputs["output_rna"])
@@ -397,6 +399,7 @@ def run_info(jobs: list[Job]) -> dict:
                 "kind": spec.kind,
                 "is_solution": spec.info.is_solution,
                 "component": spec.id,
+                "arguments": job.settings,
                 **refs(spec),
             }
         elif job.stage == "metric":
@@ -412,6 +415,8 @@ def run_info(jobs: list[Job]) -> dict:
         "datasets": datasets,
         "methods": methods,
         "metrics": metrics,
+        # Arguments this run set instead of the specs' defaults (--component_args), by component id.
+        "component_args": settings,
     }
 
 
