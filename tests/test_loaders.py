@@ -15,6 +15,7 @@ from conftest import read, run_cli
 
 from scmib.contracts import check_file, load_contract
 from scmib.data.cache import Source, fetch, gunzipped, sha256sum
+from scmib.data.filters import read_filters
 from scmib.errors import ScmibError
 
 
@@ -73,6 +74,7 @@ def geo_mirror(tmp_path, data_dir):
     combined.var["feature_types"] = ["GEX"] * rna.n_vars + ["ADT"] * adt.n_vars
     obs = pd.DataFrame(index=rna.obs_names)
     obs["batch"] = rna.obs["batch"].astype(str).replace({"s1d2": "s4d1"})
+    obs.iloc[:20, 0] = "s5d1"  # a batch the competition did not use: left out, and said so
     obs["cell_type"] = rna.obs["cell_type"].astype(str)
     obs["GEX_size_factors"] = rna.obs["size_factors"]
     obs["GEX_phase"] = rna.obs["phase"].astype(str)
@@ -115,7 +117,10 @@ def test_geo_loader_on_a_file_in_the_geo_layout(tmp_path, geo_mirror):
         **out,
     )
     rna, adt = _check_common(out["output_rna"], out["output_mod2"])
-    assert rna.shape == (600, 1000) and adt.shape == (600, 134)
+    assert rna.shape == (580, 1000) and adt.shape == (580, 134)
+    assert {"what": "cells", "why": "batch not in the competition's split", "before": 600, "removed": 20} in (
+        read_filters(out["output_rna"])
+    )
     assert adt.var["feature_types"].eq("ADT").all()
     assert rna.obs.loc[rna.obs["batch"] == "s4d1", "is_train"].eq(False).all()
     assert rna.obs.loc[rna.obs["batch"] == "s1d1", "is_train"].all()
@@ -123,11 +128,17 @@ def test_geo_loader_on_a_file_in_the_geo_layout(tmp_path, geo_mirror):
     assert rna.uns["dataset_id"] == "neurips2021_bmmc_cite"
 
 
-def test_fetch_verifies_mirror_files_and_explains_offline_failures(tmp_path):
+def test_fetch_verifies_mirror_files_and_explains_offline_failures(tmp_path, capsys):
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "file.txt").write_text("hello")
     good = Source("x/file.txt", "https://invalid.invalid/file.txt", sha256sum(tmp_path / "x/file.txt"))
     assert fetch(good, mirror=str(tmp_path)) == tmp_path / "x" / "file.txt"
+    assert "sha256" not in capsys.readouterr().err
+    # A file with no published checksum is served, saying so, with its own hash to pin it.
+    assert fetch(Source("x/file.txt", good.url, None), mirror=str(tmp_path)) == tmp_path / "x" / "file.txt"
+    assert (
+        f"no known sha256 to check this file against (its sha256 is {good.sha256}" in capsys.readouterr().err
+    )
     with pytest.raises(ScmibError, match="does not match"):
         fetch(Source("x/file.txt", good.url, "0" * 64), mirror=str(tmp_path))
     with pytest.raises(ScmibError, match="--data_mirror"):

@@ -238,6 +238,7 @@ DEFECTS = {
     "too_many_nonzeros": (lambda t, shifted: sp.csr_matrix(np.ones(t.shape)), 1 / 1001),
     "wrong_shape": (lambda t, shifted: t[:, :-1], None),
     "not_finite": (lambda t, shifted: _first_rows_nan(t, 100), 901 / 1001),
+    "no_usable_weight": (lambda t, shifted: _first_rows_nan(t, 1001), 0.0),
 }
 
 
@@ -266,6 +267,13 @@ def test_bad_predictions_get_a_format_failure_and_a_score_or_a_clear_error(defec
         return
     assert probability.returncode == 0, probability.stderr
     assert float(read(tmp_path / "m.h5ad").uns["metric_values"][0]) == pytest.approx(expected)
+    aucs = _metric(prediction, solution, tmp_path / "a.h5ad", "pair_auc")
+    assert aucs.returncode == 0, aucs.stderr
+    aupr, auroc = (float(v) for v in read(tmp_path / "a.h5ad").uns["metric_values"])
+    if defect == "no_usable_weight":  # every entry tied: chance precision, AUROC 1/2
+        assert (aupr, auroc) == (pytest.approx(1 / 1001), pytest.approx(0.5))
+    else:
+        assert 0 < aupr <= 1 and 0.5 <= auroc <= 1
 
 
 def test_one_run_scores_both_tasks_into_one_results_table(data_dir, tmp_path):
@@ -291,3 +299,28 @@ def test_one_run_scores_both_tasks_into_one_results_table(data_dir, tmp_path):
     scores = pd.read_csv(outdir / "results" / "scores.tsv", sep="\t")
     assert (scores.loc[scores["method"] == "solution", "mean_score"] == 1).all()
     assert "match_modalities" in (outdir / "results" / "report.html").read_text()
+
+
+def test_a_prediction_with_its_rows_in_another_order_is_scored_by_its_names(triana_match, tmp_path):
+    """The solution's own pairing, its rows and columns shuffled with their names (a method that
+    sorted its cells), still scores 1 on real Triana cells; shuffled values under the solution's
+    names in order (positional, as the organisers' 0..N-1 names are read) score near chance."""
+    solution = read(triana_match["test_sol"])
+    n = solution.n_obs
+    rng = np.random.default_rng(0)
+    rows, cols = rng.permutation(n), rng.permutation(n)
+    truth = sp.csr_matrix(solution.X, dtype=np.float32)
+    named = ad.AnnData(
+        X=truth[rows][:, cols], obs=solution.obs.iloc[rows][[]], var=solution.var.iloc[cols][[]]
+    )
+    unnamed = ad.AnnData(X=truth[rows][:, cols], obs=solution.obs[[]], var=solution.var[[]])
+    for name, prediction in {"named": named, "unnamed": unnamed}.items():
+        prediction.uns.update(dataset_id=solution.uns["dataset_id"], method_id=name)
+        prediction.write_h5ad(tmp_path / f"{name}.h5ad")
+    for metric in ("match_probability", "pair_auc", "cell_type_share"):
+        value = score(tmp_path / "named.h5ad", triana_match["test_sol"], tmp_path / f"{metric}.h5ad", metric)
+        assert set(value.values()) == {1.0}, (metric, value)
+    positional = score(
+        tmp_path / "unnamed.h5ad", triana_match["test_sol"], tmp_path / "p.h5ad", "match_probability"
+    )
+    assert positional["match_probability"] < 10 / n

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,7 +63,14 @@ def sha256sum(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 def _verify(path: Path, source: Source) -> Path:
     if source.size_bytes is not None and path.stat().st_size != source.size_bytes:
         raise ScmibError(f"{path}: size {path.stat().st_size} bytes, expected {source.size_bytes}")
-    if source.sha256 is not None and (found := sha256sum(path)) != source.sha256:
+    if source.sha256 is None:
+        # Nothing published to check against: say so, with the hash that would pin this copy.
+        print(
+            f"scmib: {path}: no known sha256 to check this file against (its sha256 is "
+            f"{sha256sum(path)}; a loader's source_sha256 argument pins it)",
+            file=sys.stderr,
+        )
+    elif (found := sha256sum(path)) != source.sha256:
         raise ScmibError(f"{path}: sha256 {found} does not match the expected {source.sha256}")
     return path
 

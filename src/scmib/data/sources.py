@@ -40,7 +40,10 @@ def neurips2021_geo(modality: str) -> Source:
 
     The CITE checksum is the one scvi-tools' model hub pins for the same file; the
     Multiome checksum is not published anywhere we could verify, so that file is
-    checked by being a readable AnnData with the expected slots instead.
+    checked by being a readable AnnData with the expected slots instead; every
+    run says so and prints the file's own sha256, which the loader's
+    ``source_sha256`` argument (``--component_args neurips2021_bmmc.source_sha256=...``)
+    then pins.
     """
     name = f"GSE194122_openproblems_neurips2021_{modality}_BMMC_processed.h5ad.gz"
     sha = {"cite": "b9b50fade9349719cba23c97c6515d3501a32ee3735fe95fe51221d2e8a5f361"}

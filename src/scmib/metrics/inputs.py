@@ -12,14 +12,26 @@ from scmib.errors import ContractError
 from scmib.metrics.contributions import Contributions, attach
 
 
-def reorder(names: np.ndarray, expected: np.ndarray, axis: str, path: str) -> np.ndarray | None:
-    """Positions that put ``names`` in the order of ``expected``; None if already in order."""
-    if np.array_equal(names, expected):
+def name_order(names: np.ndarray, expected: np.ndarray) -> np.ndarray | None:
+    """Positions that put ``names`` in the order of ``expected`` when they are a rearrangement of
+    it (unique, the same set, another order); None otherwise (in order already, or other names)."""
+    if len(names) != len(expected) or np.array_equal(names, expected):
         return None
-    if len(set(names)) == len(names) and set(names) == set(expected):
+    known = set(names)
+    if len(known) == len(names) and known == set(expected):
         index = {name: i for i, name in enumerate(names)}
         return np.array([index[name] for name in expected])
-    missing = [n for n in expected if n not in set(names)][:3]
+    return None
+
+
+def reorder(names: np.ndarray, expected: np.ndarray, axis: str, path: str) -> np.ndarray | None:
+    """Positions that put ``names`` in the order of ``expected``; None if already in order.
+    Raises :class:`ContractError` naming ``path`` when they are other names."""
+    order = name_order(names, expected)
+    if order is not None or np.array_equal(names, expected):
+        return order
+    known = set(names)
+    missing = [n for n in expected if n not in known][:3]
     raise ContractError(
         f"prediction '{path}': {axis} names differ from the solution's (e.g. missing {missing})"
     )

@@ -14,6 +14,7 @@ from scipy.stats import rankdata
 
 from scmib.errors import ContractError
 from scmib.methods.matching import MAX_NONZEROS_PER_CELL
+from scmib.metrics.inputs import name_order
 
 
 def unshuffled(weights, pairing_ix: np.ndarray) -> sp.csr_matrix:
@@ -86,12 +87,13 @@ def pair_auc(weights, pairing_ix: np.ndarray) -> tuple[float, float]:
     # AUPR: precision at each distinct threshold, descending, weighted by the recall gained.
     order = np.argsort(-scores, kind="stable")
     sorted_scores, sorted_true = scores[order], is_true[order]
-    last_of_tie = np.r_[np.flatnonzero(np.diff(sorted_scores)), len(sorted_scores) - 1]
+    # No weight at all (every entry 0, negative or NaN) leaves only the zero group's threshold.
+    last_of_tie = np.r_[np.flatnonzero(np.diff(sorted_scores)), len(sorted_scores) - 1][: len(scores)]
     tp = np.cumsum(sorted_true)[last_of_tie].astype(np.float64)
     predicted = (last_of_tie + 1).astype(np.float64)
     recall = np.r_[0.0, tp / positives]
     precision = tp / predicted
-    aupr = float(np.sum(np.diff(recall) * precision)) if len(scores) else 0.0
+    aupr = float(np.sum(np.diff(recall) * precision))
     if zero_positives > 0:  # the last threshold (score 0) takes every entry
         aupr += (1.0 - recall[-1]) * positives / total
     return float(aupr), float(auroc)
@@ -120,8 +122,11 @@ def solution_pairing(solution: ad.AnnData) -> np.ndarray:
 def checked_weights(prediction: ad.AnnData, solution: ad.AnnData, path: str):
     """The prediction's ``X`` after checking it is N x N for the solution's N test cells.
 
-    Raises :class:`ContractError` naming ``path`` otherwise: a matrix of another
-    shape cannot be scored.
+    Rows and columns are scored in the solution's order: by position (the contract; the
+    organisers' predictions are named ``0..N-1``), or by name where the prediction's names
+    are the solution's in another order, so a prediction whose rows were sorted is not
+    scored as if it had paired the wrong cells. Raises :class:`ContractError` naming
+    ``path`` for another shape: such a matrix cannot be scored.
     """
     n = solution.n_obs
     if prediction.shape != (n, n):
@@ -129,4 +134,11 @@ def checked_weights(prediction: ad.AnnData, solution: ad.AnnData, path: str):
             f"prediction '{path}': X has shape {prediction.shape}, expected ({n}, {n}) "
             "(test mod1 cells x test mod2 rows)"
         )
-    return prediction.X
+    weights = prediction.X
+    rows = name_order(prediction.obs_names.to_numpy(), solution.obs_names.to_numpy())
+    cols = name_order(prediction.var_names.to_numpy(), solution.var_names.to_numpy())
+    if rows is not None:
+        weights = weights[rows]
+    if cols is not None:
+        weights = weights[:, cols]
+    return weights

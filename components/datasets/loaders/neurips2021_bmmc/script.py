@@ -6,6 +6,7 @@ from scmib.component import ComponentRun, run_component
 from scmib.data import sources
 from scmib.data.cache import fetch, gunzipped
 from scmib.data.common import DatasetMeta, make_common, split_neurips_batch
+from scmib.data.filters import FilterLog
 from scmib.errors import ContractError
 from scmib.io import read_h5ad
 from scmib.processing.split import (
@@ -30,7 +31,10 @@ def main(run: ComponentRun) -> None:
     if "counts" not in adata.layers:
         raise ContractError(f"GEO file '{archive}': layers['counts'] is missing")
     competition = {*NEURIPS_TRAIN_BATCHES, *NEURIPS_VALID_BATCHES, *NEURIPS_TEST_BATCHES}
-    adata = adata[adata.obs["batch"].astype(str).isin(competition)]
+    in_competition = adata.obs["batch"].astype(str).isin(competition).to_numpy()
+    filters = FilterLog()
+    filters.record("cells", adata.n_obs, int((~in_competition).sum()), "batch not in the competition's split")
+    adata = adata[in_competition]
     obs = adata.obs[["batch", "cell_type"]].copy()
     obs = obs.join(split_neurips_batch(obs["batch"]))
     obs["is_train"] = ~obs["batch"].astype(str).isin(NEURIPS_TEST_BATCHES)
@@ -49,6 +53,7 @@ def main(run: ComponentRun) -> None:
         mod2_var=adata.var.loc[is_mod2, []],
         mod2_modality=mod2_modality,
         size_factors=adata.obs["GEX_size_factors"].to_numpy(),
+        filters=filters,
         meta=DatasetMeta(
             dataset_id=f"neurips2021_bmmc_{modality}",
             dataset_name=f"NeurIPS 2021 BMMC {modality} (GEO GSE194122)",
