@@ -240,3 +240,27 @@ def test_component_args_reach_the_component_and_rerun_only_what_they_change(repo
     unused = ("--component_args", "knn_regression.n_neighbors=1 multivi.max_epochs=2")
     proc = scmib_run(repo, data_dir, tmp_path, *narrow, *unused)
     assert "no job of this run runs 'multivi' (--component_args multivi.max_epochs=2)" in proc.stderr
+
+
+def test_a_metric_not_run_on_one_method_counts_0_instead_of_crashing_the_results(repo, data_dir, tmp_path):
+    """kNN and ridge scored by ``error``, then kNN alone by ``error`` and ``correlation``: ridge's
+    correlation never ran, so its rows say ``not_run`` and count 0 in its score, rather than ridge
+    being scored on fewer metrics than kNN (or the bootstrap failing on the missing rows)."""
+    scmib_run(repo, data_dir, tmp_path, "--methods", "knn_regression,ridge_regression")
+    proc = scmib_run(
+        repo, data_dir, tmp_path, "--methods", "knn_regression", "--metrics", "error,correlation"
+    )
+    table = pd.read_csv(tmp_path / "results" / "results.tsv", sep="\t")
+    ridge = table[(table["method"] == "ridge_regression") & (table["metric"] == "pearson_per_cell")]
+    assert len(ridge) == 2 and (ridge["metric_status"] == "not_run").all() and ridge["value"].isna().all()
+    scores = pd.read_csv(tmp_path / "results" / "scores.tsv", sep="\t").set_index(["variant", "method"])
+    for variant in ("gex2adt", "adt2gex"):
+        rows = table[(table["variant"] == variant) & table["scaled"].notna() & table["scored"]]
+        ridge_rows = table[(table["variant"] == variant) & (table["method"] == "ridge_regression")]
+        scalable = ridge_rows[ridge_rows["metric"].isin(rows["metric"])]
+        expected = scalable["scaled"].clip(0, 1).fillna(0).sum() / rows["metric"].nunique()
+        assert scores.loc[(variant, "ridge_regression"), "mean_score"] == pytest.approx(expected)
+    assert (
+        "metric jobs not run as they are now"
+        in proc.stderr + (tmp_path / "results" / "report.html").read_text()
+    )

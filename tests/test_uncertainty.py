@@ -178,3 +178,62 @@ def test_the_workflow_plan_fans_out_seeds_from_its_parameter(tmp_path):
     ]  # fmt: skip
     scored = {e["deps"][0] for e in entries if e["stage"] == "metric" and e["method"] == "knn_regression"}
     assert scored == {e["id"] for e in knn}  # every seed is scored
+
+
+def test_a_tied_group_holds_no_two_methods_that_differ_significantly():
+    """A ~ B and B ~ C but A > C (paired replicates): A and B share a group, C starts the next."""
+    rng = np.random.default_rng(0)
+    common, noise = rng.normal(0, 1, 1000), rng.normal(0, 1, 1000)
+    replicates = {"a": common + 0.02, "b": common + 0.01 + 0.008 * noise, "c": common}
+    point = {name: float(values.mean()) for name, values in replicates.items()}
+    table = rank_table(point, replicates).set_index("method")
+    assert list(table.index) == ["a", "b", "c"]
+    assert not table.loc["a", "significant"] and not table.loc["b", "significant"]  # neighbours tie
+    assert table.loc[["a", "b", "c"], "tied_group"].tolist() == [1, 1, 2]
+
+
+def _row(dataset, method, metric, value, seed=None, kind="method", status="success"):
+    return {
+        "task": "predict_modality", "dataset": dataset, "variant": "gex2adt", "method": method,
+        "method_kind": kind, "seed": seed, "metric": metric, "value": value, "maximize": True,
+        "scored": True, "status": status, "metric_status": status if np.isfinite(value) else "failed",
+        "wall_time_s": 1.0, "cpu_time_s": 1.0, "peak_memory_mb": 100.0, "log": "",
+        "ci_low": np.nan, "ci_high": np.nan, "seed_sd": 0.0, "n_seeds": 1,
+    }  # fmt: skip
+
+
+def test_scores_metric_columns_and_summary_agree_on_seeds_unscaled_datasets_and_missing_rows():
+    """Each seed is clipped before seeds are averaged, in the metric columns as in the scores; a
+    dataset whose controls span no range stays in the tables as unscaled instead of vanishing; a
+    metric row a method lacks for one seed neither crashes the replicates nor goes unscored."""
+    from scmib.report.leaderboard import leaderboards
+    from scmib.runner.results import method_scores, metric_scores, scale, summary
+    from scmib.uncertainty.scores import column_replicates
+
+    rows = []
+    for dataset, bad in (("d1", 0.0), ("d2", np.nan)):  # on d2 a control failed: nothing to scale by
+        rows += [_row(dataset, "good", m, 1.0, kind="control_method") for m in ("m1", "m2")]
+        rows += [_row(dataset, "bad", m, bad, kind="control_method") for m in ("m1", "m2")]
+        rows += [_row(dataset, "x", "m1", value, seed) for seed, value in ((0, -0.4), (1, 0.6))]
+        rows += [_row(dataset, "x", "m2", 0.5, 0)]  # seed 1 has no m2 row
+    table = pd.DataFrame(rows).astype({"seed": "Int64"})
+    table["scaled"] = scale(table)
+    parts = metric_scores(table).set_index(["dataset", "method", "metric"])["score"]
+    assert parts[("d1", "x", "m1")] == pytest.approx(0.3)  # (0 + 0.6) / 2, not clip(0.1)
+    assert ("d2", "x", "m1") not in parts.index
+    scores = method_scores(table).set_index(["dataset", "method"])
+    # Seed 0: (0 + 0.5) / 2; seed 1: m1 0.6 and its missing m2 counted 0: 0.3.
+    assert scores.loc[("d1", "x"), "mean_score"] == pytest.approx((0.25 + 0.3) / 2)
+    assert np.isnan(scores.loc[("d2", "x"), "mean_score"])  # kept, not dropped
+    totals = summary(table).set_index("method")
+    assert totals.loc["x", ["datasets", "unscaled"]].tolist() == [2, 1]
+    assert totals.loc["x", "mean_score"] == pytest.approx(0.275)
+    replicates = column_replicates(table, {})
+    assert set(replicates[("predict_modality", "d1", "gex2adt")]) == {"good", "bad", "x"}
+    runs = table[["task", "dataset", "variant", "method", "status"]].drop_duplicates()
+    runs = runs.assign(stage="method", message="")
+    board = leaderboards(table, runs, {})[0]
+    assert board.values.loc["x", "m1"] == pytest.approx(0.3)
+    assert (
+        np.isnan(board.values.loc["x", "d2 gex2adt"]) and "not scaled" in board.notes.loc["x", "d2 gex2adt"]
+    )

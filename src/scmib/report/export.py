@@ -110,9 +110,11 @@ def results_json(run: Run) -> dict:
     A result's ``metric_values`` are means over the method's seeds, ``metric_seed_sd`` their
     standard deviations; ``ranks`` is ``ranks.tsv``.
     """
-    from scmib.runner.results import seed_means
+    from scmib.runner.results import method_scores, seed_means
 
     results, runs = seed_means(run.results), run.runs.set_index("job")
+    # The score the leaderboards and scores.tsv give: scored metrics only, each seed clipped.
+    scores = method_scores(run.results).set_index(["task", "dataset", "variant", "method"])["mean_score"]
     rows = []
     for (task, dataset, variant, method), group in results.groupby(
         ["task", "dataset", "variant", "method"], sort=False
@@ -131,7 +133,7 @@ def results_json(run: Run) -> dict:
                 "metric_seed_sd": [_none_if_nan(float(v)) for v in group["seed_sd"]],
                 "n_seeds": int(group["n_seeds"].max()),
                 "scaled_scores": [_none_if_nan(float(v)) for v in group["scaled"]],
-                "mean_score": float(group["scaled"].clip(0, 1).fillna(0).mean()),
+                "mean_score": _none_if_nan(float(scores.get((task, dataset, variant, method), np.nan))),
                 "run_status": group["status"].iloc[0],
                 "resources": None
                 if resources is None

@@ -3,8 +3,9 @@
 Every number comes from the run's results tables: ``overall`` and the
 resource columns are ``summary.tsv``'s, the per-dataset columns
 ``scores.tsv``'s, and a per-metric column is the mean over the task's datasets
-of that metric's control-scaled score (clipped to [0, 1], a failed run
-counting 0), as the per-dataset scores average it. A cell without a value
+(where it can be scaled) of that metric's part of each dataset's score
+(:func:`~scmib.runner.results.metric_scores`: clipped to [0, 1] per seed, a
+failed run counting 0, then averaged over seeds), as the scores take it. A cell without a value
 says why on hover (not applicable: the reason; failed: the log's last line).
 """
 
@@ -17,9 +18,11 @@ import numpy as np
 import pandas as pd
 
 from scmib.runner.execute import OK
-from scmib.runner.results import method_scores, scored, seed_means, summary
+from scmib.runner.results import method_scores, metric_scores, scored, seed_means, summary
 from scmib.uncertainty.scores import OVERALL as ALL_DATASETS
 
+#: Why a dataset's score cell is blank though the method ran.
+UNSCALED = "not scaled: the controls span no range here (see their rows), so it is left out of the overall"
 #: Column kinds, in the order the leaderboard shows them.
 OVERALL, DATASET, METRIC, TIME, MEMORY = "overall", "dataset", "metric", "time", "memory"
 P_BEST, GROUP = "p_best", "group"
@@ -77,6 +80,7 @@ def leaderboards(
     scores = method_scores(results)
     totals = summary(results)
     per_metric = seed_means(results[scored(results)])  # the board's metric columns are what it scores
+    metric_parts = metric_scores(results)
     method_jobs = runs[runs["stage"].isin(["method", "control_method"])]
     reasons = {
         (r.task, r.dataset, r.variant, r.method): _why_missing(r.status, r.message)
@@ -93,6 +97,7 @@ def leaderboards(
         _board(
             task,
             per_metric[per_metric["task"] == task],
+            metric_parts[metric_parts["task"] == task],
             scores[scores["task"] == task],
             totals[totals["task"] == task],
             reasons,
@@ -112,6 +117,7 @@ def _interval_note(low: float, high: float, sd: float, n_seeds: int) -> str:
 def _board(
     task: str,
     results: pd.DataFrame,
+    metric_parts: pd.DataFrame,
     scores: pd.DataFrame,
     totals: pd.DataFrame,
     reasons: dict[tuple, str],
@@ -158,7 +164,11 @@ def _board(
         # A Series, aligned by method (the board's rows are in another order).
         notes[column] = pd.Series(
             [
-                f"{m}: mean scaled score {s:.4f}" if good else reasons.get((task, dataset, variant, m), st)
+                reasons.get((task, dataset, variant, m), st)
+                if not good
+                else f"{m}: mean scaled score {s:.4f}"
+                if np.isfinite(s)
+                else UNSCALED
                 for m, s, good, st in zip(part.index, part["mean_score"], ok, part["status"], strict=True)
             ],
             index=part.index,
@@ -170,13 +180,13 @@ def _board(
                     row["ci_low"], row["ci_high"], row["score_sd"], int(row["n_seeds"])
                 )
     for metric, part in results.groupby("metric", sort=False):
-        if part["scaled"].isna().all():
+        mine = metric_parts[metric_parts["metric"] == metric]
+        if mine.empty:
             continue  # an unscalable metric has no score
-        applies = (part["status"] != "not_applicable") & (part["metric_status"] != "not_applicable")
-        part = part.assign(score=part["scaled"].clip(0, 1).fillna(0.0).where(applies))
         column = metric_labels.get(f"{task}/{metric}", metric)
         columns[column] = METRIC
-        values[column] = part.groupby("method")["score"].mean()
+        # Mean over the datasets where it can be scaled of its part of each dataset's score.
+        values[column] = mine.groupby("method")["score"].mean()
         notes[column] = part.groupby("method").apply(_metric_note, include_groups=False)
     columns[TIME_COLUMN], columns[MEMORY_COLUMN] = TIME, MEMORY
     values[TIME_COLUMN] = totals["median_time_s"]

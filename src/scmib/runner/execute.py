@@ -31,7 +31,9 @@ LOG = ".job.log"
 #: out of memory (its label's limit, or SIGKILLed by a memory killer); ``interrupted`` a job the
 #: runner stopped on Ctrl-C or SIGTERM (resumable: it runs again next time);
 #: ``infrastructure_failed`` a workflow task that ended without a record (image pull, staging,
-#: missing command, executor kill): not the component's fault, and never silent.
+#: missing command, executor kill): not the component's fault, and never silent. ``not_run`` is
+#: only in results: a metric of a method in them that has not run as it is now (a filtered run
+#: after a partial one), so the method is not scored on fewer metrics than the others.
 SUCCESS, CACHED, NOT_APPLICABLE, FAILED, TIMEOUT, OOM, INTERRUPTED, UPSTREAM, INFRASTRUCTURE = (
     "success",
     "cached",
@@ -43,6 +45,7 @@ SUCCESS, CACHED, NOT_APPLICABLE, FAILED, TIMEOUT, OOM, INTERRUPTED, UPSTREAM, IN
     "upstream_failed",
     "infrastructure_failed",
 )
+NOT_RUN = "not_run"
 OK = (SUCCESS, CACHED)
 #: Outcomes that count as a failure of the job (the run goes on; ``--strict`` exits 1).
 FAILURES = (FAILED, TIMEOUT, OOM, INTERRUPTED, UPSTREAM, INFRASTRUCTURE)
@@ -377,6 +380,8 @@ def outcome_summary(statuses: list[str]) -> str:
     if failures:
         detail = ", ".join(f"{n} {s}" for s, n in failures.items())
         parts.append(f"{sum(failures.values())} did not succeed ({detail})")
+    if counts.get(NOT_RUN):
+        parts.append(f"{counts[NOT_RUN]} metric jobs not run as they are now (scored 0)")
     return f"{len(statuses)} jobs: " + ", ".join(parts)
 
 

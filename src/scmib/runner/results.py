@@ -17,7 +17,7 @@ import pandas as pd
 from scmib.io import atomic_path, describe_h5ad, read_h5ad, write_text_atomic, write_tsv_atomic
 from scmib.metrics import contributions
 from scmib.metrics.contributions import Contributions
-from scmib.runner.execute import FAILURES, OK, JobResult, earlier_result
+from scmib.runner.execute import FAILURES, NOT_RUN, OK, JobResult, earlier_result
 from scmib.runner.plan import Job, load_task_info
 from scmib.uncertainty.bootstrap import N_RESAMPLES, interval, resample_counts, stable_seed
 
@@ -277,26 +277,29 @@ def method_scores(table: pd.DataFrame) -> pd.DataFrame:
     clipped to [0, 1], missing as 0.
 
     A metric on which the controls do not span a range (every control passes a
-    format check, say) cannot be scaled and is left out of the mean rather than counted 0.
-    With several seeds, each seed's run is scored so; ``mean_score`` is their mean and
-    ``score_sd`` their standard deviation (0 for a deterministic method).
+    format check, say) cannot be scaled and is left out of the mean rather than counted 0;
+    where no metric can be (a control failed), ``mean_score`` is NaN and the summary counts the
+    dataset as ``unscaled``. With several seeds, each seed's run is scored so; ``mean_score`` is
+    their mean and ``score_sd`` their standard deviation (0 for a deterministic method).
     """
-    keys = ["task", "dataset", "variant", "metric"]
     table = table[scored(table)]
-    scalable = table.groupby(keys, sort=False)["scaled"].transform(lambda s: s.notna().any())
-    clipped = table[scalable.astype(bool)]
-    clipped = clipped.assign(score=clipped["scaled"].clip(0, 1).fillna(0.0))
+    clipped = table.assign(score=_clipped(table))
+    # Averaged over every metric that can be scaled on the dataset: one a run lacks counts 0.
+    keys = ["task", "dataset", "variant"]
+    scalable = clipped[clipped["score"].notna()].groupby(keys, sort=False)["metric"].nunique()
     method = ["task", "dataset", "variant", "method", "method_kind"]
     per_seed = (
         clipped.groupby([*method, "seed"], sort=False, dropna=False)
         .agg(
-            score=("score", "mean"),
+            score=("score", "sum"),
             status=("status", "first"),
             wall_time_s=("wall_time_s", "first"),
             peak_memory_mb=("peak_memory_mb", "first"),
         )
         .reset_index()
     )
+    n_metrics = pd.MultiIndex.from_frame(per_seed[keys]).map(scalable.to_dict().get)
+    per_seed["score"] = per_seed["score"] / pd.Series(n_metrics, index=per_seed.index, dtype=float)
     return (
         per_seed.groupby(method, sort=False)
         .agg(
@@ -309,6 +312,34 @@ def method_scores(table: pd.DataFrame) -> pd.DataFrame:
         )
         .reset_index()
     )
+
+
+def _clipped(table: pd.DataFrame) -> pd.Series:
+    """Each row's scaled value clipped to [0, 1], a missing one 0; NaN where the controls do not
+    span a range for its (task, dataset, variant, metric): that metric cannot be scored there."""
+    keys = ["task", "dataset", "variant", "metric"]
+    scalable = table.groupby(keys, sort=False)["scaled"].transform(lambda s: s.notna().any())
+    return table["scaled"].clip(0, 1).fillna(0.0).where(scalable.astype(bool))
+
+
+def metric_scores(table: pd.DataFrame) -> pd.DataFrame:
+    """Per (task, dataset, variant, method, metric) of the :func:`scored` rows: the metric's part of
+    the method's score there, as :func:`method_scores` takes it (clipped per seed, a missing value
+    0, then averaged over seeds); NaN where it does not apply to the method, no row where the
+    controls do not span a range."""
+    table = table[scored(table)]
+    clipped = _clipped(table)
+    applies = (table["status"] != "not_applicable") & (table["metric_status"] != "not_applicable")
+    # A seed without a row of this metric counts 0, as in the method's score.
+    seeds = table.groupby(["task", "dataset", "variant", "method"], sort=False, dropna=False)["seed"]
+    table = table.assign(
+        score=clipped.where(applies), n_seeds=seeds.transform(lambda s: s.nunique(dropna=False))
+    )
+    table = table[clipped.notna()]
+    keys = [*SEEDLESS_KEYS, "method_kind"]
+    grouped = table.groupby(keys, sort=False, dropna=False)
+    out = grouped.agg(score=("score", lambda s: s.sum(min_count=1)), n_seeds=("n_seeds", "first"))
+    return out.assign(score=out["score"] / out["n_seeds"]).drop(columns="n_seeds").reset_index()
 
 
 def seed_means(table: pd.DataFrame) -> pd.DataFrame:
@@ -349,9 +380,12 @@ def worst_status(statuses: pd.Series) -> str:
 
 def summary(table: pd.DataFrame) -> pd.DataFrame:
     """Per method: mean score over the task's datasets it applies to (a failure counts 0), how many
-    ran, failed and did not apply, and typical resources."""
+    ran, failed, did not apply and could not be scaled (``unscaled``: the controls spanned no
+    range there; left out of the mean), and typical resources."""
     scores = method_scores(table)
-    scores["applicable_score"] = scores["mean_score"].where(scores["status"] != "not_applicable")
+    applicable = scores["status"] != "not_applicable"
+    scores["applicable_score"] = scores["mean_score"].where(applicable)
+    scores["unscaled"] = applicable & scores["mean_score"].isna()
     grouped = scores.groupby(["task", "method", "method_kind"], sort=False)
     out = grouped.agg(
         mean_score=("applicable_score", "mean"),
@@ -359,6 +393,7 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
         succeeded=("status", lambda s: int(s.isin(OK).sum())),
         failed=("status", lambda s: int(s.isin(FAILURES).sum())),
         not_applicable=("status", lambda s: int((s == "not_applicable").sum())),
+        unscaled=("unscaled", "sum"),
         median_time_s=("wall_time_s", "median"),
         max_memory_mb=("peak_memory_mb", "max"),
     ).reset_index()
@@ -433,6 +468,19 @@ def with_earlier_results(
             continue
         if (found := earlier_result(job)) is not None:
             merged[job.id] = found
+
+    # A metric that scored other methods on a dataset but has not run on one in the results (an
+    # interrupted run, then a filtered one) is a result of its own, scored 0: that method is not
+    # scored on fewer metrics than the others. A metric that scored nothing there stays out.
+    def where(job: Job) -> tuple[str, ...]:
+        return (job.task, job.dataset, job.variant, job.spec.id)
+
+    scoring = {where(job) for job in everything if job.stage == "metric" and job.id in merged}
+    for job in everything:
+        method = merged.get(job.deps[0].id) if job.stage == "metric" else None
+        if method is not None and method.status in OK and job.id not in merged and where(job) in scoring:
+            why = "not run as it is now: run without --methods/--metrics filters to complete it"
+            merged[job.id] = JobResult(job.id, NOT_RUN, None, 0.0, 0.0, 0.0, job.key, "", why)
     return [job for job in everything if job.id in merged], merged
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from scmib.uncertainty.bootstrap import LEVEL, interval
+from scmib.uncertainty.bootstrap import LEVEL, N_RESAMPLES, interval
 
 RANK_COLUMNS = [
     "rank",
@@ -38,16 +38,20 @@ def scaled_replicates(
         best = np.nanmax(stacked, axis=0) if maximize else np.nanmin(stacked, axis=0)
         worst = np.nanmin(stacked, axis=0) if maximize else np.nanmax(stacked, axis=0)
     span = best - worst
-    span = np.where(np.isclose(span, 0) | np.isnan(span), np.nan, span)
+    # Coinciding controls by the point estimate's own test (scmib.runner.results.scale).
+    span = np.where(np.isclose(best, worst) | np.isnan(span), np.nan, span)
     return {name: (values - worst) / span for name, values in replicates.items()}
 
 
 def score_replicates(scaled_by_metric: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """Per method, the mean over metrics of the scaled replicates clipped to [0, 1], a missing value
     counting 0: the results table's mean score, once per replicate."""
-    names = scaled_by_metric[0].keys()
+    names = dict.fromkeys(name for part in scaled_by_metric for name in part)
+    missing = np.full(N_RESAMPLES, np.nan)
     return {
-        name: np.mean([np.nan_to_num(np.clip(part[name], 0, 1), nan=0.0) for part in scaled_by_metric], 0)
+        name: np.mean(
+            [np.nan_to_num(np.clip(part.get(name, missing), 0, 1), nan=0.0) for part in scaled_by_metric], 0
+        )
         for name in names
     }
 
@@ -67,14 +71,18 @@ def rank_table(
     """Methods ranked by their ``point`` scores (higher is better), with each score's interval, the
     probability of being best, and the paired difference to the next method.
 
-    The difference is significant when its interval excludes 0. Consecutive methods whose
-    difference is not significant share a ``tied_group`` (numbered from 1 at the top): within a
-    group the order is not supported by the data.
+    The difference is significant when its interval excludes 0. Methods share a ``tied_group``
+    (numbered from 1 at the top) when no two of them differ significantly: going down the ranks, a
+    method joins the group above it if its paired difference to every member is not significant,
+    and starts the next group otherwise. Within a group the order is not supported by the data.
     """
     order = sorted(point, key=lambda name: (-point[name], name))
     best = probability_best({name: replicates[name] for name in order}) if order else {}
-    rows, group = [], 1
+    rows, group, members = [], 1, []
     for rank, name in enumerate(order, start=1):
+        if members and any(_differ(replicates[m], replicates[name], level) for m in members):
+            group, members = group + 1, []
+        members.append(name)
         low, high = interval(replicates[name], level)
         row = {"rank": rank, "method": name, "mean_score": point[name], "ci_low": low, "ci_high": high}
         row.update(p_best=best[name], next_method="", significant=pd.NA, tied_group=group)
@@ -82,14 +90,18 @@ def rank_table(
             following = order[rank]
             difference = replicates[name] - replicates[following]
             diff_low, diff_high = interval(difference, level)
-            significant = bool(diff_low > 0 or diff_high < 0)
             row.update(
                 next_method=following,
                 diff_to_next=point[name] - point[following],
                 diff_ci_low=diff_low,
                 diff_ci_high=diff_high,
-                significant=significant,
+                significant=bool(diff_low > 0 or diff_high < 0),
             )
-            group += int(significant)
         rows.append(row)
     return pd.DataFrame(rows, columns=RANK_COLUMNS)
+
+
+def _differ(first: np.ndarray, second: np.ndarray, level: float) -> bool:
+    """Whether the paired difference's interval excludes 0."""
+    low, high = interval(first - second, level)
+    return bool(low > 0 or high < 0)

@@ -32,6 +32,15 @@ def _seed_picks(names: list[str], seeds: dict[str, int], group: tuple) -> dict[s
     }
 
 
+def _seed_key(seed) -> int:
+    return -1 if pd.isna(seed) else int(seed)
+
+
+def _seeds(rows: pd.DataFrame) -> list[int]:
+    """The seeds of a method's rows, in order (-1 for a deterministic method's one run)."""
+    return sorted({_seed_key(seed) for seed in rows["seed"]})
+
+
 def column_replicates(
     table: pd.DataFrame, replicates: dict[int, np.ndarray]
 ) -> dict[tuple, dict[str, np.ndarray]]:
@@ -45,16 +54,22 @@ def column_replicates(
             continue
         names = list(pd.unique(part["method"]))
         kinds = part.groupby("method")["method_kind"].first()
-        seeds = {name: int(part.loc[part["method"] == name, "seed"].nunique(dropna=False)) for name in names}
-        picks = _seed_picks(names, seeds, group)
+        # Each method's seeds over all its rows: a metric missing a seed's row counts 0 there.
+        seeds = {name: _seeds(part[part["method"] == name]) for name in names}
+        picks = _seed_picks(names, {name: len(found) for name, found in seeds.items()}, group)
         scaled = []
         for metric in metrics:
             rows = part[part["metric"] == metric]
             by_method = {}
             for name, runs in rows.groupby("method", sort=False):
-                runs = runs.sort_values("seed", na_position="first")
+                by_seed = {_seed_key(seed): row for row, seed in runs["seed"].items()}
                 stacked = np.vstack(
-                    [replicates.get(row, np.full(N_RESAMPLES, value)) for row, value in runs["value"].items()]
+                    [
+                        replicates.get(row, np.full(N_RESAMPLES, runs.loc[row, "value"]))
+                        if (row := by_seed.get(seed)) is not None
+                        else np.full(N_RESAMPLES, np.nan)
+                        for seed in seeds[name]
+                    ]
                 )
                 by_method[name] = stacked[picks[name], np.arange(N_RESAMPLES)]
             controls = [name for name in by_method if kinds[name] == "control_method"]
