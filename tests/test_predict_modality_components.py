@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anndata as ad
 import numpy as np
 import pytest
-from conftest import organisers_files, predict, read, run_cli, score
+from conftest import organisers_files, predict, read, run_cli, score, spec_of
 
 CONTROLS = ["zeros", "mean_per_feature", "random_train_profiles", "solution"]
 METHODS = ["knn_regression", "ridge_regression"]
@@ -150,3 +151,26 @@ def test_ridge_regression_equals_scikit_learn_on_sparse_targets(triana_adt2gex, 
     # Through the command line: the same, up to the float32 SVD (its rounding depends on BLAS threads).
     expected = np.clip(fitted, targets.min(0), targets.max(0))
     np.testing.assert_allclose(read(out).layers["normalized"], expected, atol=1e-4)
+
+
+def test_a_method_writing_other_cells_than_its_test_cells_fails_itself(triana_gex2adt, tmp_path):
+    """A prediction of fewer (or reordered) test cells is the method's failure, named at its own
+    write, not a success whose metrics then fail."""
+    from scmib.component import ComponentRun
+    from scmib.errors import ContractError
+
+    values = {
+        f"input_{name}": str(triana_gex2adt[name]) for name in ("train_mod1", "train_mod2", "test_mod1")
+    }
+    run = ComponentRun(
+        spec_of("predict_modality/methods/knn_regression"), {**values, "output": tmp_path / "p.h5ad"}
+    )
+    test_mod1, train_mod2 = run.read("input_test_mod1"), run.read("input_train_mod2")
+    prediction = ad.AnnData(
+        X=np.zeros((test_mod1.n_obs, train_mod2.n_vars)), obs=test_mod1.obs[[]], var=train_mod2.var[[]]
+    )
+    prediction.uns["dataset_id"] = "triana"
+    with pytest.raises(ContractError, match="must have the same cells"):
+        run.write("output", prediction[::-1][:-10].copy())
+    assert not (tmp_path / "p.h5ad").exists()
+    run.write("output", prediction)  # the test cells in their order: fine

@@ -164,6 +164,26 @@ def test_run_writes_a_complete_report_despite_a_failed_method(first_run):
     problems = html[html.index('id="problems"') : html.index('id="reference"')]
     assert problems.count("not applicable: needs ATAC") == 1
     assert "Guanlab 0.385" in html  # NeurIPS data: the competition's numbers beside ours
+    assert "doi.org/10." in html and "doi.org/[" not in html  # a link per DOI of a spec's list
+
+
+def test_one_failure_on_every_dataset_reads_as_one_reason_and_keeps_its_paths():
+    from scmib.report.html import problems_section
+
+    jobs = [f"predict_modality/ds/{v}/broken" for v in ("gex2adt", "adt2gex")]
+    runs = pd.DataFrame(
+        {
+            "job": [*jobs, f"{jobs[0]}/error"],
+            "status": ["failed", "failed", "upstream_failed"],
+            "message": [f"ContractError: file '/out/{job}/prediction.h5ad': NaN in X" for job in jobs]
+            + [f"{jobs[0]}: failed"],
+            "log": ["", "", ""],
+        }
+    )
+    section = problems_section(runs)
+    assert section.count("ContractError") == 1 and "2 jobs" in section
+    assert "&lt;job folder&gt;/prediction.h5ad" in section and "its method/" not in section
+    assert "its method: failed" in section
 
 
 def test_results_json_has_open_problems_shape_and_flags_the_failure(first_run):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import anndata as ad
@@ -36,7 +38,9 @@ def test_failures_are_recorded_while_the_rest_finishes(first_run):
     knn = table[(table["method"] == "knn_regression") & (table["metric"] == "rmse")]
     assert (knn["status"] == "success").all() and knn["value"].notna().all()
     assert (table[table["method"] == "solution"]["scaled"] == 1.0).all()
-    assert "failed: predict_modality/neurips2021_starter_cite/gex2adt/crashing_method" in proc.stderr
+    assert "failed: predict_modality/neurips2021_starter_cite/gex2adt/crashing_method: " in proc.stderr
+    assert "deliberate crash" in proc.stderr  # what it said, on the terminal
+    assert "jobs skipped (upstream_failed)" in proc.stderr and "()" not in proc.stderr
     assert (outdir / "results" / "results.parquet").is_file()
     runs = pd.read_csv(outdir / "results" / "runs.tsv", sep="\t")
     done = runs[runs["status"] == "success"]
@@ -264,3 +268,20 @@ def test_a_metric_not_run_on_one_method_counts_0_instead_of_crashing_the_results
         "metric jobs not run as they are now"
         in proc.stderr + (tmp_path / "results" / "report.html").read_text()
     )
+
+
+def test_a_run_in_which_no_job_succeeds_exits_1_saying_why(repo, tmp_path):
+    """A mirror whose starter files are damaged: the loader fails its checksum, everything after it
+    is skipped; the terminal says what the loader said, and the run exits 1 without --strict."""
+    mirror = tmp_path / "mirror" / "neurips2021_starter" / "cite" / "common"
+    mirror.mkdir(parents=True)
+    for part in ("rna", "mod2"):
+        (mirror / f"output_{part}.h5ad").write_text("not the starter cells")
+    cmd = [sys.executable, "-m", "scmib.cli", "run", "--task", "predict_modality", "--profile", "test",
+           "--datasets", "neurips2021_starter_cite", "--methods", "knn_regression", "--metrics", "error",
+           "--outdir", str(tmp_path / "out"), "--data_mirror", str(tmp_path / "mirror"),
+           "--no-progress"]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=repo, capture_output=True, text=True)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "failed: datasets/neurips2021_starter_cite: " in proc.stderr and "sha256" in proc.stderr
+    assert "scmib: no job succeeded" in proc.stderr

@@ -398,3 +398,29 @@ def test_new_loader_from_the_template_runs(tmp_path, triana_h5mu):
     table = results(tmp_path / "out")
     assert set(table["status"]) == {"success"} and len(table) > 0, proc.stderr[-2000:]
     assert np.isfinite(table["value"]).all()
+
+
+def test_two_files_in_the_wrong_order_the_same_file_twice_and_a_wrong_obs_key_stop_before_any_job(
+    triana_common, tmp_path
+):
+    from scmib.data.user import dataset_info
+
+    rna, adt = read(triana_common[0]), read(triana_common[1])
+    user_modality(rna, user_obs(rna)).write_h5ad(tmp_path / "rna.h5ad")
+    user_modality(adt).write_h5ad(tmp_path / "adt.h5ad")
+    rna_file, adt_file = str(tmp_path / "rna.h5ad"), str(tmp_path / "adt.h5ad")
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return scmib("run", "--profile", "test", "--outdir", str(tmp_path / "out"), *args, check=False)
+
+    swapped = run("--data", adt_file, "--data", rna_file)
+    assert swapped.returncode == 2 and "the first file looks like ADT" in swapped.stderr
+    assert "give the GEX file first" in swapped.stderr
+    twice = run("--data", rna_file, "--data", rna_file)
+    assert twice.returncode == 2 and "give one file per modality" in twice.stderr
+    wrong = run("--data", rna_file, "--data", adt_file, "--cell_type_key", "cell_type_l1")
+    assert wrong.returncode == 2
+    assert "cell_type_key 'cell_type_l1' is not an obs column (did you mean 'celltype'?)" in wrong.stderr
+    assert not (tmp_path / "out" / "datasets").exists()  # no job ran
+    right = data_options([rna_file, adt_file], {"cell_type_key": "celltype", "batch_key": "sample"})
+    assert dataset_info(right[0]).modalities == ["GEX", "ADT"]

@@ -83,7 +83,7 @@ def _echo_unused_settings(component_args: list[str], jobs: list) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from scmib.data.cache import numba_cache_dir
-    from scmib.runner.execute import FAILURES, RunInterrupted, execute, outcome_summary, raise_interrupt
+    from scmib.runner.execute import FAILURES, OK, RunInterrupted, execute, outcome_summary, raise_interrupt
     from scmib.runner.finish import write_results
     from scmib.runner.lock import OutdirLock
     from scmib.runner.plan import RUNNABLE_TASKS, plan
@@ -146,9 +146,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"results in {outdir / 'results'}; report {report}",
         file=sys.stderr,
     )
-    for result in bad:
-        print(f"  {result.status}: {result.job_id} ({result.log})", file=sys.stderr)
+    _echo_failures(bad)
+    if results and not any(r.status in OK for r in results.values()):
+        print("scmib: no job succeeded", file=sys.stderr)
+        return 1
     return 1 if bad and args.strict else 0
+
+
+def _echo_failures(bad: list) -> None:
+    """Each job that failed with the last line of what it said and its log; the jobs skipped
+    because of them counted in one line."""
+    from scmib.report.leaderboard import last_line
+    from scmib.runner.execute import UPSTREAM
+
+    for result in bad:
+        if result.status != UPSTREAM:
+            print(f"  {result.status}: {result.job_id}: {last_line(result.message)}", file=sys.stderr)
+            print(f"    log: {result.log}", file=sys.stderr)
+    if skipped := sum(r.status == UPSTREAM for r in bad):
+        print(
+            f"  {skipped} jobs skipped (upstream_failed): they read what a job above did not make",
+            file=sys.stderr,
+        )
 
 
 #: Lines of the generic loader's log that say what it picked and what it removed.

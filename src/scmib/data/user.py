@@ -11,6 +11,7 @@ common format, printing every guess and every filter (see
 
 from __future__ import annotations
 
+import difflib
 import re
 import sys
 from dataclasses import dataclass, field
@@ -172,6 +173,20 @@ def detect_layout(parts: list[Part], options: DataOptions) -> Layout:
         # An .h5ad's X, or the first of two files, is the GEX unless its feature types say otherwise.
         first = by_name[positional[0]] if positional else None
         if first is not None and first.name not in gex and not first.feature_types:
+            second = by_name.get("file 2")
+            # A second file with more features and nothing saying it is ADT (Triana's GEX is a
+            # 422-gene panel, its ADT 97 antibodies) is the GEX given second.
+            larger = second is not None and guesses["file 2"][0] == "ADT" and not second.feature_types
+            larger = larger and len(second.var_names) > len(first.var_names)
+            if first.name == "file 1" and (gex == ["file 2"] or larger):
+                if larger:
+                    sizes = f"{len(second.var_names):,} features, the first {len(first.var_names):,}"
+                    guesses["file 2"] = ("GEX", sizes)
+                raise ContractError(
+                    f"{_where(options)}: the first file looks like {guesses['file 1'][0]} "
+                    f"({guesses['file 1'][1]}) and the second like GEX ({guesses['file 2'][1]}): "
+                    "give the GEX file first"
+                )
             guesses[first.name] = (
                 "GEX",
                 "the main matrix of the file" if first.name == "X" else "the first file",
@@ -565,6 +580,46 @@ def load_common(options: DataOptions) -> tuple[ad.AnnData, ad.AnnData]:
     return common_rna, common_mod2
 
 
+def obs_columns(options: DataOptions) -> set[str]:
+    """Every per-cell annotation the dataset's files hold (their ``obs`` columns, and an ``.h5mu``'s
+    modalities' own), read from metadata only."""
+
+    def columns(group: h5py.Group | None) -> set[str]:
+        return set() if group is None else {str(c) for c in group.attrs.get("column-order", [])}
+
+    found: set[str] = set()
+    for path in (options.path, options.mod2_path):
+        if path is None:
+            continue
+        with h5py.File(path, "r") as handle:
+            found |= columns(handle.get("obs"))
+            for modality in handle.get("mod", {}).values():
+                found |= columns(modality.get("obs"))
+    return found
+
+
+def check_obs_keys(options: DataOptions) -> None:
+    """Raise :class:`ContractError` before anything runs when a named per-cell column is not in the
+    files (the loader would find out only inside its job)."""
+    keys = {
+        "batch_key": options.batch_key,
+        "cell_type_key": options.cell_type_key,
+        "split_key": options.split_key,
+        "pseudotime_key": options.pseudotime_key,
+    }
+    given = {key: column for key, column in keys.items() if column is not None}
+    if not given:
+        return
+    known = obs_columns(options)
+    for key, column in given.items():
+        if column not in known:
+            close = difflib.get_close_matches(column, sorted(known), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ContractError(
+                f"{_where(options)}: {key} '{column}' is not an obs column{hint}; columns: {sorted(known)}"
+            )
+
+
 def dataset_info(options: DataOptions):
     """The :class:`~scmib.spec.DatasetInfo` of a user's dataset (its modalities and organism), from
     its metadata; raises :class:`ContractError` before anything runs when its parts cannot be told."""
@@ -572,6 +627,7 @@ def dataset_info(options: DataOptions):
 
     parts = file_parts(options)
     layout = detect_layout(parts, options)
+    check_obs_keys(options)
     organism = options.organism
     if organism is None:
         rna = next(p for p in parts if p.name == layout.rna)

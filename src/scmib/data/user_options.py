@@ -69,6 +69,8 @@ class DataOptions(Strict):
             self.path.endswith(".h5ad") and self.mod2_path.endswith(".h5ad")
         ):
             raise ValueError("path and mod2_path must both be .h5ad files (one per modality)")
+        if self.mod2_path is not None and Path(self.path).resolve() == Path(self.mod2_path).resolve():
+            raise ValueError(f"path and mod2_path are one file ({self.path}); give one file per modality")
         return self
 
     @property

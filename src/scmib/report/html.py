@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -191,8 +192,10 @@ def _link(url: str | None, text: str | None = None) -> str:
     return f'<a href="{html.escape(url)}" title="{html.escape(url)}">{html.escape(text or url)}</a>'
 
 
-def _doi_link(doi: str | None) -> str:
-    return _link(f"https://doi.org/{doi}", f"doi:{doi}") if doi else ""
+def _doi_link(doi: str | list[str] | None) -> str:
+    """A link per DOI (a spec's ``references.doi`` is a list; a dataset's reference one string)."""
+    dois = [doi] if isinstance(doi, str) else list(doi or [])
+    return " · ".join(_link(f"https://doi.org/{d}", f"doi:{d}") for d in dois if d)
 
 
 def dataset_card(key: str, dataset: dict) -> str:
@@ -314,16 +317,22 @@ def _log_tail(path: str, lines: int = 25) -> str:
         return "(no log)"
 
 
+def _reason(job: str, message: object) -> str:
+    """A job's outcome in words shared by every job it happened to, so one cause reads as one
+    reason: a job skipped for its method's outcome says "its method", and paths inside the job's
+    own folder say "<job folder>"."""
+    line = last_line(message)
+    method = job.rsplit("/", 1)[0]
+    if line.startswith(f"{method}: "):
+        return "its method" + line[len(method) :]
+    return re.sub(rf"[^\s'\"]*/{re.escape(job)}(?=[/\s'\"]|$)", "<job folder>", line)
+
+
 def problems_section(runs: pd.DataFrame) -> str:
     """Jobs that failed or did not apply, one entry per distinct outcome and reason (the same
     reason for twenty jobs is said once, with the jobs listed under it)."""
     bad = runs[runs["status"].isin(PROBLEM_STATUSES)]
-    # A job skipped for its method's outcome names that method's job: say "its method" instead,
-    # so the same cause on every dataset reads as one reason.
-    reasons = [
-        last_line(message).replace(job.rsplit("/", 1)[0], "its method")
-        for job, message in zip(bad["job"], bad["message"], strict=True)
-    ]
+    reasons = [_reason(job, message) for job, message in zip(bad["job"], bad["message"], strict=True)]
     bad = bad.assign(reason=reasons)
     if bad.empty:
         return "<p>Every job succeeded.</p>"

@@ -491,18 +491,22 @@ def execute(
         total=len(jobs),
         desc="scmib run",
         unit="job",
-        disable=not progress,
+        # A log file gets the outcome lines, not a frame every half second.
+        disable=not progress or not sys.stderr.isatty(),
         file=sys.stderr,
         dynamic_ncols=True,
         mininterval=0.5,
     )
 
+    def show(refresh: bool = False) -> None:
+        failed = sum(r.status in (FAILED, TIMEOUT, OOM) for r in results.values())
+        bar.set_postfix_str(f"running={len(running)} done={len(results)} failed={failed}", refresh=refresh)
+
     def finish(job_id: str, result: JobResult) -> None:
         results[job_id] = result
         if result.status in (FAILED, TIMEOUT, OOM):
             bar.write(f"[{result.status}] {job_id}: see {result.log}")
-        failed = sum(r.status in (FAILED, TIMEOUT, OOM) for r in results.values())
-        bar.set_postfix_str(f"running={len(running)} done={len(results)} failed={failed}")
+        show()
         bar.update(1)
 
     def collect(futures) -> None:
@@ -538,6 +542,7 @@ def execute(
                             limit = job_memory_limit_gb(job, memory_scale)
                             future = pool.submit(run, job, key, limit)
                             running[future] = job
+                    show(refresh=True)  # what runs now, after this round of starts
                     if not running:
                         if pending and not any(all(d.id in results for d in j.deps) for j in pending):
                             raise RuntimeError(f"jobs depend on jobs that are not planned: {pending[0].id}")

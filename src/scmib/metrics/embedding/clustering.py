@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import warnings
 
 import anndata as ad
 import igraph
-import louvain
 import numpy as np
 import scipy.sparse as sp
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+with warnings.catch_warnings():
+    # louvain 0.8 asks pkg_resources for its version at import, which warns on every run.
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+    import louvain
 
 #: scib's ``opt_louvain`` resolutions: 0.1, 0.2, ..., 2.0.
 RESOLUTIONS = tuple(2 * x / 20 for x in range(1, 21))
