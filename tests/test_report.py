@@ -289,3 +289,25 @@ def test_compare_shows_a_method_the_second_run_added(first_run, tmp_path):
     assert (same["what"] == "same").all() and (same["change"] == 0).all()
     page = (outdir / "results" / "compare.html").read_text()
     assert 'data-method="knn_regression" data-what="added"' in page
+
+
+def test_compare_scores_only_the_datasets_both_runs_have(first_run, tmp_path):
+    """A base run with one direction fewer: nothing is "worse" for covering another direction; the
+    page names what was left out."""
+    outdir, _ = first_run
+    base = tmp_path / "base"
+    shutil.copytree(outdir / "results", base / "results")
+    results = pd.read_csv(base / "results" / "results.tsv", sep="\t")
+    results[results["variant"] != "adt2gex"].to_csv(base / "results" / "results.tsv", sep="\t", index=False)
+    new = tmp_path / "new"
+    shutil.copytree(outdir / "results", new / "results")
+    proc = subprocess.run(
+        [sys.executable, "-m", "scmib.cli", "report", str(new), "--compare", str(base)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(new / "results" / "compare.tsv", sep="\t")
+    assert set(table["what"]) <= {"same", "no score"}, table
+    page = (new / "results" / "compare.html").read_text()
+    assert "predict_modality neurips2021_starter_cite adt2gex (run only)" in page

@@ -108,3 +108,20 @@ def test_changed_components_follow_git(repo):
     (repo / "src").mkdir()
     (repo / "src" / "shared.py").write_text("")
     assert len(changed_components(repo, "HEAD")) == len(list((repo / "components").glob("*/*/*/config.yaml")))
+
+
+def test_a_scaffolded_placeholder_without_randomness_runs_once_not_per_seed(repo):
+    """The predict-modality placeholder uses no seed, so its spec declares none and the default
+    profile plans it once per direction, not three identical seed runs; the joint-embedding one
+    reduces with a seed and keeps it."""
+    from scmib.runner.plan import Selection, plan
+
+    scmib("new-component", "predict_modality", "method", "my_method", cwd=repo)
+    scmib("new-component", "joint_embedding", "method", "my_embedding", cwd=repo)
+    mine = load_spec(repo / "components/predict_modality/methods/my_method/config.yaml")
+    assert "seed" not in mine.argument_map and not mine.stochastic
+    assert load_spec(repo / "components/joint_embedding/methods/my_embedding/config.yaml").stochastic
+    jobs = plan(repo, repo / "out", Selection(tasks=["predict_modality"], methods=["my_method"]))
+    assert sum(job.method == "my_method" and job.stage == "method" for job in jobs) == len(
+        {(job.dataset, job.variant) for job in jobs if job.stage == "process"}
+    )

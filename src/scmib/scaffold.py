@@ -57,7 +57,11 @@ def new_component(
         "description": "TODO: how it works, and where it comes from.",
         "references": {"doi": []},
         "links": {"repository": None},
-        "arguments": [{"name": "seed", "type": "integer", "default": 0, "description": "Random seed"}],
+        # A seed only where the placeholder uses one: a component with a seed runs once per --seeds
+        # seed (the templates say how to add one).
+        "arguments": [{"name": "seed", "type": "integer", "default": 0, "description": "Random seed"}]
+        if any('run.par["seed"]' in line.split("#")[0] for line in template.read_text().splitlines())
+        else [],
         "resources": ["lowcpu", "lowmem", "lowtime"],
         "requirements": {"python": []},
         "container": {"image": f"{REGISTRY}/{component_id}"},

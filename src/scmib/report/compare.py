@@ -31,11 +31,32 @@ def ranked(results: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+#: What a score is over: the datasets (and their variants) of a task.
+WHERE = ["task", "dataset", "variant"]
+
+
+def not_shared(run: Run, base: Run) -> list[str]:
+    """The (task, dataset, variant)s only one of the runs has, as ``"task dataset variant (run|base
+    only)"``: left out of the comparison, so a score is not "worse" for covering another dataset."""
+    mine = set(map(tuple, run.results[WHERE].drop_duplicates().itertuples(index=False)))
+    theirs = set(map(tuple, base.results[WHERE].drop_duplicates().itertuples(index=False)))
+    return [f"{' '.join(k)} (run only)" for k in sorted(mine - theirs)] + [
+        f"{' '.join(k)} (base only)" for k in sorted(theirs - mine)
+    ]
+
+
+def _shared(results: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
+    keys = pd.MultiIndex.from_frame(other[WHERE].drop_duplicates())
+    return results[pd.MultiIndex.from_frame(results[WHERE]).isin(keys)]
+
+
 def compare(run: Run, base: Run) -> pd.DataFrame:
     """One row per (task, method) of either run: ranks, scores, the change and what it means
-    (``added``, ``removed``, ``better``, ``worse``, ``same``, ``no score``)."""
+    (``added``, ``removed``, ``better``, ``worse``, ``same``, ``no score``), over the datasets both
+    runs have (:func:`not_shared` names the others)."""
     keys = ["task", "method", "method_kind"]
-    new, old = ranked(run.results), ranked(base.results)
+    new = ranked(_shared(run.results, base.results))
+    old = ranked(_shared(base.results, run.results))
     merged = new[[*keys, "rank", "mean_score"]].merge(
         old[[*keys, "rank", "mean_score"]], on=keys, how="outer", suffixes=("", "_base"), indicator=True
     )
@@ -74,8 +95,11 @@ def compare_html(table: pd.DataFrame, run: Run, base: Run) -> str:
         ".worse{color:#b00020}</style></head><body><h1>Two runs compared</h1>",
         f"<p>Run {html.escape(str(run.folder.resolve()))} against base "
         f"{html.escape(str(base.folder.resolve()))}. Ranks among methods (controls apart) by the mean "
-        "scaled score over the datasets each applies to.</p>",
+        "scaled score over the datasets each applies to, among those both runs have.</p>",
     ]
+    if left_out := not_shared(run, base):
+        items = "".join(f"<li>{html.escape(item)}</li>" for item in left_out)
+        parts.append(f"<p id='not-shared'>Left out, as only one run has them:</p><ul>{items}</ul>")
     for task, part in table.groupby("task", sort=False):
         rows = []
         for row in part.itertuples():
