@@ -264,22 +264,27 @@ def test_cards_and_pictures_say_what_the_tables_say(first_run):
         assert plot.count('class="point"') == len(part)  # one point per method and dataset
 
 
-def test_compare_shows_a_method_the_second_run_added(first_run, tmp_path):
-    """``scmib report NEW --compare BASE``: the base run lacks kNN, the new one has it."""
-    outdir, _ = first_run
+def compared(new, results_dir, keep, tmp_path) -> tuple[pd.DataFrame, str]:
+    """``scmib report NEW --compare BASE`` where BASE holds the rows of ``results_dir``'s results
+    table that ``keep`` keeps; ``compare.tsv`` and ``compare.html`` as written in NEW."""
     base = tmp_path / "base"
-    shutil.copytree(outdir / "results", base / "results")
+    shutil.copytree(results_dir, base / "results")
     results = pd.read_csv(base / "results" / "results.tsv", sep="\t")
-    results[results["method"] != "knn_regression"].to_csv(
-        base / "results" / "results.tsv", sep="\t", index=False
-    )
+    results[keep(results)].to_csv(base / "results" / "results.tsv", sep="\t", index=False)
     proc = subprocess.run(
-        [sys.executable, "-m", "scmib.cli", "report", str(outdir), "--compare", str(base)],
+        [sys.executable, "-m", "scmib.cli", "report", str(new), "--compare", str(base)],
         capture_output=True,
         text=True,
     )
     assert proc.returncode == 0, proc.stderr
-    table = pd.read_csv(outdir / "results" / "compare.tsv", sep="\t")
+    page = (new / "results" / "compare.html").read_text()
+    return pd.read_csv(new / "results" / "compare.tsv", sep="\t"), page
+
+
+def test_compare_shows_a_method_the_second_run_added(first_run, tmp_path):
+    """``scmib report NEW --compare BASE``: the base run lacks kNN, the new one has it."""
+    outdir, _ = first_run
+    table, page = compared(outdir, outdir / "results", lambda r: r["method"] != "knn_regression", tmp_path)
     knn = table[(table["task"] == "predict_modality") & (table["method"] == "knn_regression")].iloc[0]
     assert knn["what"] == "added" and np.isnan(knn["score_base"]) and knn["rank"] == 1
     _, _, totals, _ = tables(outdir)
@@ -287,7 +292,6 @@ def test_compare_shows_a_method_the_second_run_added(first_run, tmp_path):
     assert knn["score"] == pytest.approx(expected, abs=1e-12)
     same = table[table["method"] == "solution"]
     assert (same["what"] == "same").all() and (same["change"] == 0).all()
-    page = (outdir / "results" / "compare.html").read_text()
     assert 'data-method="knn_regression" data-what="added"' in page
 
 
@@ -295,19 +299,8 @@ def test_compare_scores_only_the_datasets_both_runs_have(first_run, tmp_path):
     """A base run with one direction fewer: nothing is "worse" for covering another direction; the
     page names what was left out."""
     outdir, _ = first_run
-    base = tmp_path / "base"
-    shutil.copytree(outdir / "results", base / "results")
-    results = pd.read_csv(base / "results" / "results.tsv", sep="\t")
-    results[results["variant"] != "adt2gex"].to_csv(base / "results" / "results.tsv", sep="\t", index=False)
     new = tmp_path / "new"
     shutil.copytree(outdir / "results", new / "results")
-    proc = subprocess.run(
-        [sys.executable, "-m", "scmib.cli", "report", str(new), "--compare", str(base)],
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 0, proc.stderr
-    table = pd.read_csv(new / "results" / "compare.tsv", sep="\t")
+    table, page = compared(new, outdir / "results", lambda r: r["variant"] != "adt2gex", tmp_path)
     assert set(table["what"]) <= {"same", "no score"}, table
-    page = (new / "results" / "compare.html").read_text()
     assert "predict_modality neurips2021_starter_cite adt2gex (run only)" in page

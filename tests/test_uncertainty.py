@@ -190,6 +190,10 @@ def test_a_tied_group_holds_no_two_methods_that_differ_significantly():
     assert list(table.index) == ["a", "b", "c"]
     assert not table.loc["a", "significant"] and not table.loc["b", "significant"]  # neighbours tie
     assert table.loc[["a", "b", "c"], "tied_group"].tolist() == [1, 1, 2]
+    from scmib.report.leaderboard import _group_note
+
+    assert _group_note(table, "a") == "tied within noise with b"
+    assert _group_note(table, "c").startswith("a group of its own; not separated from b either")
 
 
 def _row(dataset, method, metric, value, seed=None, kind="method", status="success"):

@@ -76,14 +76,23 @@ def _echo_unused_settings(component_args: list[str], jobs: list) -> None:
     for setting in parse_component_args(component_args):
         if not any(setting.component in (job.spec.name, job.spec.id) for job in jobs):
             print(
-                f"scmib: no job of this run runs '{setting.component}' (--component_args {setting})",
+                f"scmib: no job of this run runs '{setting.component}' (--component_args {setting}); "
+                "its earlier results stay in the results only if they were made with this setting",
                 file=sys.stderr,
             )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from scmib.data.cache import numba_cache_dir
-    from scmib.runner.execute import FAILURES, OK, RunInterrupted, execute, outcome_summary, raise_interrupt
+    from scmib.runner.execute import (
+        FAILURES,
+        NOT_RUN,
+        OK,
+        RunInterrupted,
+        execute,
+        outcome_summary,
+        raise_interrupt,
+    )
     from scmib.runner.finish import write_results
     from scmib.runner.lock import OutdirLock
     from scmib.runner.plan import RUNNABLE_TASKS, plan
@@ -94,6 +103,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     outdir = Path(args.outdir).resolve()
     selection = _selection(args)
     jobs = plan(repo, outdir, selection)
+    # A filtered run (one method, one dataset) writes the results of everything finished here;
+    # planned first, so a problem with it (a setting for a component filtered out) stops the run now.
+    unfiltered = replace(selection, tasks=list(RUNNABLE_TASKS), datasets=None, methods=None, metrics=None)
+    everything = plan(repo, outdir, unfiltered)
     _echo_unused_settings(selection.component_args, jobs)
     memory_scale = None if args.no_limits else args.memory_scale
     # SIGTERM (a scheduler, `kill`) stops a run exactly as Ctrl-C does.
@@ -120,13 +133,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
             return 130
         try:
-            # A filtered run (one method, one dataset) writes the results of everything finished here.
-            everything = plan(
-                repo,
-                outdir,
-                replace(selection, tasks=list(RUNNABLE_TASKS), datasets=None, methods=None, metrics=None),
-            )
-            table, report = write_results(outdir, *with_earlier_results(everything, results))
+            in_results, merged = with_earlier_results(everything, results)
+            table, report = write_results(outdir, in_results, merged)
         except KeyboardInterrupt:  # every job is done and kept; an interrupted results folder is redone
             print(
                 f"\nscmib: interrupted while writing the results; all {len(jobs)} jobs finished and are "
@@ -147,6 +155,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     _echo_failures(bad)
+    if not_run := sum(r.status == NOT_RUN for r in merged.values()):
+        print(
+            f"  {not_run} metric jobs of methods in the results have not run as they are now (scored 0): "
+            "run without --methods/--metrics to complete them",
+            file=sys.stderr,
+        )
     if results and not any(r.status in OK for r in results.values()):
         print("scmib: no job succeeded", file=sys.stderr)
         return 1

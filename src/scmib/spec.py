@@ -111,6 +111,8 @@ class Argument(Strict):
             except ValueError:
                 article = "an" if self.type == "integer" else "a"
                 raise ValueError(f"'{text}' is not {article} {self.type}") from None
+            if value != value:  # NaN passes every range check
+                raise ValueError(f"'{text}' is not a number")
         else:
             value = text
         if problem := self.value_problem(value):

@@ -8,6 +8,7 @@ a pooch cache, checking its hash either way.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import os
@@ -53,6 +54,14 @@ class Source:
 
 
 def sha256sum(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """The file's SHA-256, computed once per version of it (path, size, modification time): a
+    multi-GB download is checked and then named by it without being read twice."""
+    stat = os.stat(path)
+    return _sha256sum(os.fspath(path), stat.st_size, stat.st_mtime_ns, chunk)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256sum(path: str, _size: int, _mtime_ns: int, chunk: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while block := handle.read(chunk):

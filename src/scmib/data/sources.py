@@ -42,8 +42,9 @@ def neurips2021_geo(modality: str) -> Source:
     Multiome checksum is not published anywhere we could verify, so that file is
     checked by being a readable AnnData with the expected slots instead; every
     run says so and prints the file's own sha256, which the loader's
-    ``source_sha256`` argument (``--component_args neurips2021_bmmc.source_sha256=...``)
-    then pins.
+    ``source_sha256`` argument then pins (``--datasets neurips2021_bmmc_multiome
+    --component_args neurips2021_bmmc.source_sha256=...``: the argument is the
+    loader's, so it would apply to the CITE file too).
     """
     name = f"GSE194122_openproblems_neurips2021_{modality}_BMMC_processed.h5ad.gz"
     sha = {"cite": "b9b50fade9349719cba23c97c6515d3501a32ee3735fe95fe51221d2e8a5f361"}

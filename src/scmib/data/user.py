@@ -185,7 +185,7 @@ def detect_layout(parts: list[Part], options: DataOptions) -> Layout:
                 raise ContractError(
                     f"{_where(options)}: the first file looks like {guesses['file 1'][0]} "
                     f"({guesses['file 1'][1]}) and the second like GEX ({guesses['file 2'][1]}): "
-                    "give the GEX file first"
+                    "give the GEX file first (or, if the first is GEX, say so with rna_key 'file 1')"
                 )
             guesses[first.name] = (
                 "GEX",
@@ -584,7 +584,9 @@ def obs_columns(options: DataOptions) -> set[str]:
     """Every per-cell annotation the dataset's files hold (their ``obs`` columns, and an ``.h5mu``'s
     modalities' own), read from metadata only."""
 
-    def columns(group: h5py.Group | None) -> set[str]:
+    def columns(group: h5py.Group | h5py.Dataset | None) -> set[str]:
+        if isinstance(group, h5py.Dataset):  # an old AnnData's obs, one compound array
+            return set(group.dtype.names or ())
         return set() if group is None else {str(c) for c in group.attrs.get("column-order", [])}
 
     found: set[str] = set()

@@ -238,7 +238,8 @@ def dataset_card(key: str, dataset: dict) -> str:
 
 
 def _settings(values: dict) -> str:
-    return ", ".join(f"{name}={value}" for name, value in values.items())
+    """``name=value, ...``; a set seed is where the component's seeds start."""
+    return ", ".join(f"seeds from {v}" if k == "seed" else f"{k}={v}" for k, v in values.items())
 
 
 def component_args_note(settings: dict[str, dict]) -> str:

@@ -151,10 +151,7 @@ def _board(
             notes.loc[method, P_BEST_COLUMN] = (
                 f"share of bootstrap replicates (test cells and seeds) in which {method} scores best"
             )
-            peers = overall.index[(overall["tied_group"] == row["tied_group"]) & (overall.index != method)]
-            notes.loc[method, GROUP_COLUMN] = (
-                f"tied within noise with {', '.join(peers)}" if len(peers) else "apart from the others"
-            )
+            notes.loc[method, GROUP_COLUMN] = _group_note(overall, method)
     for (dataset, variant), part in scores.groupby(["dataset", "variant"], sort=True):
         column = dataset_column(dataset, variant)
         columns[column] = DATASET
@@ -204,6 +201,20 @@ def _board(
     )
 
 
+def _group_note(overall: pd.DataFrame, method: str) -> str:
+    """Whom ``method`` is tied with (its group: no two of them differ), and a neighbour outside the
+    group it is not separated from either (A ~ B ~ C with A > C puts C in a group of its own)."""
+    group = overall["tied_group"] == overall.loc[method, "tied_group"]
+    peers = list(overall.index[group & (overall.index != method)])
+    note = f"tied within noise with {', '.join(peers)}" if peers else "a group of its own"
+    ranked = list(overall.sort_values("rank").index)
+    position = ranked.index(method)
+    above = ranked[position - 1] if position else None
+    if above is not None and above not in peers and not bool(overall.loc[above, "significant"]):
+        note += f"; not separated from {above} either, which differs from others in its group"
+    return note
+
+
 def _metric_note(group: pd.DataFrame) -> str:
     parts = []
     for row in group.itertuples():
@@ -213,5 +224,6 @@ def _metric_note(group: pd.DataFrame) -> str:
         elif np.isfinite(row.value):
             parts.append(f"{where}: {row.value:.4g} (scaled {row.scaled:.3f})")
         else:
-            parts.append(f"{where}: no value ({row.status}, counted 0)")
+            outcome = row.metric_status if row.status in OK else row.status
+            parts.append(f"{where}: no value ({str(outcome).replace('_', ' ')}, counted 0)")
     return "; ".join(parts)

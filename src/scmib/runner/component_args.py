@@ -10,7 +10,7 @@ the jobs it changes (and only those, with everything downstream of them) run aga
 
 Several settings may share one string, separated by spaces or ``;`` (Nextflow passes one string):
 a new setting starts wherever ``name.argument=`` follows a space or ``;``, so values may hold
-commas and spaces (a lineage ``HSC, MPP``).
+commas and spaces.
 """
 
 from __future__ import annotations
@@ -78,6 +78,11 @@ def resolve_component_args(settings: list[Setting], specs: list[ComponentSpec]) 
     values: dict[str, dict[str, Any]] = {}
     for setting in settings:
         spec = _component(setting.component, specs)
+        if spec.info.user_data:
+            raise ScmibError(
+                f"--component_args {setting}: your own data is described by scmib run's --data options "
+                "(--batch_key, --cell_type_key, ...) or a datasets YAML, checked before any job runs"
+            )
         arg = spec.argument_map.get(setting.argument)
         if arg is None:
             known = [a.name for a in spec.parameters() if a.name not in RUN_OPTIONS]

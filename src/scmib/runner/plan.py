@@ -56,7 +56,8 @@ class Job:
     seed: int | None = None
     """The ``seed`` a stochastic method or control runs with (and its metrics score); None otherwise."""
     settings: dict[str, Any] = field(default_factory=dict)
-    """The arguments this run set for the component (``--component_args``), also in ``params``."""
+    """The arguments this run set for the component (``--component_args``), also in ``params``
+    (a set ``seed`` is the first of its seeds: ``params`` holds this job's own)."""
 
     @property
     def argv_values(self) -> dict[str, Any]:
@@ -358,8 +359,10 @@ def _plan_task(
             for spec, seed in _seeded(controls + methods, selection.n_seeds, params):
                 if not spec.applies_to(variant):
                     continue
-                # The first seed keeps the unseeded names, so a one-seed run is laid out as before.
-                suffix = f"/seed{seed}" if seed is not None and seed != _base_seed(spec, params) else ""
+                # The spec's own first seed keeps the unseeded names, so a one-seed run is laid out as
+                # before, and a set first seed (--component_args x.seed=7) never takes its folder.
+                own_seed = _base_seed(spec, Parameters(params.profile))
+                suffix = f"/seed{seed}" if seed is not None and seed != own_seed else ""
                 workdir = base / f"{spec.name}{suffix}"
                 method_job = Job(
                     id=f"{task}/{dataset.id}/{variant}/{spec.name}{suffix}",

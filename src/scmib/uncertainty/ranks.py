@@ -95,13 +95,16 @@ def rank_table(
                 diff_to_next=point[name] - point[following],
                 diff_ci_low=diff_low,
                 diff_ci_high=diff_high,
-                significant=bool(diff_low > 0 or diff_high < 0),
+                significant=_excludes_0(diff_low, diff_high),
             )
         rows.append(row)
     return pd.DataFrame(rows, columns=RANK_COLUMNS)
 
 
+def _excludes_0(low: float, high: float) -> bool:
+    return bool(low > 0 or high < 0)
+
+
 def _differ(first: np.ndarray, second: np.ndarray, level: float) -> bool:
     """Whether the paired difference's interval excludes 0."""
-    low, high = interval(first - second, level)
-    return bool(low > 0 or high < 0)
+    return _excludes_0(*interval(first - second, level))
