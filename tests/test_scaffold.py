@@ -1,4 +1,4 @@
-"""``scmib new-component`` writes a folder that lints, matches its Dockerfile, is reachable and runs."""
+"""``scmib new-component``: a folder that runs, matches its Dockerfile, and lints once its TODOs are done."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import anndata as ad
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import COMPONENTS
+from scipy.stats import rankdata
 
 from scmib.changes import changed_components, run_arguments
 from scmib.containers import dockerfile_problems
@@ -30,6 +33,19 @@ def scmib(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProc
     return proc
 
 
+def finish(repo: Path, *folders: str) -> None:
+    """Lint names every scaffold TODO left in ``folders``; this test's "edit" then marks them done."""
+    proc = scmib("lint", cwd=repo, check=False)
+    assert proc.returncode == 1, proc.stderr
+    for folder in folders:
+        config, script = (repo / "components" / folder / name for name in ("config.yaml", "script.py"))
+        assert f"{config}: field 'summary' is still the scaffold's TODO" in proc.stderr
+        assert f"{script}:" in proc.stderr and "a TODO is left in the script" in proc.stderr
+        for path in (config, script):
+            path.write_text(path.read_text().replace("TODO", "Done"))
+    scmib("lint", cwd=repo)
+
+
 @pytest.fixture
 def repo(tmp_path) -> Path:
     shutil.copytree(COMPONENTS, tmp_path / "components", ignore=shutil.ignore_patterns("__pycache__"))
@@ -39,7 +55,7 @@ def repo(tmp_path) -> Path:
 def test_a_scaffolded_method_and_metric_run_in_the_benchmark(repo, data_dir):
     scmib("new-component", "predict_modality", "method", "my_method", cwd=repo)
     scmib("new-component", "predict_modality", "metric", "max_error", "--label", "Max error", cwd=repo)
-    scmib("lint", cwd=repo)
+    finish(repo, "predict_modality/methods/my_method", "predict_modality/metrics/max_error")
     for folder in ("methods/my_method", "metrics/max_error"):
         spec = load_spec(repo / "components/predict_modality" / folder / "config.yaml")
         assert dockerfile_problems(spec, (spec.folder / "Dockerfile").read_text()) == []
@@ -61,16 +77,63 @@ def test_a_scaffolded_method_and_metric_run_in_the_benchmark(repo, data_dir):
 def test_scaffolded_joint_embedding_components_run_in_the_benchmark(repo, data_dir):
     scmib("new-component", "joint_embedding", "method", "my_embedding", cwd=repo)
     scmib("new-component", "joint_embedding", "metric", "type_spread", cwd=repo)
-    scmib("lint", cwd=repo)
+    scmib("new-component", "joint_embedding", "control_method", "batch_only", cwd=repo)
+    finish(
+        repo,
+        "joint_embedding/methods/my_embedding",
+        "joint_embedding/metrics/type_spread",
+        "joint_embedding/control_methods/batch_only",
+    )
     out = repo / "out_je"
     scmib(
         "run", "--task", "joint_embedding", "--profile", "test", "--datasets", "neurips2021_starter_cite",
-        "--methods", "my_embedding", "--metrics", "type_spread", "--outdir", str(out),
+        "--methods", "my_embedding,batch_only", "--metrics", "type_spread,asw", "--outdir", str(out),
         "--data_mirror", str(data_dir), "--no-progress", "--strict", cwd=repo,
     )  # fmt: skip
     results = pd.read_csv(out / "results" / "results.tsv", sep="\t")
     mine = results[(results["method"] == "my_embedding") & (results["metric"] == "type_spread")]
     assert len(mine) == 1 and mine["status"].iloc[0] == "success" and mine["value"].iloc[0] > 0
+    # The control placeholder keeps the batches and nothing else: the worst batch mixing of any
+    # embedding that is not a single point (scored 0 as undefined).
+    batch_mixing = results[results["metric"] == "asw_batch"].set_index("method")["value"]
+    assert batch_mixing["batch_only"] < 0.1 < batch_mixing.drop(["batch_only", "constant_embedding"]).min()
+
+
+def test_scaffolded_match_modalities_components_run_in_the_benchmark(repo, data_dir):
+    scmib("new-component", "match_modalities", "method", "my_match", cwd=repo)
+    scmib("new-component", "match_modalities", "control_method", "my_control", cwd=repo)
+    scmib("new-component", "match_modalities", "metric", "true_pair_rank", cwd=repo)
+    finish(
+        repo,
+        "match_modalities/methods/my_match",
+        "match_modalities/control_methods/my_control",
+        "match_modalities/metrics/true_pair_rank",
+    )
+    out = repo / "out_mm"
+    scmib(
+        "run", "--task", "match_modalities", "--profile", "test", "--datasets", "neurips2021_starter_cite",
+        "--methods", "my_match,my_control", "--metrics", "true_pair_rank,match_probability",
+        "--outdir", str(out), "--data_mirror", str(data_dir), "--no-progress", "--strict", cwd=repo,
+    )  # fmt: skip
+    results = pd.read_csv(out / "results" / "results.tsv", sep="\t")
+    assert (results["status"] == "success").all()
+    value = results.set_index(["variant", "method", "metric"])["value"]
+    variants = out / "match_modalities" / "neurips2021_starter_cite"
+    for variant in ("gex2adt", "adt2gex"):
+        n_cells = ad.read_h5ad(variants / variant / "data" / "test_sol.h5ad", backed="r").n_obs
+        # The control placeholder is the true pairing; the method's beats random weights fivefold.
+        assert value[variant, "my_control", "match_probability"] == 1
+        assert value[variant, "my_control", "true_pair_rank"] == 0
+        chance = value[variant, "random_weights", "match_probability"]
+        assert value[variant, "my_match", "match_probability"] > 5 * chance
+        # Uniform weights tie the true pair with every cell: the chance rank, (N - 1) / 2.
+        assert value[variant, "constant_weights", "true_pair_rank"] == pytest.approx((n_cells - 1) / 2)
+    # The placeholder metric equals the true pair's average rank in each dense row (scipy).
+    pairing = ad.read_h5ad(variants / "adt2gex" / "data" / "test_sol.h5ad").uns["pairing_ix"]
+    weights = ad.read_h5ad(variants / "adt2gex" / "random_weights" / "prediction.h5ad").X.toarray()
+    aligned = weights[:, np.argsort(np.asarray(pairing).astype(int))]
+    expected = np.mean([rankdata(-row)[i] - 1 for i, row in enumerate(aligned)])
+    assert value["adt2gex", "random_weights", "true_pair_rank"] == pytest.approx(expected, rel=1e-12)
 
 
 def test_scaffolding_refuses_bad_names_and_existing_folders(repo):
@@ -78,7 +141,7 @@ def test_scaffolding_refuses_bad_names_and_existing_folders(repo):
     assert proc.returncode == 2 and "lower_snake_case" in proc.stderr
     proc = scmib("new-component", "predict_modality", "method", "knn_regression", cwd=repo, check=False)
     assert proc.returncode == 2 and "already exists" in proc.stderr
-    proc = scmib("new-component", "match_modalities", "control_method", "x", cwd=repo, check=False)
+    proc = scmib("new-component", "match_modalities", "loader", "x", cwd=repo, check=False)
     assert proc.returncode == 2 and "no template" in proc.stderr
 
 

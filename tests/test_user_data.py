@@ -378,6 +378,11 @@ def test_new_loader_from_the_template_runs(tmp_path, triana_h5mu):
     mirror = tmp_path / "mirror" / "my_cite_data"
     mirror.mkdir(parents=True)
     (mirror / "data.h5mu").symlink_to(triana_h5mu)
+    folder = repo / "components" / "datasets" / "loaders" / "my_cite_data"
+    todo = scmib("lint", cwd=repo, check=False)
+    assert todo.returncode == 1 and f"{folder / 'script.py'}:8: a TODO is left in the script" in todo.stderr
+    for path in (folder / "config.yaml", folder / "script.py"):  # what the contributor fills in
+        path.write_text(path.read_text().replace("TODO", "Done"))
     scmib("lint", cwd=repo)
     proc = scmib(
         "run",

@@ -369,10 +369,11 @@ def cmd_new_component(args: argparse.Namespace) -> int:
     folder = new_component(
         find_repo_root() / "components", args.task, args.kind, args.name, args.label, args.summary
     )
+    selects = "--datasets" if args.kind == "loader" else "--metrics" if args.kind == "metric" else "--methods"
     try_it = (
-        f"'scmib run --datasets {args.name}'"
+        f"'scmib run {selects} {args.name}'"
         if args.kind == "loader"
-        else f"'scmib run --profile test --methods {args.name}'"
+        else f"'scmib run --profile test --task {args.task} {selects} {args.name}'"
     )
     print(f"created {folder}: edit script.py and config.yaml, then 'scmib lint' and {try_it}")
     return 0

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ast
+import re
 from collections import Counter
 from pathlib import Path
+
+import yaml
 
 from scmib.errors import SpecError
 from scmib.spec import KIND_FOLDERS, ComponentSpec, discover_spec_files, load_spec
@@ -53,12 +56,29 @@ def _script_problems(spec: ComponentSpec) -> list[str]:
                 problems.append(
                     f"{path}:{node.lineno}: run.par['{name}'] but the spec declares no parameter '{name}'"
                 )
+    # A scaffolded script works but is a placeholder until its TODOs are done: a stub is not a method.
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        todo = re.match(r"#:?\s*TODO\b:?\s*(.*)", line.strip())
+        if todo:
+            problems.append(f"{path}:{number}: a TODO is left in the script: {todo.group(1)}")
     if not calls_runtime:
         problems.append(
             f"{path}: does not start through scmib.component.run_component, so its "
             "command line would not follow its spec"
         )
     return problems
+
+
+def _todo_fields(value: object, field: str = "") -> list[str]:
+    """Dotted names of the string fields in a parsed spec that start with "TODO"."""
+    if isinstance(value, str):
+        return [field] if value.lstrip().startswith("TODO") else []
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    names = []
+    for key, item in items:
+        name = f"{field}[{key}]" if isinstance(key, int) else f"{field}.{key}".lstrip(".")
+        names += _todo_fields(item, name)
+    return names
 
 
 def _spec_problems(spec: ComponentSpec, config: Path, components_dir: Path) -> list[str]:
@@ -72,6 +92,10 @@ def _spec_problems(spec: ComponentSpec, config: Path, components_dir: Path) -> l
     for field, filename in (("script", spec.script), ("container.dockerfile", spec.container.dockerfile)):
         if not (spec.folder / filename).is_file():
             problems.append(f"{config}: field '{field}': file {spec.folder / filename} not found")
+    problems += [
+        f"{config}: field '{field}' is still the scaffold's TODO: say it in your own words"
+        for field in _todo_fields(yaml.safe_load(config.read_text()))
+    ]
     if spec.kind == "metric" and not spec.info.metrics:
         problems.append(f"{config}: field 'info.metrics': a metric must declare its metric ids")
     if spec.kind == "dataset_loader" and not spec.info.datasets and not spec.info.user_data:

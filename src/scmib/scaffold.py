@@ -3,7 +3,9 @@
 The folder holds ``config.yaml`` (the spec, reusing the task's shared API),
 ``script.py`` (from ``scmib/templates/<task>/<kind>.py.txt``: a working
 placeholder that reads and writes the right files) and ``Dockerfile``
-(generated from the spec, as ``scmib docker-check`` expects).
+(generated from the spec, as ``scmib docker-check`` expects). The spec's summary and
+description and the script's ``# TODO`` comment say what is left to write; ``scmib lint``
+fails until they are replaced.
 """
 
 from __future__ import annotations
