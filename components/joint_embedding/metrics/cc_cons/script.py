@@ -4,7 +4,7 @@ import numpy as np
 
 from scmib.component import ComponentRun, run_component
 from scmib.errors import NotApplicable
-from scmib.metrics.embedding.cell_cycle import cell_cycle_conservation, variance_before
+from scmib.metrics.embedding.cell_cycle import cell_cycle_conservation, stored_variance_before
 from scmib.metrics.embedding.inputs import embedding_inputs
 
 
@@ -19,10 +19,7 @@ def main(run: ComponentRun) -> None:
         )
         return
     batches, scores = inputs.obs["batch"].to_numpy(), inputs.obs[["S_score", "G2M_score"]].to_numpy()
-    if "cc_variance_before" in solution.uns:
-        before = dict(zip(solution.uns["cc_batches"], solution.uns["cc_variance_before"], strict=True))
-    else:
-        before = variance_before(solution.X, batches, scores)
+    before = stored_variance_before(solution, batches, scores)
     value = cell_cycle_conservation(before, inputs.embedding, batches, scores)
     if np.isnan(value):
         raise NotApplicable("no batch has cell-cycle variance (S/G2M scores explain none of its GEX)")

@@ -11,6 +11,7 @@ passed in.
 
 from __future__ import annotations
 
+import anndata as ad
 import numpy as np
 import scanpy as sc
 import scipy.sparse as sp
@@ -81,3 +82,12 @@ def variance_before(data, batches: np.ndarray, scores: np.ndarray) -> dict[str, 
         str(batch): variance_explained(data[batches == batch], scores[batches == batch])
         for batch in dict.fromkeys(batches)
     }
+
+
+def stored_variance_before(gex: ad.AnnData, batches: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """:func:`variance_before` of ``gex.X`` per batch, or the values a task's solution file stores
+    (``uns['cc_batches']`` and ``uns['cc_variance_before']``, computed once when the dataset is
+    processed, so every embedding is compared with the same numbers)."""
+    if "cc_variance_before" in gex.uns:
+        return dict(zip(gex.uns["cc_batches"], gex.uns["cc_variance_before"], strict=True))
+    return variance_before(gex.X, batches, scores)
