@@ -53,7 +53,7 @@ params {
 
 workflow {
     main:
-    def mirror = params.data_mirror ? [file(params.data_mirror, checkIfExists: true)] : []
+    def mirror = params.data_mirror ? [file(params.data_mirror, checkIfExists: true, glob: false)] : []
     SCMIB(mirror)
 
     onComplete:

@@ -100,21 +100,28 @@ def test_param_args_reach_scmib_plan_intact_and_typed(groovy, tmp_path):
 def test_error_strategy_retries_only_memory_kills_and_preemptions(groovy):
     """`errorStrategy` as scmib_job.nf writes it, for exit codes and attempts as Nextflow gives them."""
     expression = directive_expression(JOB_MODULE, "errorStrategy")
-    assert expression == "retryOrIgnore(task.exitStatus, task.attempt, task.maxRetries)"
+    assert expression == (
+        "retryOrIgnore(task.exitStatus, task.attempt, task.maxRetries, "
+        "task.memory < attemptMemory(job.memory_gb, task.attempt))"
+    )
     # maxRetries holds --max_attempts, so the script never reads a parameter (part of the cache key).
     assert directive_expression(JOB_MODULE, "maxRetries") == "params.max_attempts"
     exits = [0, 1, 2, 99, 125, 127, 137, 143, 50001, 50006, 50007, 2147483647, None]
-    cases = [(e, a, m) for e in exits for a in (1, 2, 3) for m in (3, "3")]
+    # The task's memory: its request (16 GB x the attempt), or less where resourceLimits capped it.
+    cases = [(e, a, m, c) for e in exits for a in (1, 2, 3) for m in (3, "3") for c in (False, True)]
     body = "".join(
-        f"task = [exitStatus: {'null' if e is None else e}, attempt: {a}, maxRetries: {json.dumps(m)}]\n"
+        f"task = [exitStatus: {'null' if e is None else e}, attempt: {a}, maxRetries: {json.dumps(m)}, "
+        f"memory: new MemoryUnit('{16 * a - 6 if c else 16 * a} GB')]\n"
         f"print({expression} + '\\0')\n"
-        for e, a, m in cases
+        for e, a, m, c in cases
     )
-    got = dict(zip(cases, groovy("def task\n" + body), strict=True))
-    for (exit_status, attempt, max_attempts), action in got.items():
-        retryable = exit_status == 137 or (exit_status is not None and 50001 <= exit_status <= 50006)
+    got = dict(zip(cases, groovy("def task\ndef job = [memory_gb: 16]\n" + body), strict=True))
+    for (exit_status, attempt, max_attempts, capped), action in got.items():
+        retryable = (exit_status == 137 and not capped) or (
+            exit_status is not None and 50001 <= exit_status <= 50006
+        )
         expected = "retry" if retryable and attempt < int(max_attempts) else "ignore"
-        assert action == expected, (exit_status, attempt, max_attempts)
+        assert action == expected, (exit_status, attempt, max_attempts, capped)
     # The last attempt is never "retry" (above): past maxRetries Nextflow would stop the whole run.
 
 
@@ -155,6 +162,19 @@ def test_fail_on_ignore_follows_the_parameter_however_it_is_given(groovy):
     )
     # Fail on ignored (infrastructure) failures unless the parameter is true, as a Boolean or a string.
     assert got == ["true", "false", "true", "false", "true"]
+
+
+def test_plan_and_collect_tasks_get_the_users_cluster_options(groovy):
+    """``process.clusterOptions`` in the config (the plan and collect tasks; jobs set their own)."""
+    expression = config_expression(CONFIG, "clusterOptions")
+    values = ["null", "''", groovy_string("--account=lab --qos='x y'")]
+    got = groovy(
+        "def params\n"
+        + "".join(f"params = [cluster_options: {v}]\nprint(({expression}) + '\\0')\n" for v in values)
+    )
+    assert got == ["", "", "--account=lab --qos='x y'"]
+    assert "clusterOptions" not in (REPO / "workflows/modules/scmib_plan.nf").read_text()
+    assert "clusterOptions" not in (REPO / "workflows/modules/scmib_collect.nf").read_text()
 
 
 def profile_block(name: str) -> str:
@@ -216,3 +236,48 @@ def test_scripts_quote_every_value_they_interpolate():
                     "job.folder",
                 }
                 assert allowed, f"{path.name}: ${{{expression}}} reaches a shell unquoted"
+
+
+def numba_cache_lines() -> str:
+    """The job script's lines that choose numba's cache folder, as bash runs them."""
+    start = JOB_MODULE.index("    export NUMBA_CACHE_DIR=")
+    end = JOB_MODULE.index("    fi\n", start) + len("    fi\n")
+    return JOB_MODULE[start:end].replace("\\$", "$")
+
+
+def chosen_numba_cache(folder, **env: str) -> str:
+    script = numba_cache_lines() + 'printf %s "$NUMBA_CACHE_DIR"'
+    environment = {"PATH": os.environ["PATH"], "HOME": str(folder), **env}
+    return subprocess.run(
+        ["bash", "-c", script], cwd=folder, env=environment, capture_output=True, text=True, check=True
+    ).stdout
+
+
+def test_a_job_uses_the_images_numba_cache_or_a_writable_copy(tmp_path):
+    image_cache = tmp_path / "image_cache"
+    image_cache.mkdir()
+    (image_cache / "index.nbi").write_text("compiled")
+    # Writable (Docker, where the image makes it so): used as it is.
+    assert chosen_numba_cache(tmp_path, NUMBA_CACHE_DIR=str(image_cache)) == str(image_cache)
+    # None set: one under the home folder, shared by the user's tasks.
+    assert chosen_numba_cache(tmp_path) == str(tmp_path / ".cache/scmib/numba")
+    # One that cannot be made (no home mounted): a folder of the task's own.
+    task = tmp_path / "task"
+    task.mkdir()
+    assert chosen_numba_cache(task, NUMBA_CACHE_DIR="/proc/none/numba") == str(task / ".numba_cache")
+    assert (task / ".numba_cache").is_dir()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write a read-only folder")
+def test_a_read_only_numba_cache_is_copied_into_the_task(tmp_path):
+    image_cache = tmp_path / "image_cache"
+    image_cache.mkdir()
+    (image_cache / "index.nbi").write_text("compiled")
+    image_cache.chmod(0o555)  # as in a Singularity or Apptainer image
+    try:
+        got = chosen_numba_cache(tmp_path, NUMBA_CACHE_DIR=str(image_cache))
+    finally:
+        image_cache.chmod(0o755)
+    assert got == str(tmp_path / ".numba_cache")
+    assert (tmp_path / ".numba_cache" / "index.nbi").read_text() == "compiled"
+    assert os.access(tmp_path / ".numba_cache", os.W_OK)

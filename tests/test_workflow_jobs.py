@@ -181,6 +181,13 @@ def test_a_memory_kill_is_retried_then_recorded(repo, data_dir, tmp_path):
     assert "out of memory" in record["message"]
     task = folders[job_id].parent
     assert _job_again(task, "--attempt", "1", "--max-attempts", "3").returncode == 137
+    # The task got its request (as Nextflow's task.memory says): more memory next time, so 137.
+    request_mb = json.loads((task / "job.json").read_text())["memory_gb"] * 1024
+    granted = ("--task-memory-mb", str(request_mb))
+    assert _job_again(task, "--attempt", "1", "--max-attempts", "3", *granted).returncode == 137
+    # resourceLimits held it below its request: every attempt would get the same, so it is recorded.
+    capped = _job_again(task, "--attempt", "1", "--max-attempts", "3", "--task-memory-mb", "512")
+    assert capped.returncode == 0 and (folders[job_id] / ".job.status").read_text().strip() == "oom"
     last = _job_again(task, "--attempt", "3", "--max-attempts", "3", "--record", "jobs")
     assert last.returncode == 0
     assert (folders[job_id] / ".job.status").read_text().strip() == "oom"

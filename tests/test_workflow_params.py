@@ -79,18 +79,21 @@ def test_only_loaders_get_network_and_only_asked_for_gpus_are_given():
 
 
 JOBS = [
-    {"id": "datasets/d", "stage": "load", "method": ""},
-    {"id": "t/d/v/data", "stage": "process", "method": ""},
-    {"id": "t/d/v/knn", "stage": "method", "method": "knn"},
-    {"id": "t/d/v/knn/error", "stage": "metric", "method": "knn"},
-    {"id": "t/d/v/mean", "stage": "control_method", "method": "mean"},
-    {"id": "t/d/v/mean/error", "stage": "metric", "method": "mean"},
+    {"id": "datasets/d", "stage": "load", "method": "", "deps": []},
+    {"id": "t/d/v/data", "stage": "process", "method": "", "deps": ["datasets/d"]},
+    {"id": "t/d/v/knn", "stage": "method", "method": "knn", "deps": ["t/d/v/data"]},
+    {"id": "t/d/v/knn/error", "stage": "metric", "method": "knn", "deps": ["t/d/v/data", "t/d/v/knn"]},
+    {"id": "t/d/v/mean", "stage": "control_method", "method": "mean", "deps": ["t/d/v/data"]},
+    {"id": "t/d/v/mean/error", "stage": "metric", "method": "mean", "deps": ["t/d/v/data", "t/d/v/mean"]},
 ]
 STEPS = {"load": "LOAD_DATASET", "process": "PROCESS_DATASET", "method": "RUN_METHOD", "metric": "RUN_METRIC"}
 
 
-def write_run(outdir, statuses: dict[str, str], runs: dict[str, str] | None = None):
-    """A finished run's plan, trace (task statuses per job) and runs.tsv (outcomes)."""
+def write_run(
+    outdir, statuses: dict[str, str], runs: dict[str, str] | None = None, untraced: tuple[str, ...] = ()
+):
+    """A finished run's plan, trace (task statuses per job; none for ``untraced`` jobs) and runs.tsv
+    (outcomes)."""
     (outdir / "pipeline_info").mkdir(parents=True)
     (outdir / "results").mkdir()
     (outdir / "pipeline_info" / "plan.json").write_text(json.dumps({"jobs": JOBS}))
@@ -98,6 +101,7 @@ def write_run(outdir, statuses: dict[str, str], runs: dict[str, str] | None = No
         {"task_id": i + 2, "process": f"SCMIB:{STEPS.get(job['stage'], 'RUN_METHOD')}", "tag": job["id"],
          "status": statuses.get(job["id"], "CACHED"), "exit": "0"}
         for i, job in enumerate(JOBS)
+        if job["id"] not in untraced
     ]  # fmt: skip
     rows.insert(
         0, {"task_id": 1, "process": "SCMIB:SCMIB_PLAN", "tag": "test", "status": "COMPLETED", "exit": "0"}
@@ -139,6 +143,16 @@ def test_infrastructure_failures_and_missing_jobs_are_reported(tmp_path):
     runs = pd.read_csv(tmp_path / "results" / "runs.tsv", sep="\t")
     runs[runs["job"] != "t/d/v/mean"].to_csv(tmp_path / "results" / "runs.tsv", sep="\t", index=False)
     assert "t/d/v/mean: planned but not in results/runs.tsv" in check_run(tmp_path)
+
+
+def test_jobs_below_one_that_does_not_apply_need_no_task(tmp_path):
+    """A method that does not apply (exit 99): its metric never starts, and collect records it not
+    applicable too; only a job recorded with no such reason and no task is a problem."""
+    skipped = {"t/d/v/knn": "not_applicable", "t/d/v/knn/error": "not_applicable"}
+    write_run(tmp_path, {}, skipped, untraced=("t/d/v/knn/error",))
+    assert check_run(tmp_path) == []
+    write_run(tmp_path / "lost", {}, untraced=("t/d/v/knn/error",))
+    assert check_run(tmp_path / "lost") == ["t/d/v/knn/error: recorded but no task ran it"]
 
 
 def test_a_stub_run_must_start_every_planned_job(tmp_path):

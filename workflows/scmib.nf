@@ -41,7 +41,7 @@ def jobStatus(folder) {
 
 // The job's own component folder: staged alone, so only its own files are in its cache key.
 def componentFolder(job) {
-    return file("${projectDir}/components/${job.component}", checkIfExists: true)
+    return file("${projectDir}/components/${job.component}", checkIfExists: true, glob: false)
 }
 
 /*
@@ -70,8 +70,8 @@ workflow SCMIB {
     mirror  // list: [] or [folder with copies of the source data]
 
     main:
-    components = file("${projectDir}/components", checkIfExists: true)
-    schema = file("${projectDir}/nextflow_schema.json", checkIfExists: true)
+    components = file("${projectDir}/components", checkIfExists: true, glob: false)
+    schema = file("${projectDir}/nextflow_schema.json", checkIfExists: true, glob: false)
     SCMIB_PLAN(components, schema, paramArgs(params), workflow.containerEngine ?: 'none')
     plan = SCMIB_PLAN.out.plan
     jobs = plan.splitJson(path: 'jobs')

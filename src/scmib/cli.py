@@ -276,6 +276,7 @@ def cmd_job(args: argparse.Namespace) -> int:
         max_attempts=args.max_attempts,
         task_time_s=args.task_time_s,
         threads=args.threads,
+        task_memory_gb=args.task_memory_mb / 1024 if args.task_memory_mb else None,
         record_root=Path(args.record) if args.record else None,
     )
 
@@ -629,6 +630,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="the executor's time limit of this task: the component is stopped before it",
+    )
+    job.add_argument(
+        "--task-memory-mb",
+        type=int,
+        default=None,
+        help="memory the executor gave the task (its request may have been capped): the component's "
+        "limit, and no retry for memory once a cap holds it",
     )
     job.add_argument("--record", help="folder to write the job's record folder into (what collect reads)")
     job.add_argument(

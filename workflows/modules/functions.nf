@@ -25,9 +25,11 @@ def paramArgs(values) {
  * itself, and cloud preemptions (Google Batch 50001-50006), get another attempt;
  * anything else (image pull, staging, exit 127) is an infrastructure failure:
  * ignored, so the rest of the run and the collection go on, and recorded as such.
+ * A memory kill is not retried when `resourceLimits` already held the task below
+ * its request (`capped`): every later attempt would get the same memory.
  */
-def retryOrIgnore(exitStatus, attempt, maxAttempts) {
-    def retryable = exitStatus == 137 || (exitStatus >= 50001 && exitStatus <= 50006)
+def retryOrIgnore(exitStatus, attempt, maxAttempts, capped) {
+    def retryable = (exitStatus == 137 && !capped) || (exitStatus >= 50001 && exitStatus <= 50006)
     return retryable && (attempt as int) < (maxAttempts as int) ? 'retry' : 'ignore'
 }
 

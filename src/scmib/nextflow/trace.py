@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from scmib.runner.execute import INFRASTRUCTURE
+from scmib.runner.execute import INFRASTRUCTURE, OK
 
 #: The workflow's steps that run planned jobs (aliases of SCMIB_JOB in workflows/scmib.nf).
 JOB_STEPS = ("LOAD_DATASET", "PROCESS_DATASET", "RUN_METHOD", "PREPARE_PREDICTION", "RUN_METRIC")
@@ -59,7 +59,11 @@ def check_run(
     for job_id, row in tasks[~tasks["status"].isin(["COMPLETED", "CACHED"])].iterrows():
         problems.append(f"{job_id}: its task ended {row.status} (exit {row.exit})")
     started = set(tasks.index)
-    recorded = set(runs.index[~runs["status"].isin(["upstream_failed", INFRASTRUCTURE])])
+    # A job downstream of one that did not succeed never starts: collect records it (upstream_failed,
+    # or not_applicable below a job that does not apply) without a task.
+    succeeded = set(runs.index[runs["status"].isin(OK)])
+    skipped = {job_id for job_id, job in planned.items() if set(job.get("deps", [])) - succeeded}
+    recorded = set(runs.index[~runs["status"].isin(["upstream_failed", INFRASTRUCTURE])]) - skipped
     problems += [f"{job_id}: recorded but no task ran it" for job_id in sorted(recorded - started)]
     reran = set(tasks.index[tasks["status"] != "CACHED"])
     if all_cached and reran:

@@ -68,13 +68,15 @@ def read_job_entry(path: Path) -> dict[str, Any]:
     return entry
 
 
-def executor_exit_status(result: JobResult, attempt: int, max_attempts: int) -> int:
+def executor_exit_status(result: JobResult, attempt: int, max_attempts: int, capped: bool = False) -> int:
     """What ``scmib job`` exits with: 0 when the outcome is recorded, 137 to be retried with more memory.
 
-    Only a memory kill is worth another attempt; a timeout, a failure or a
-    result that does not apply would end the same way again.
+    Only a memory kill is worth another attempt, and only while the next attempt gets more memory
+    (``capped``: the executor's cap, ``resourceLimits``, already held this one below its request, so
+    every later attempt would get the same); a timeout, a failure or a result that does not apply
+    would end the same way again.
     """
-    return OOM_EXIT if result.status == OOM and attempt < max_attempts else 0
+    return OOM_EXIT if result.status == OOM and attempt < max_attempts and not capped else 0
 
 
 def _write_record(job_dir: Path, record_dir: Path, score_files: list[Path]) -> None:
@@ -105,13 +107,15 @@ def run_planned_job(
     task_time_s: float | None = None,
     record_root: Path | None = None,
     threads: int | None = None,
+    task_memory_gb: float | None = None,
 ) -> int:
     """Run one job of a plan in the current folder; return the exit status for the executor.
 
     ``task_time_s`` is the executor's time limit of this task: the component is
     stopped (and recorded as ``timeout``) before it. ``threads`` is what the
-    executor gave the task (its request may have been capped), and the memory
-    limit is the job's request times the attempt, as the executor's. The record folder goes to
+    executor gave the task (its request may have been capped); the memory limit is
+    the job's request times the attempt, as the executor's, or ``task_memory_gb`` where the
+    executor gave less (a cap), and then a memory kill is recorded, not retried. The record folder goes to
     ``record_root/<job folder>``. See :func:`executor_exit_status` for the exit status.
     """
     entry = read_job_entry(job_file)
@@ -131,7 +135,10 @@ def run_planned_job(
     os.environ.pop(MIRROR_ENV, None)
     # Nextflow ends a task with SIGTERM (a cancelled run, -resume after Ctrl-C): kill the component too.
     signal.signal(signal.SIGTERM, raise_interrupt)
-    memory_gb = entry.get("memory_gb", 0) * attempt * MEMORY_MARGIN or None
+    requested_gb = entry.get("memory_gb", 0) * attempt
+    # Nextflow's task.memory is the request unless resourceLimits capped it.
+    capped = task_memory_gb is not None and task_memory_gb < requested_gb - 0.01
+    memory_gb = (task_memory_gb if capped else requested_gb) * MEMORY_MARGIN or None
     threads = threads or entry.get("cpus", 1)
     key = entry.get("key", "")
     result = run_job(job, key, threads=threads, time_limit=limit, memory_limit_gb=memory_gb)
@@ -143,7 +150,7 @@ def run_planned_job(
     print(f"{job.id}: {result.status} (exit {result.exit_code}, {result.wall_time_s} s)")
     if result.message:
         print(result.message)
-    return executor_exit_status(result, attempt, max_attempts)
+    return executor_exit_status(result, attempt, max_attempts, capped)
 
 
 def _recorded(folder: Path, relative_to: Path) -> JobResult | None:
