@@ -425,6 +425,17 @@ def cmd_images(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fetch_data(args: argparse.Namespace) -> int:
+    from scmib.data.mirror import make_mirror
+
+    files = make_mirror(Path(args.folder), mirror=args.data_mirror, cache_dir=args.cache_dir)
+    print(
+        f"{args.folder}: {len(files)} files, each checked by its sha256; use it as --data_mirror "
+        f"{args.folder} and, for the tests, SCMIB_TEST_DATA={args.folder}"
+    )
+    return 0
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from scmib.contracts import check_file, load_contract, shared_axis_problems
     from scmib.errors import ContractError
@@ -730,6 +741,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--pip-requirements", action="store_true", help="list what pip installs beyond scmib instead"
     )
     images.set_defaults(func=cmd_images)
+
+    fetch_data = sub.add_parser(
+        "fetch-data",
+        help="download the bundled datasets' files and the organisers' starter task files into a "
+        "data mirror folder (the tests' data)",
+    )
+    fetch_data.add_argument("folder", help="folder to fill, in the layout of shared/data")
+    fetch_data.add_argument("--data_mirror", help="a folder to copy files from instead of downloading")
+    fetch_data.add_argument("--cache_dir", help="download cache (default: ~/.cache/scmib)")
+    fetch_data.set_defaults(func=cmd_fetch_data)
 
     validate = sub.add_parser("validate", help="check a file against a file contract")
     validate.add_argument("file")
