@@ -11,9 +11,11 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO
+from conftest import COMPONENTS, REPO, run_cli
 
 import scmib.evaluate
+from scmib.io import read_h5ad
+from scmib.spec import discover
 
 DATASETS = ("neurips2021_starter_cite", "neurips2021_starter_multiome")
 
@@ -68,6 +70,11 @@ def test_joint_embedding_metrics_equal_the_components(run):
             assert_same(scmib.evaluate.joint_embedding(adata), expected)
             checked |= set(expected.dropna().index)
     assert {"ti_cons_batch_mean", "nmi", "asw_batch", "graph_conn", "clisi", "mean_of_six"} <= checked
+    # A selection computes only what it names, with the same values.
+    adata = solution.copy()
+    adata.obsm["X_emb"] = ad.read_h5ad(folder / "pca_concat" / "prediction.h5ad")[solution.obs_names].X
+    some = scmib.evaluate.joint_embedding(adata, metrics=["graph_conn", "ilisi"])
+    assert_same(some, run_values(results, "joint_embedding", dataset, variant, "pca_concat")[some.index])
 
 
 def test_cell_cycle_conservation_equals_the_component(tmp_path, data_dir):
@@ -90,6 +97,9 @@ def test_cell_cycle_conservation_equals_the_component(tmp_path, data_dir):
         got = scmib.evaluate.joint_embedding(adata, metrics=["cc_cons"])
         assert list(got.index) == ["cc_cons"] and np.isfinite(expected["cc_cons"])
         assert got["cc_cons"] == pytest.approx(expected["cc_cons"], rel=1e-12)
+        # One batch of it still carries the stored variance of all: recomputed for that batch.
+        first = adata[adata.obs["batch"] == adata.obs["batch"].iloc[0]].copy()
+        assert np.isfinite(scmib.evaluate.joint_embedding(first, metrics=["cc_cons"])["cc_cons"])
         # Without the variance the solution stores, it is computed from adata.X: equal to rounding.
         del adata.uns["cc_variance_before"]
         again = scmib.evaluate.joint_embedding(adata, metrics=["cc_cons"])["cc_cons"]
@@ -120,7 +130,7 @@ def test_bad_inputs_say_what_was_expected(run):
     outdir, _ = run
     solution = ad.read_h5ad(outdir / "joint_embedding" / DATASETS[0] / "gex_adt" / "data" / "solution.h5ad")
     solution.obsm["X_emb"] = np.full((solution.n_obs, 2), np.nan)
-    with pytest.raises(ValueError, match=r"obsm\['X_emb'\]: expected finite values of 1 to 100 dimensions"):
+    with pytest.raises(ValueError, match=r"obsm\['X_emb'\] holds NaN or infinite values"):
         scmib.evaluate.joint_embedding(solution)
     with pytest.raises(ValueError, match=r"metrics: unknown \['nmj'\]; known: asw_label"):
         scmib.evaluate.joint_embedding(solution, metrics=["nmj"])
@@ -128,3 +138,79 @@ def test_bad_inputs_say_what_was_expected(run):
         scmib.evaluate.predict_modality(np.zeros((2, 3)), np.zeros((3, 2)))
     with pytest.raises(ValueError, match=r"expected \(3, 3\) from pairing_ix"):
         scmib.evaluate.match_modalities(np.eye(2), [0, 1, 2])
+
+
+def component_values(tmp_path: Path, prediction: ad.AnnData, solution: ad.AnnData) -> pd.Series:
+    """The asw and lisi components' values for these files, NaN where not applicable."""
+    prediction.write_h5ad(tmp_path / "prediction.h5ad")
+    solution.write_h5ad(tmp_path / "solution.h5ad")
+    values = {}
+    for metric in ("asw", "lisi"):
+        run_cli(
+            f"joint_embedding/metrics/{metric}",
+            input_prediction=tmp_path / "prediction.h5ad",
+            input_solution=tmp_path / "solution.h5ad",
+            output=tmp_path / f"{metric}.h5ad",
+        )
+        score = read_h5ad(tmp_path / f"{metric}.h5ad")
+        values.update(zip(score.uns["metric_ids"], map(float, score.uns["metric_values"]), strict=True))
+    return pd.Series(values)
+
+
+@pytest.mark.parametrize("case", ["sites", "one_batch", "types_in_one_batch"])
+def test_sites_one_batch_and_a_nan_part_as_the_components_score_them(data_dir, tmp_path, case):
+    """The organisers' starter embedding with a site column, one batch only, or each cell type in
+    one batch (batch ASW is NaN, not inapplicable, and so is the competition's mean of six)."""
+    folder = data_dir / "neurips2021_starter" / "cite" / "joint_embedding"
+    prediction, solution = ad.read_h5ad(folder / "prediction.h5ad"), ad.read_h5ad(folder / "solution.h5ad")
+    batch = solution.obs["batch"].astype(str)
+    if case == "sites":
+        solution.obs["site"] = batch.map({"s1d1": "site1", "s1d2": "site2"})
+    elif case == "one_batch":
+        solution = solution[batch == "s1d1"].copy()
+        prediction = prediction[solution.obs_names].copy()
+    else:
+        solution.obs["cell_type"] = solution.obs["cell_type"].astype(str) + "_" + batch
+    expected = component_values(tmp_path, prediction, solution)
+    adata = solution.copy()
+    adata.obsm["X_emb"] = prediction[solution.obs_names].X
+    got = scmib.evaluate.joint_embedding(
+        adata, metrics=["asw_label", "asw_batch", "clisi", "ilisi", "ilisi_site"]
+    )
+    assert_same(got[expected.index], expected)
+    if case == "sites":
+        assert np.isfinite(got["ilisi_site"])
+    if case == "one_batch":
+        assert got[["asw_batch", "ilisi", "ilisi_site"]].isna().all()
+    if case == "types_in_one_batch":
+        assert np.isnan(got["asw_batch"])
+        assert np.isnan(scmib.evaluate.joint_embedding(adata, metrics=["mean_of_six"])["mean_of_six"])
+
+
+def test_a_prediction_with_its_names_reordered_scores_the_same(data_dir):
+    folder = data_dir / "neurips2021_starter" / "cite" / "match_modality"
+    prediction, solution = ad.read_h5ad(folder / "prediction.h5ad"), ad.read_h5ad(folder / "test_sol.h5ad")
+    prediction.obs_names, prediction.var_names = solution.obs_names, solution.var_names
+    as_given = scmib.evaluate.match_modalities(prediction, solution)
+    rows, cols = (
+        np.random.default_rng(0).permutation(prediction.n_obs),
+        np.random.default_rng(1).permutation(prediction.n_vars),
+    )
+    shuffled = prediction[rows][:, cols].copy()
+    assert_same(scmib.evaluate.match_modalities(shuffled, solution), as_given)
+    # As arrays, positions are the pairing: the same weights in shuffled positions score less.
+    assert (
+        scmib.evaluate.match_modalities(shuffled.X, solution.uns["pairing_ix"])["match_probability"]
+        < (as_given["match_probability"])
+    )
+
+
+def test_the_metric_ids_are_the_components_own():
+    specs = [s for s in discover(COMPONENTS) if s.kind == "metric"]
+
+    def ids(task: str) -> set[str]:
+        return {m.name for s in specs if s.task == task for m in s.info.metrics}
+
+    assert set(scmib.evaluate.PREDICTION_METRICS) == ids("predict_modality")
+    assert set(scmib.evaluate.MATCHING_METRICS) == ids("match_modalities")
+    assert set(scmib.evaluate.EMBEDDING_METRICS) == ids("joint_embedding") | {"mean_of_six"}

@@ -14,8 +14,9 @@ class SpecError(ScmibError):
     """A component spec or file contract is malformed (names the file and the field)."""
 
 
-class ContractError(ScmibError):
-    """A data file does not follow its file contract (names the file, the slot and the expectation)."""
+class ContractError(ScmibError, ValueError):
+    """A data file (or object) does not follow its file contract (names the file, the slot and the
+    expectation); a ``ValueError`` too, as a wrong value handed to a Python function is."""
 
 
 class NotApplicable(ScmibError):

@@ -6,13 +6,15 @@ before it is a component::
 
     import scmib.evaluate
 
-    scmib.evaluate.predict_modality(truth, prediction)               # RMSE, MAE, correlations
-    scmib.evaluate.match_modalities(weights, pairing_ix, cell_types)  # match probability, AUPR, ...
-    scmib.evaluate.joint_embedding(adata, "X_emb")                   # the competition's six and more
+    scmib.evaluate.predict_modality(truth, prediction)        # RMSE, MAE, correlations
+    scmib.evaluate.match_modalities(prediction, solution)     # match probability, AUPR, ...
+    scmib.evaluate.joint_embedding(adata, "X_emb")            # the competition's six and more
 
 Each returns a :class:`pandas.Series` indexed by the metric ids of the results table
-(``results.tsv``), NaN where a metric does not apply (one batch: nothing to mix). The tests
-check every value against the components' own on a run of the benchmark.
+(``results.tsv``), NaN where a metric does not apply (one batch: nothing to mix). Inputs that
+cannot be scored raise ``ValueError`` (:class:`~scmib.errors.ContractError` for AnnData objects)
+naming the slot and what was expected. The tests check every value against the components' own
+on a run of the benchmark.
 """
 
 from __future__ import annotations
@@ -27,13 +29,36 @@ import scipy.sparse as sp
 from scmib.metrics.embedding.cell_cycle import cell_cycle_conservation, stored_variance_before
 from scmib.metrics.embedding.clustering import ari, optimal_louvain
 from scmib.metrics.embedding.graph import graph_connectivity, knn_graph
+from scmib.metrics.embedding.inputs import checked_embedding, is_degenerate
 from scmib.metrics.embedding.lisi import clisi, ilisi
 from scmib.metrics.embedding.silhouette import asw_batch, asw_label
-from scmib.metrics.embedding.trajectory import trajectory_conservation
+from scmib.metrics.embedding.trajectory import trajectory_columns, trajectory_conservation
 from scmib.metrics.inputs import aligned_layers
-from scmib.metrics.matching import cell_type_shares, format_problems, match_probabilities, pair_auc
+from scmib.metrics.matching import (
+    cell_type_shares,
+    checked_weights,
+    format_problems,
+    match_probabilities,
+    pair_auc,
+    solution_pairing,
+)
 from scmib.metrics.regression import mae, pearsons, rmse, spearmans
 from scmib.runner.plan import load_task_info
+
+#: The metric ids :func:`predict_modality` returns.
+PREDICTION_METRICS = (
+    "rmse", "mae", "pearson_per_cell", "pearson_per_feature", "pearson_overall",
+    "spearman_per_cell", "spearman_per_feature", "spearman_overall",
+)  # fmt: skip
+#: The metric ids :func:`match_modalities` returns.
+MATCHING_METRICS = ("match_probability", "aupr", "auroc", "cell_type_share", "format_ok")
+#: The metric ids :func:`joint_embedding` computes (all by default).
+EMBEDDING_METRICS = (
+    "asw_label", "asw_batch", "nmi", "ari", "graph_conn", "ti_cons_batch_mean", "ti_cons_batch_gex",
+    "ti_cons_batch_mod2", "cc_cons", "clisi", "ilisi", "ilisi_site", "mean_of_six",
+)  # fmt: skip
+_TRAJECTORY = ("ti_cons_batch_mean", "ti_cons_batch_gex", "ti_cons_batch_mod2")
+_GRAPH = ("nmi", "ari", "graph_conn", *_TRAJECTORY)
 
 
 def _dense(values) -> np.ndarray:
@@ -43,17 +68,18 @@ def _dense(values) -> np.ndarray:
 def predict_modality(
     truth: ad.AnnData | np.ndarray, prediction: ad.AnnData | np.ndarray, layer: str = "normalized"
 ) -> pd.Series:
-    """RMSE, MAE and Pearson/Spearman correlations (per cell, per feature, overall) of a prediction.
+    """The prediction metrics: :data:`PREDICTION_METRICS` (RMSE, MAE, and Pearson and Spearman
+    correlations per cell, per feature and overall).
 
     ``truth`` and ``prediction`` are cells x features: arrays (dense or sparse) of the same shape,
-    or AnnData objects whose ``layers[layer]`` hold the values (the test ``mod2`` file and a
+    or AnnData objects whose ``layers[layer]`` hold the values (a test ``mod2`` file and a
     prediction file), the prediction's cells and features put in the truth's order by name.
     Scores are on the normalised values, as the competition's (log-normalised GEX, CLR ADT, ...).
     """
     if isinstance(truth, ad.AnnData) or isinstance(prediction, ad.AnnData):
         if not (isinstance(truth, ad.AnnData) and isinstance(prediction, ad.AnnData)):
             raise TypeError("truth and prediction: give two AnnData objects or two arrays")
-        expected, predicted = aligned_layers(prediction, truth, "prediction", layer)
+        expected, predicted = aligned_layers(prediction, truth, "(in memory)", layer)
     else:
         expected, predicted = _dense(truth), _dense(prediction)
         if expected.shape != predicted.shape:
@@ -62,48 +88,54 @@ def predict_modality(
     for name, function in (("pearson", pearsons), ("spearman", spearmans)):
         for axis, label in (("cell", "per_cell"), ("feature", "per_feature"), ("overall", "overall")):
             values[f"{name}_{label}"] = float(function(expected, predicted, axis).mean())
-    return pd.Series(values, dtype=np.float64)
+    return pd.Series(values, dtype=np.float64)[list(PREDICTION_METRICS)]
 
 
 def match_modalities(
-    weights: np.ndarray | sp.spmatrix, pairing_ix: Sequence[int], cell_types: Sequence[str] | None = None
+    prediction: ad.AnnData | np.ndarray | sp.spmatrix,
+    solution: ad.AnnData | Sequence[int],
+    cell_types: Sequence[str] | None = None,
 ) -> pd.Series:
-    """Match probability, AUPR, AUROC, the share of weight on the right cell type, and the format.
+    """The matching metrics: :data:`MATCHING_METRICS` (match probability, AUPR, AUROC, the share
+    of weight on the right cell type, and whether the format holds).
 
-    ``weights`` is N x N (test mod1 cells x test mod2 rows, dense or sparse; the competition's
-    format is sparse, non-negative, rows summing to 1, at most 1,000 non-zeros per cell).
-    ``pairing_ix[j]`` is the mod1 row whose true pair is mod2 row ``j`` (a solution's
-    ``uns["pairing_ix"]``). ``cell_types`` are the mod1 cells' types; without them
-    ``cell_type_share`` is NaN. ``format_ok`` is 1 when the format holds; the other metrics are
-    computed either way, as the competition did.
+    Either two AnnData objects, a prediction file (``X``: test mod1 cells x test mod2 rows, put in
+    the solution's order by name where its names are the solution's in another order) and its
+    solution (``uns["pairing_ix"]``, ``obs["cell_type"]`` if it has one); or the N x N weights
+    (dense or sparse) and ``pairing_ix`` itself, where ``pairing_ix[j]`` is the mod1 row whose
+    true pair is mod2 row ``j``, with the mod1 cells' ``cell_types`` if there are any. Without
+    cell types ``cell_type_share`` is NaN. ``format_ok`` is 1 when the competition's format holds
+    (sparse, non-negative, rows summing to 1, at most 1,000 non-zeros per cell); the other metrics
+    are computed either way, as the competition did.
     """
-    pairing = np.asarray(pairing_ix).astype(np.int64)
+    if isinstance(solution, ad.AnnData):
+        if not isinstance(prediction, ad.AnnData):
+            raise TypeError("with a solution AnnData, give the prediction as an AnnData too")
+        weights, pairing = checked_weights(prediction, solution, "(in memory)"), solution_pairing(solution)
+        if cell_types is None and "cell_type" in solution.obs:
+            cell_types = solution.obs["cell_type"].to_numpy()
+    else:
+        weights, pairing = prediction, np.asarray(solution).astype(np.int64)
+        if weights.shape != (len(pairing), len(pairing)):
+            raise ValueError(
+                f"weights have shape {weights.shape}, expected ({len(pairing)}, {len(pairing)}) "
+                "from pairing_ix"
+            )
     n_cells = len(pairing)
-    if weights.shape != (n_cells, n_cells):
-        raise ValueError(
-            f"weights have shape {weights.shape}, expected ({n_cells}, {n_cells}) from pairing_ix"
-        )
+    if not np.array_equal(np.sort(pairing), np.arange(n_cells)):
+        raise ValueError(f"pairing_ix: expected a permutation of 0..{n_cells - 1}")
+    if cell_types is not None and len(cell_types) != n_cells:
+        raise ValueError(f"cell_types: {len(cell_types)} values, expected one per test cell ({n_cells})")
     aupr, auroc = pair_auc(weights, pairing)
-    share = (
-        float(cell_type_shares(weights, pairing, np.asarray(cell_types)).mean())
-        if cell_types is not None
-        else np.nan
-    )
+    share = np.nan if cell_types is None else cell_type_shares(weights, pairing, np.asarray(cell_types))
     values = {
         "match_probability": float(match_probabilities(weights, pairing).mean()),
         "aupr": aupr,
         "auroc": auroc,
-        "cell_type_share": share,
+        "cell_type_share": float(np.mean(share)),
         "format_ok": float(not format_problems(weights, n_cells)),
     }
     return pd.Series(values, dtype=np.float64)
-
-
-#: The metric ids :func:`joint_embedding` computes, as in the results table.
-EMBEDDING_METRICS = (
-    "asw_label", "asw_batch", "nmi", "ari", "graph_conn", "ti_cons_batch_mean", "ti_cons_batch_gex",
-    "ti_cons_batch_mod2", "cc_cons", "clisi", "ilisi", "ilisi_site", "mean_of_six",
-)  # fmt: skip
 
 
 def joint_embedding(
@@ -114,7 +146,7 @@ def joint_embedding(
     label_key: str = "cell_type",
     pseudotime_keys: tuple[str, str] | None = None,
     cell_cycle_keys: tuple[str, str] = ("S_score", "G2M_score"),
-    site_key: str | None = None,
+    site_key: str | None = "site",
     metrics: Sequence[str] | None = None,
 ) -> pd.Series:
     """The joint-embedding metrics of ``adata.obsm[embedding]`` (cells x 1-100 dimensions).
@@ -123,86 +155,77 @@ def joint_embedding(
     and ``ari`` (Louvain at the best of 20 resolutions), ``graph_conn``, ``ti_cons_batch_mean``
     (with its ``_gex`` and ``_mod2`` halves), ``cc_cons``, ``clisi``, ``ilisi`` and
     ``ilisi_site``; the graph metrics share one scanpy kNN graph (15 neighbours) of the embedding.
-    ``mean_of_six`` is the competition's ranking score, the plain mean of the six it scored
-    (those that apply). ``metrics``: only these ids (default: all of :data:`EMBEDDING_METRICS`).
+    ``mean_of_six`` is the competition's ranking score: the plain mean of the six it scored, those
+    that do not apply left out (NaN if one that applies is NaN, as in the results table).
+    ``metrics``: only these ids (default: all of :data:`EMBEDDING_METRICS`).
 
-    ``adata.obs`` holds ``batch_key`` and ``label_key``. ``pseudotime_keys`` are the columns of
-    the GEX and the other modality's trajectory order (NaN off the trajectories); by default the
-    competition's ``pseudotime_order_GEX`` and ``pseudotime_order_ADT`` or ``_ATAC``.
-    ``cell_cycle_keys`` are the S and G2M scores, and ``adata.X`` the log-normalised GEX before
-    integration, whose cell-cycle variance ``cc_cons`` compares with the embedding's (scib's
-    ``adata_pre``; a task's solution file stores that variance in ``uns``, and it is used).
-    ``site_key``: a column of sites for ``ilisi_site``. A metric whose columns are missing, or
-    that measures batch mixing in one batch, is NaN; an embedding with every cell at one point
-    scores the worst value, 0, where the metric is undefined, as in a run.
+    ``adata.obs`` holds ``batch_key`` and ``label_key``, and (where the metrics apply) the
+    trajectory orders ``pseudotime_keys`` of the GEX and the other modality (NaN off the
+    trajectories; by default the task's ``pseudotime_order_GEX`` and ``pseudotime_order_ADT`` or
+    ``_ATAC``), the S and G2M scores ``cell_cycle_keys``, and the sites ``site_key``.
+    ``adata.X`` is the log-normalised GEX before integration, whose cell-cycle variance
+    ``cc_cons`` compares with the embedding's (scib's ``adata_pre``); a task's solution file
+    stores that variance per batch in ``uns`` (``cc_batches``, ``cc_variance_before``), which is
+    used where its batches are the cells' (delete it after keeping only some cells of a batch).
+    A metric whose columns are missing, or that measures batch mixing in one batch, is NaN; an
+    embedding with every cell at one point scores the worst value, 0, where a metric is undefined,
+    as in a run. Louvain's resolutions run one after another here (in a run, in parallel).
     """
     summary = load_task_info("joint_embedding")["summary_metric"]
     wanted = list(EMBEDDING_METRICS if metrics is None else metrics)
     if unknown := sorted(set(wanted) - set(EMBEDDING_METRICS)):
         raise ValueError(f"metrics: unknown {unknown}; known: {', '.join(EMBEDDING_METRICS)}")
     computed = set(wanted) | (set(summary["of"]) if summary["name"] in wanted else set())
-    values = np.asarray(adata.obsm[embedding], dtype=np.float64)
-    if values.ndim != 2 or not 1 <= values.shape[1] <= 100 or not np.all(np.isfinite(values)):
-        raise ValueError(
-            f"obsm['{embedding}']: expected finite values of 1 to 100 dimensions, got {values.shape}"
-        )
+    values = checked_embedding(adata.obsm[embedding], f"obsm['{embedding}']")
     obs = adata.obs
     labels, batches = obs[label_key].astype(str).to_numpy(), obs[batch_key].astype(str).to_numpy()
     one_batch = len(np.unique(batches)) < 2
-    if pseudotime_keys is None:
-        mod2 = next(
-            (f"pseudotime_order_{m}" for m in ("ADT", "ATAC") if f"pseudotime_order_{m}" in obs), None
-        )
-        pseudotime_keys = ("pseudotime_order_GEX", mod2) if mod2 else None
-    trajectories = pseudotime_keys is not None and all(
-        key in obs and obs[key].notna().any() for key in pseudotime_keys
-    )
+    columns = trajectory_columns(obs) if pseudotime_keys is None else pseudotime_keys
+    on_trajectories = columns is not None and all(key in obs and obs[key].notna().any() for key in columns)
     applies = {
         "asw_batch": not one_batch,
         "ilisi": not one_batch,
-        "ilisi_site": site_key is not None and obs[site_key].nunique() >= 2,
+        "ilisi_site": site_key is not None and site_key in obs and obs[site_key].nunique() >= 2,
         "cc_cons": set(cell_cycle_keys) <= set(obs),
-        **dict.fromkeys(["ti_cons_batch_mean", "ti_cons_batch_gex", "ti_cons_batch_mod2"], trajectories),
+        **dict.fromkeys(_TRAJECTORY, on_trajectories),
     }
-    todo = {name for name in computed if applies.get(name, True)}
-    result = dict.fromkeys(EMBEDDING_METRICS[:-1], np.nan)
-    if np.all(np.ptp(values, axis=0) == 0):  # every cell at one point: distances and graphs undefined
-        result.update(dict.fromkeys(todo - {summary["name"]}, 0.0))
-        return _selected(result, wanted, summary)
+    todo = {name for name in computed - {summary["name"]} if applies.get(name, True)}
+    result = dict.fromkeys(EMBEDDING_METRICS, np.nan)
+    if is_degenerate(values):  # every cell at one point: distances and graphs undefined
+        result.update(dict.fromkeys(todo, 0.0))
+        todo = set()
 
     if "asw_label" in todo:
         result["asw_label"] = asw_label(values, labels)
     if "asw_batch" in todo:
         result["asw_batch"] = asw_batch(values, batches, labels)
-    if todo & {"nmi", "ari", "graph_conn", "ti_cons_batch_mean", "ti_cons_batch_gex", "ti_cons_batch_mod2"}:
+    if todo & set(_GRAPH):
         graph = knn_graph(values)
     if todo & {"nmi", "ari"}:
-        clusters, result["nmi"], _ = optimal_louvain(graph, labels)
+        # One resolution at a time: forking a pool after numba's OpenMP code ran in this process
+        # (pynndescent, from 4,096 cells) can abort it; a run builds the graph in another process.
+        clusters, result["nmi"], _ = optimal_louvain(graph, labels, workers=1)
         result["ari"] = ari(labels, clusters)
     if "graph_conn" in todo:
         result["graph_conn"] = graph_connectivity(graph.obsp["connectivities"], obs[label_key])
-    if todo & {"ti_cons_batch_mean", "ti_cons_batch_gex", "ti_cons_batch_mod2"}:
-        halves = [
-            trajectory_conservation(graph, obs[key].to_numpy(), labels, batches) for key in pseudotime_keys
-        ]
+    if todo & set(_TRAJECTORY):
+        halves = [trajectory_conservation(graph, obs[key].to_numpy(), labels, batches) for key in columns]
         result["ti_cons_batch_gex"], result["ti_cons_batch_mod2"] = halves
         result["ti_cons_batch_mean"] = sum(halves) / 2
     if "cc_cons" in todo:
         scores = obs[list(cell_cycle_keys)].to_numpy(dtype=np.float64)
         before = stored_variance_before(adata, batches, scores)
         result["cc_cons"] = cell_cycle_conservation(before, values, batches, scores)
+        # As the component: no batch with cell-cycle variance to conserve is "does not apply".
+        applies["cc_cons"] = not np.isnan(result["cc_cons"])
     if "clisi" in todo:
         result["clisi"] = clisi(values, labels)
     if "ilisi" in todo:
         result["ilisi"] = ilisi(values, batches)
     if "ilisi_site" in todo:
         result["ilisi_site"] = ilisi(values, obs[site_key].astype(str).to_numpy())
-    return _selected(result, wanted, summary)
-
-
-def _selected(result: dict[str, float], wanted: list[str], summary: dict) -> pd.Series:
-    """The ``wanted`` metrics of ``result``, with the competition's summary (``mean_of_six``: the
-    plain mean of its six that apply, as the results table derives it) where wanted."""
-    applicable = [result[name] for name in summary["of"] if not np.isnan(result[name])]
-    result[summary["name"]] = float(np.mean(applicable)) if applicable else np.nan
+    # The summary's rule in the results table: parts that do not apply are left out, and a part
+    # that applies but is NaN makes it NaN.
+    parts = [result[name] for name in summary["of"] if applies.get(name, True)]
+    result[summary["name"]] = float(np.mean(parts)) if parts else np.nan
     return pd.Series({name: result[name] for name in wanted}, dtype=np.float64)

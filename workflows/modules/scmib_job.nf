@@ -30,10 +30,11 @@ process SCMIB_JOB {
     // maxRetries holds --max_attempts (retryOrIgnore stops there, below Nextflow's own limit). Read as
     // task.maxRetries, not params.max_attempts: parameters a script uses are part of its cache key.
     maxRetries params.max_attempts
-    // Staged files count by name and size, not timestamps: an upstream job's folder is named by
-    // its task's own hash, the component's content is in the entry's key, and a timestamp (an
-    // editor's swap file in the component folder, a shared file system, a touched mirror) says
-    // nothing about what the job reads.
+    // Staged files count by path and size, not timestamps: an upstream job's folder is named by
+    // its task's own hash, and the component's content is in the entry's key (the staged
+    // component folder's own hash no longer reflects its files at all); a timestamp (an editor's
+    // swap file in the component folder, a shared file system, a touched mirror) says nothing
+    // about what the job reads.
     cache 'lenient'
     errorStrategy retryOrIgnore(task.exitStatus, task.attempt, task.maxRetries, task.memory < attemptMemory(job.memory_gb, task.attempt))
     publishDir params.outdir, mode: params.publish_dir_mode, pattern: 'jobs/*'

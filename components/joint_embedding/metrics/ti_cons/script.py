@@ -3,17 +3,15 @@
 from scmib.component import ComponentRun, run_component
 from scmib.errors import NotApplicable
 from scmib.metrics.embedding.inputs import embedding_inputs
-from scmib.metrics.embedding.trajectory import trajectory_conservation
+from scmib.metrics.embedding.trajectory import trajectory_columns, trajectory_conservation
 
 
 def main(run: ComponentRun) -> None:
     solution = run.read("input_solution")
-    mod2_key = next(
-        (f"pseudotime_order_{m}" for m in ("ADT", "ATAC") if f"pseudotime_order_{m}" in solution.obs), None
-    )
-    if "pseudotime_order_GEX" not in solution.obs or mod2_key is None:
+    columns = trajectory_columns(solution.obs)
+    if columns is None:
         raise NotApplicable("the solution has no pseudotime_order_GEX and pseudotime_order_ADT/ATAC")
-    names = {"ti_cons_batch_gex": "pseudotime_order_GEX", "ti_cons_batch_mod2": mod2_key}
+    names = dict(zip(("ti_cons_batch_gex", "ti_cons_batch_mod2"), columns, strict=True))
     if empty := [key for key in names.values() if not solution.obs[key].notna().any()]:
         raise NotApplicable(f"no cell of the solution is on a trajectory: {', '.join(empty)} is all NaN")
     inputs = embedding_inputs(run.read("input_prediction"), solution, str(run.path("input_prediction")))

@@ -87,7 +87,9 @@ def variance_before(data, batches: np.ndarray, scores: np.ndarray) -> dict[str, 
 def stored_variance_before(gex: ad.AnnData, batches: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     """:func:`variance_before` of ``gex.X`` per batch, or the values a task's solution file stores
     (``uns['cc_batches']`` and ``uns['cc_variance_before']``, computed once when the dataset is
-    processed, so every embedding is compared with the same numbers)."""
-    if "cc_variance_before" in gex.uns:
-        return dict(zip(gex.uns["cc_batches"], gex.uns["cc_variance_before"], strict=True))
+    processed, so every embedding is compared with the same numbers) where those are of the same
+    batches as ``batches`` (not, say, after a subset of the cells dropped a batch)."""
+    stored = gex.uns.get("cc_batches") if "cc_variance_before" in gex.uns else None
+    if stored is not None and {str(b) for b in stored} == set(np.unique(np.asarray(batches).astype(str))):
+        return dict(zip(map(str, stored), gex.uns["cc_variance_before"], strict=True))
     return variance_before(gex.X, batches, scores)

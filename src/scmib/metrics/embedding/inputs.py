@@ -34,7 +34,7 @@ class ScoredEmbedding:
     @property
     def degenerate(self) -> bool:
         """True when every cell sits at the same point: distances, graphs and PCs are undefined."""
-        return bool(np.all(np.ptp(self.embedding, axis=0) == 0))
+        return is_degenerate(self.embedding)
 
     @property
     def one_batch(self) -> bool:
@@ -68,6 +68,26 @@ class ScoredEmbedding:
         return out
 
 
+def is_degenerate(embedding: np.ndarray) -> bool:
+    """True when every cell (row) sits at the same point: distances, graphs and PCs are undefined."""
+    return bool(np.all(np.ptp(embedding, axis=0) == 0))
+
+
+def checked_embedding(values, where: str) -> np.ndarray:
+    """``values`` (cells x dimensions, dense or sparse) as float64, after checking there are 1 to
+    :data:`MAX_DIMENSIONS` dimensions and only finite values; :class:`ContractError` naming
+    ``where`` (the file and slot, say) otherwise."""
+    values = np.asarray(values.toarray() if sp.issparse(values) else values, dtype=np.float64)
+    if values.ndim != 2 or not 1 <= values.shape[1] <= MAX_DIMENSIONS:
+        raise ContractError(
+            f"{where} has {values.shape[1] if values.ndim == 2 else values.ndim} dimensions"
+            f"{'' if values.ndim == 2 else ' (axes)'}, expected 1 to {MAX_DIMENSIONS}"
+        )
+    if not np.all(np.isfinite(values)):
+        raise ContractError(f"{where} holds NaN or infinite values")
+    return values
+
+
 def embedding_inputs(prediction: ad.AnnData, solution: ad.AnnData, path: str) -> ScoredEmbedding:
     """The prediction's ``X`` as float64 in the solution's cell order.
 
@@ -78,13 +98,6 @@ def embedding_inputs(prediction: ad.AnnData, solution: ad.AnnData, path: str) ->
         raise ContractError(
             f"prediction '{path}': X has {prediction.n_obs} cells, the solution {solution.n_obs}"
         )
-    if not 1 <= prediction.n_vars <= MAX_DIMENSIONS:
-        raise ContractError(
-            f"prediction '{path}': X has {prediction.n_vars} dimensions, expected 1 to {MAX_DIMENSIONS}"
-        )
+    values = checked_embedding(prediction.X, f"prediction '{path}': X")
     rows = reorder(prediction.obs_names.to_numpy(), solution.obs_names.to_numpy(), "obs", path)
-    values = prediction.X.toarray() if sp.issparse(prediction.X) else np.asarray(prediction.X)
-    values = np.asarray(values if rows is None else values[rows], dtype=np.float64)
-    if not np.all(np.isfinite(values)):
-        raise ContractError(f"prediction '{path}': X holds NaN or infinite values")
-    return ScoredEmbedding(values, solution, prediction)
+    return ScoredEmbedding(values if rows is None else values[rows], solution, prediction)

@@ -20,6 +20,13 @@ from scipy.sparse.csgraph import connected_components
 ROOT_VOTE_COMPONENTS = 3
 
 
+def trajectory_columns(obs: pd.DataFrame) -> tuple[str, str] | None:
+    """A solution's two trajectory orders: ``pseudotime_order_GEX`` and the other modality's
+    (``pseudotime_order_ADT`` or ``_ATAC``); None when either is missing."""
+    mod2 = next((f"pseudotime_order_{m}" for m in ("ADT", "ATAC") if f"pseudotime_order_{m}" in obs), None)
+    return ("pseudotime_order_GEX", mod2) if mod2 and "pseudotime_order_GEX" in obs else None
+
+
 def _root(graph: ad.AnnData, start: np.ndarray) -> int | None:
     """Index (within ``graph``) of the root cell among the ``start`` cells, by scib's vote."""
     sc.tl.diffmap(graph)
