@@ -18,7 +18,7 @@ from scipy.stats import rankdata
 from scmib.changes import changed_components, run_arguments
 from scmib.containers import dockerfile_problems
 from scmib.nextflow.checks import reachability_problems
-from scmib.spec import discover, load_spec
+from scmib.spec import KIND_FOLDERS, discover, load_spec
 
 
 def scmib(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
@@ -74,23 +74,24 @@ def test_a_scaffolded_method_and_metric_run_in_the_benchmark(repo, data_dir):
     assert (solution["value"] == 0).all() and (mine["value"] > 0).all()
 
 
-def test_scaffolded_joint_embedding_components_run_in_the_benchmark(repo, data_dir):
-    scmib("new-component", "joint_embedding", "method", "my_embedding", cwd=repo)
-    scmib("new-component", "joint_embedding", "metric", "type_spread", cwd=repo)
-    scmib("new-component", "joint_embedding", "control_method", "batch_only", cwd=repo)
-    finish(
-        repo,
-        "joint_embedding/methods/my_embedding",
-        "joint_embedding/metrics/type_spread",
-        "joint_embedding/control_methods/batch_only",
-    )
-    out = repo / "out_je"
+def scaffold_and_run(repo: Path, data_dir: Path, task: str, components: dict[str, str], *selection: str):
+    """Scaffold ``components`` (kind: name) of ``task``, finish their TODOs, and run them on the
+    starter CITE cells under the test profile; the results table."""
+    for kind, name in components.items():
+        scmib("new-component", task, kind, name, cwd=repo)
+    finish(repo, *(f"{task}/{KIND_FOLDERS[kind]}/{name}" for kind, name in components.items()))
+    out = repo / f"out_{task}"
     scmib(
-        "run", "--task", "joint_embedding", "--profile", "test", "--datasets", "neurips2021_starter_cite",
-        "--methods", "my_embedding,batch_only", "--metrics", "type_spread,asw", "--outdir", str(out),
-        "--data_mirror", str(data_dir), "--no-progress", "--strict", cwd=repo,
+        "run", "--task", task, "--profile", "test", "--datasets", "neurips2021_starter_cite", *selection,
+        "--outdir", str(out), "--data_mirror", str(data_dir), "--no-progress", "--strict", cwd=repo,
     )  # fmt: skip
-    results = pd.read_csv(out / "results" / "results.tsv", sep="\t")
+    return pd.read_csv(out / "results" / "results.tsv", sep="\t"), out
+
+
+def test_scaffolded_joint_embedding_components_run_in_the_benchmark(repo, data_dir):
+    components = {"method": "my_embedding", "metric": "type_spread", "control_method": "batch_only"}
+    selection = ("--methods", "my_embedding,batch_only", "--metrics", "type_spread,asw")
+    results, _ = scaffold_and_run(repo, data_dir, "joint_embedding", components, *selection)
     mine = results[(results["method"] == "my_embedding") & (results["metric"] == "type_spread")]
     assert len(mine) == 1 and mine["status"].iloc[0] == "success" and mine["value"].iloc[0] > 0
     # The control placeholder keeps the batches and nothing else: the worst batch mixing of any
@@ -100,22 +101,9 @@ def test_scaffolded_joint_embedding_components_run_in_the_benchmark(repo, data_d
 
 
 def test_scaffolded_match_modalities_components_run_in_the_benchmark(repo, data_dir):
-    scmib("new-component", "match_modalities", "method", "my_match", cwd=repo)
-    scmib("new-component", "match_modalities", "control_method", "my_control", cwd=repo)
-    scmib("new-component", "match_modalities", "metric", "true_pair_rank", cwd=repo)
-    finish(
-        repo,
-        "match_modalities/methods/my_match",
-        "match_modalities/control_methods/my_control",
-        "match_modalities/metrics/true_pair_rank",
-    )
-    out = repo / "out_mm"
-    scmib(
-        "run", "--task", "match_modalities", "--profile", "test", "--datasets", "neurips2021_starter_cite",
-        "--methods", "my_match,my_control", "--metrics", "true_pair_rank,match_probability",
-        "--outdir", str(out), "--data_mirror", str(data_dir), "--no-progress", "--strict", cwd=repo,
-    )  # fmt: skip
-    results = pd.read_csv(out / "results" / "results.tsv", sep="\t")
+    components = {"method": "my_match", "control_method": "my_control", "metric": "true_pair_rank"}
+    selection = ("--methods", "my_match,my_control", "--metrics", "true_pair_rank,match_probability")
+    results, out = scaffold_and_run(repo, data_dir, "match_modalities", components, *selection)
     assert (results["status"] == "success").all()
     value = results.set_index(["variant", "method", "metric"])["value"]
     variants = out / "match_modalities" / "neurips2021_starter_cite"

@@ -13,6 +13,8 @@ process SCMIB_COLLECT {
     cpus 1
     memory 4.GB
     cache false
+    // --cluster_options reach this task too (an --account the cluster requires), as every job's.
+    clusterOptions "${params.cluster_options ?: ''}"
     errorStrategy 'terminate'
     publishDir params.outdir, mode: params.publish_dir_mode
 

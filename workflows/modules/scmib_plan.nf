@@ -18,6 +18,8 @@ process SCMIB_PLAN {
     cpus 1
     memory 2.GB
     cache false
+    // --cluster_options reach this task too (an --account the cluster requires), as every job's.
+    clusterOptions "${params.cluster_options ?: ''}"
     errorStrategy 'terminate'
     publishDir "${params.outdir}/pipeline_info", mode: params.publish_dir_mode
 
