@@ -10,7 +10,6 @@ from __future__ import annotations
 import anndata as ad
 import numpy as np
 import scipy.sparse as sp
-from scipy.stats import rankdata
 
 from scmib.errors import ContractError
 from scmib.methods.matching import MAX_NONZEROS_PER_CELL
@@ -61,42 +60,101 @@ def format_problems(weights, n_cells: int, tolerance: float = 1e-4) -> list[str]
     return problems
 
 
-def pair_auc(weights, pairing_ix: np.ndarray) -> tuple[float, float]:
-    """``(AUPR, AUROC)`` of the weights as scores of "is the true pair", over all N x N entries.
+#: Evenly spaced points on which the organisers' AUPR extends the curve from the last
+#: non-zero weight to all N x N entries (``extend_by`` of their ``aupr`` metric).
+EXTENSION_POINTS = 10_000
 
-    Entries with no weight are one tied group at the bottom, which keeps both
-    defined for every prediction (over non-zero entries only the solution has no
-    negatives). AUPR is scikit-learn's average precision (a step function over
-    distinct thresholds); AUROC is the Mann-Whitney statistic with ties as 1/2.
-    Computed from the non-zeros alone, so it never builds the N x N matrix.
+
+def pair_auc(weights, pairing_ix: np.ndarray) -> tuple[float, float]:
+    """``(AUPR, AUROC)`` of the weights as scores of "is the true pair", as the organisers
+    computed them (``pairing_aupr`` and ``pairing_auroc`` of their ``match_modality/metrics/aupr``).
+
+    The non-zero weights are ranked from the highest; at each rank the true and false positives
+    so far give a point of each curve, which starts at recall 0 with precision 1. The entries
+    without weight come last, in no order: the curve goes on along the straight line in those
+    counts to all N x N entries, taken at :data:`EXTENSION_POINTS` evenly spaced points. Each
+    area is the trapezoidal rule over the points. Where weights tie, the organisers' R code ranks
+    them in a random order, so its value varies from run to run; this is its expected value over
+    those orders, computed exactly (equal to theirs where no weights tie). For AUROC that is the
+    Mann-Whitney statistic with ties as 1/2. Computed from the non-zeros alone, so it never builds
+    the N x N matrix.
     """
     matrix = unshuffled(weights, pairing_ix).tocoo()
     n = matrix.shape[0]
     total, positives = float(n) * n, float(n)
     negatives = total - positives
-    scores = matrix.data
-    is_true = matrix.row == matrix.col
-    n_zero = total - len(scores)
-    zero_positives = positives - is_true.sum()
+    first, sizes, true_pairs = _tied_groups(matrix.data, matrix.row == matrix.col)
+    n_scored, n_true = len(matrix.data), int(true_pairs.sum())
+    del matrix
 
-    # AUROC: rank-sum of positives; the zero group holds the lowest ranks 1..n_zero.
-    ranks = n_zero + rankdata(scores)
-    rank_sum = ranks[is_true].sum() + zero_positives * (n_zero + 1) / 2
+    # AUROC: rank-sum of the positives, ranks ascending with ties averaged; the entries without
+    # weight are one group below them all (ranks 1..n_zero, in which lie the other true pairs).
+    n_zero = total - n_scored
+    mean_rank = n_zero + n_scored - first - (sizes - 1) / 2
+    rank_sum = true_pairs @ mean_rank + (positives - n_true) * (n_zero + 1) / 2
     auroc = (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
 
-    # AUPR: precision at each distinct threshold, descending, weighted by the recall gained.
-    order = np.argsort(-scores, kind="stable")
-    sorted_scores, sorted_true = scores[order], is_true[order]
-    # No weight at all (every entry 0, negative or NaN) leaves only the zero group's threshold.
-    last_of_tie = np.r_[np.flatnonzero(np.diff(sorted_scores)), len(sorted_scores) - 1][: len(scores)]
-    tp = np.cumsum(sorted_true)[last_of_tie].astype(np.float64)
-    predicted = (last_of_tie + 1).astype(np.float64)
-    recall = np.r_[0.0, tp / positives]
-    precision = tp / predicted
-    aupr = float(np.sum(np.diff(recall) * precision))
-    if zero_positives > 0:  # the last threshold (score 0) takes every entry
-        aupr += (1.0 - recall[-1]) * positives / total
+    aupr = _expected_ranked_aupr(first, sizes, true_pairs, positives)
+    if n_scored < total:  # the entries without weight, along a straight line to (N, N*N - N)
+        tp_last, fp_last = float(n_true), float(n_scored - n_true)
+        step = np.arange(1, EXTENSION_POINTS + 1) / EXTENSION_POINTS
+        true_positives = np.r_[tp_last, tp_last + step * (positives - tp_last)]
+        false_positives = np.r_[fp_last, fp_last + step * (negatives - fp_last)]
+        selected = true_positives + false_positives
+        # With no weight at all the line starts at the curve's first point: nothing selected, precision 1.
+        precision = np.divide(true_positives, selected, out=np.ones_like(selected), where=selected > 0)
+        aupr += _trapezoid(true_positives / positives, precision)
     return float(aupr), float(auroc)
+
+
+def _tied_groups(scores: np.ndarray, is_true: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The groups of equal ``scores`` from the highest: each one's first rank (0-based), size and
+    number of true pairs (``is_true``)."""
+    _, group, sizes = np.unique(scores, return_inverse=True, return_counts=True)
+    true_pairs = np.bincount(group[is_true], minlength=len(sizes))[::-1]
+    sizes = sizes[::-1]
+    return np.r_[0, np.cumsum(sizes)[:-1]], sizes, true_pairs
+
+
+#: Ranks per block of the expected-AUPR sum (bounds its memory at competition size).
+_RANKS_PER_BLOCK = 1 << 20
+
+
+def _expected_ranked_aupr(
+    first: np.ndarray, sizes: np.ndarray, true_pairs: np.ndarray, positives: float
+) -> float:
+    """The trapezoidal area under precision-recall over the ranked scores (tied groups as
+    :func:`_tied_groups` gives them; from recall 0 and precision 1), its expected value where
+    each group's ranks are in random order.
+
+    At rank k the trapezoid adds ``y_k / P * (tp_k / k + tp_{k-1} / (k-1)) / 2``, with ``y_k`` 1
+    for a true pair and ``tp_k`` the true pairs in the first k (the term of rank 1 is
+    ``y_1 / P * (tp_1 + 1) / 2``: precision 1 before any rank). In a group of m ranks holding a
+    true pairs after ``tp_0`` before it, in random order, at its j-th rank ``E[y] = a/m``,
+    ``E[y * tp_{k-1}] = E[y] * tp_0 + (j - 1) * a(a-1) / (m(m-1))`` and
+    ``E[y * tp_k] = E[y * tp_{k-1}] + E[y]``: the expectation is a sum of those (exact).
+    """
+    if not len(sizes):
+        return 0.0
+    chance = true_pairs / sizes  # E[y] in each group
+    both = true_pairs * (true_pairs - 1) / np.maximum(sizes * (sizes - 1), 1)  # two given ranks true
+    true_before = np.r_[0, np.cumsum(true_pairs)[:-1]]
+    area = 0.0
+    for start in range(1, int(sizes.sum()) + 1, _RANKS_PER_BLOCK):
+        rank = np.arange(start, min(start + _RANKS_PER_BLOCK, int(sizes.sum()) + 1), dtype=np.float64)
+        group = np.searchsorted(first, rank - 1, side="right") - 1
+        y_tp_before = chance[group] * true_before[group] + (rank - 1 - first[group]) * both[group]
+        area += np.sum((y_tp_before + chance[group]) / rank)
+        previous = rank - 1
+        if start == 1:  # rank 1: precision 1 before it
+            y_tp_before[0], previous[0] = chance[0], 1.0
+        area += np.sum(y_tp_before / previous)
+    return float(area / (2 * positives))
+
+
+def _trapezoid(x: np.ndarray, y: np.ndarray) -> float:
+    """Area under the points ``(x, y)`` by the trapezoidal rule (``numpy.trapezoid``, numpy >= 2)."""
+    return float(np.sum(np.diff(x) * (y[1:] + y[:-1])) / 2)
 
 
 def cell_type_shares(weights, pairing_ix: np.ndarray, cell_types: np.ndarray) -> np.ndarray:
