@@ -139,10 +139,11 @@ def _expected_ranked_aupr(
     chance = true_pairs / sizes  # E[y] in each group
     both = true_pairs * (true_pairs - 1) / np.maximum(sizes * (sizes - 1), 1)  # two given ranks true
     true_before = np.r_[0, np.cumsum(true_pairs)[:-1]]
-    area = 0.0
-    for start in range(1, int(sizes.sum()) + 1, _RANKS_PER_BLOCK):
-        rank = np.arange(start, min(start + _RANKS_PER_BLOCK, int(sizes.sum()) + 1), dtype=np.float64)
-        group = np.searchsorted(first, rank - 1, side="right") - 1
+    area, n_ranks = 0.0, int(sizes.sum())
+    for start in range(1, n_ranks + 1, _RANKS_PER_BLOCK):
+        ranks = np.arange(start, min(start + _RANKS_PER_BLOCK, n_ranks + 1))
+        group = np.searchsorted(first, ranks - 1, side="right") - 1  # integers: no copy of `first`
+        rank = ranks.astype(np.float64)
         y_tp_before = chance[group] * true_before[group] + (rank - 1 - first[group]) * both[group]
         area += np.sum((y_tp_before + chance[group]) / rank)
         previous = rank - 1
