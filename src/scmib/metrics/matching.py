@@ -76,8 +76,10 @@ def pair_auc(weights, pairing_ix: np.ndarray) -> tuple[float, float]:
     area is the trapezoidal rule over the points. Where weights tie, the organisers' R code ranks
     them in a random order, so its value varies from run to run; this is its expected value over
     those orders, computed exactly (equal to theirs where no weights tie). For AUROC that is the
-    Mann-Whitney statistic with ties as 1/2. Computed from the non-zeros alone, so it never builds
-    the N x N matrix.
+    Mann-Whitney statistic with ties as 1/2. Stored zeros, negative and non-finite weights are no
+    weight (:func:`unshuffled`; the organisers' script ranked whatever a file stored), and with no
+    weight at all the curve is the straight line alone (their script stops with an error there).
+    Computed from the non-zeros alone, so it never builds the N x N matrix.
     """
     matrix = unshuffled(weights, pairing_ix).tocoo()
     n = matrix.shape[0]
