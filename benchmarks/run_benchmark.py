@@ -11,7 +11,8 @@ every job started before the warm-start server) and gives the ratio; with
 commit's ``src``, e.g. from ``git worktree add /tmp/before REV``) with these
 components, so a change is timed against the code before it in one script.
 All runs share one numba cache folder, filled before the first (an image or an
-earlier run has it filled).
+earlier run has it filled). The machine's speed (``machine_speed.py``) is printed
+first, so figures from different machines can be related.
 
     python benchmarks/run_benchmark.py --data_mirror ../shared/data [--profile test]
         [--cold-start-reference] [--serial] [--reference-src DIR]
@@ -29,6 +30,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from machine_speed import machine_speed  # benchmarks/ is on the path when this script runs
 
 
 def timed_run(
@@ -81,6 +83,7 @@ def main() -> None:
     parser.add_argument("--save-runs", type=Path, help="write the first run's runs.tsv here")
     args = parser.parse_args()
     seeds = ("--seeds", str(args.seeds)) if args.seeds else ()
+    machine = machine_speed()  # before the runs, while the machine is idle
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["NUMBA_CACHE_DIR"] = str(Path(tmp) / "numba")
         warm_cache = [sys.executable, "-m", "scmib.metrics.embedding.graph", "--warm-numba-cache"]
@@ -103,6 +106,7 @@ def main() -> None:
             reference = timed_run(
                 Path(tmp) / "reference", args.profile, args.jobs, args.data_mirror, *seeds, src=src
             )
+    print(f"machine: {machine}")
     print(f"scmib run --profile {args.profile} --jobs {args.jobs}: {first['jobs']} jobs")
     print(
         f"  first run   : wall {first['wall_s']:8.1f} s  cpu {first['cpu_s']:8.1f} s  "

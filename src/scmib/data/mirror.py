@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 from scmib.data.cache import Source, fetch, sha256sum
-from scmib.data.sources import _NEURIPS_COMMIT, _NEURIPS_REPO, SNARESEQ2_MOP, TRIANA2021, neurips2021_starter
+from scmib.data.sources import SNARESEQ2_MOP, TRIANA2021, neurips2021_starter, neurips2021_starter_url
 from scmib.io import atomic_path
 
 #: The organisers' task files of the starter cells, as ``sha256sum`` lists them
@@ -58,12 +58,8 @@ de443516a1d4c589deca405b2154f41b4ce6b4dc63549f3a3058bd99d433c231  multiome/predi
 
 def _task_file(relpath: str, sha256: str) -> Source:
     modality, task, name = relpath.split("/")
-    stem = f"openproblems_bmmc_{modality}_starter"
-    return Source(
-        relpath=f"neurips2021_starter/{relpath}",
-        url=f"{_NEURIPS_REPO}/{_NEURIPS_COMMIT[modality]}/resources_test/{task}/{stem}/{stem}.{name}",
-        sha256=sha256,
-    )
+    url = neurips2021_starter_url(modality, task, name)
+    return Source(relpath=f"neurips2021_starter/{relpath}", url=url, sha256=sha256)
 
 
 def mirror_sources() -> list[Source]:

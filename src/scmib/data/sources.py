@@ -21,13 +21,18 @@ _STARTER_SHA256 = {
 }
 
 
+def neurips2021_starter_url(modality: str, folder: str, name: str) -> str:
+    """URL of the organisers' starter file ``name`` in ``resources_test/<folder>`` for
+    ``modality`` (``cite`` or ``multiome``), at the commit the MANIFEST names."""
+    stem = f"openproblems_bmmc_{modality}_starter"
+    return f"{_NEURIPS_REPO}/{_NEURIPS_COMMIT[modality]}/resources_test/{folder}/{stem}/{stem}.{name}"
+
+
 def neurips2021_starter(modality: str, part: str) -> Source:
     """The organisers' starter common files (``part`` is ``rna`` or ``mod2``)."""
-    stem = f"openproblems_bmmc_{modality}_starter"
     return Source(
         relpath=f"neurips2021_starter/{modality}/common/output_{part}.h5ad",
-        url=f"{_NEURIPS_REPO}/{_NEURIPS_COMMIT[modality]}/resources_test/common/{stem}/"
-        f"{stem}.output_{part}.h5ad",
+        url=neurips2021_starter_url(modality, "common", f"output_{part}.h5ad"),
         sha256=_STARTER_SHA256[(modality, part)],
     )
 

@@ -132,7 +132,9 @@ def _board(
     values[OVERALL] = totals["mean_score"]
     notes[OVERALL] = pd.Series(
         [
-            f"mean over {n - na} dataset(s) it applies to" if n > na else "applies to no dataset"
+            f"mean over the {n - na} (dataset, variant) pair(s) it applies to"
+            if n > na
+            else "applies to no dataset"
             for n, na in zip(totals["datasets"], totals["not_applicable"], strict=True)
         ],
         index=totals.index,

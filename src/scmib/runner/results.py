@@ -381,7 +381,11 @@ def worst_status(statuses: pd.Series) -> str:
 def summary(table: pd.DataFrame) -> pd.DataFrame:
     """Per method: mean score over the task's datasets it applies to (a failure counts 0), how many
     ran, failed, did not apply and could not be scaled (``unscaled``: the controls spanned no
-    range there; left out of the mean), and typical resources."""
+    range there; left out of the mean), and typical resources.
+
+    Its counts are of (dataset, variant) pairs: each direction of a dataset (GEX→ADT, ADT→GEX)
+    counts once, as each was its own dataset in the competition.
+    """
     scores = method_scores(table)
     applicable = scores["status"] != "not_applicable"
     scores["applicable_score"] = scores["mean_score"].where(applicable)
