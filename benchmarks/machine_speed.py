@@ -4,9 +4,10 @@ The same 2-core VM type has run 2-3x apart between sessions (README, Speed and m
 every whole-run timing is printed with:
 
 - **sgemm**: one thread's float32 matrix product (numpy's BLAS, 2048 x 2048, best of 5), in
-  GFLOP/s: what the learnt models' training and the metrics' dense algebra run on;
+  GFLOP/s: a rough proxy for the learnt models' training and the metrics' dense algebra (torch
+  has its own BLAS, so the proxy is not exact);
 - **python**: a pure-Python loop (dict and list work, best of 5), in million iterations per
-  second: what the runner, pandas glue and start-up run on.
+  second: a proxy for the runner, pandas glue and start-up.
 
 It takes about 2 s; run it alone, on an idle machine:
 
@@ -63,10 +64,18 @@ def python_mops(iterations: int = 1_000_000, repeats: int = 5) -> float:
     return iterations / best / 1e6
 
 
+def _usable_cores() -> int:
+    # The cores this process may run on (a container's or taskset's limit), not the host's.
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def machine_speed() -> str:
-    """One line: CPU model, cores, sgemm GFLOP/s (one thread) and Python Mops/s."""
+    """One line: CPU model, usable cores, sgemm GFLOP/s (one thread) and Python Mops/s."""
     return (
-        f"{_cpu_model()}, {os.cpu_count()} cores: sgemm {sgemm_gflops():.1f} GFLOP/s (one thread), "
+        f"{_cpu_model()}, {_usable_cores()} cores: sgemm {sgemm_gflops():.1f} GFLOP/s (one thread), "
         f"python {python_mops():.1f} M loop iterations/s"
     )
 

@@ -11,8 +11,9 @@ every job started before the warm-start server) and gives the ratio; with
 commit's ``src``, e.g. from ``git worktree add /tmp/before REV``) with these
 components, so a change is timed against the code before it in one script.
 All runs share one numba cache folder, filled before the first (an image or an
-earlier run has it filled). The machine's speed (``machine_speed.py``) is printed
-first, so figures from different machines can be related.
+earlier run has it filled). The machine's speed (``machine_speed.py``) is measured
+before the runs and printed at the top of the report, so figures from different
+machines can be related.
 
     python benchmarks/run_benchmark.py --data_mirror ../shared/data [--profile test]
         [--cold-start-reference] [--serial] [--reference-src DIR]
