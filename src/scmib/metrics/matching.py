@@ -146,9 +146,9 @@ def _expected_ranked_aupr(
         ranks = np.arange(start, min(start + _RANKS_PER_BLOCK, n_ranks + 1))
         group = np.searchsorted(first, ranks - 1, side="right") - 1  # integers: no copy of `first`
         rank = ranks.astype(np.float64)
-        y_tp_before = chance[group] * true_before[group] + (rank - 1 - first[group]) * both[group]
-        area += np.sum((y_tp_before + chance[group]) / rank)
-        previous = rank - 1
+        previous, expected_y = rank - 1, chance[group]
+        y_tp_before = expected_y * true_before[group] + (previous - first[group]) * both[group]
+        area += np.sum((y_tp_before + expected_y) / rank)
         if start == 1:  # rank 1: precision 1 before it
             y_tp_before[0], previous[0] = chance[0], 1.0
         area += np.sum(y_tp_before / previous)
