@@ -47,6 +47,9 @@ params {
     // Added to every job's cluster options (e.g. '--account=lab') and container options (e.g. '-B /data').
     cluster_options: String?
     container_options: String?
+    // Every job but the loaders runs without network (false where a cluster forbids the network
+    // namespaces Apptainer/Singularity need for it).
+    offline_jobs: Boolean = true
     // Let a run whose jobs failed for reasons of the infrastructure (no record) exit 0.
     ignore_infrastructure_errors: Boolean = false
 }

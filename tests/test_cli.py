@@ -43,6 +43,21 @@ def test_a_misspelt_option_gets_the_closest_one(args, hint):
     assert proc.returncode == 2 and hint in proc.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--memory-scale", "0"], "argument --memory-scale: 0 is not above 0"),  # was: no limit at all
+        (["--memory-scale", "-1"], "argument --memory-scale: -1 is not above 0"),
+        (["--memory-scale", "nan"], "argument --memory-scale: nan is not above 0"),
+        (["--jobs", "0"], "argument --jobs: 0 is not above 0"),
+        (["--jobs", "two"], "argument --jobs: 'two' is not a number"),
+    ],
+)
+def test_run_options_that_mean_nothing_are_refused(args, message):
+    proc = scmib("run", "--profile", "test", *args)
+    assert proc.returncode == 2 and message in proc.stderr
+
+
 def test_options_take_underscores_and_hyphens_alike():
     for spelling in ("--data-mirror", "--data_mirror"):
         proc = scmib(

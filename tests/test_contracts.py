@@ -13,7 +13,7 @@ import pytest
 import scipy.sparse as sp
 from conftest import organisers_files, run_cli
 
-from scmib.contracts import check_file, load_contract, shared_axis_problems
+from scmib.contracts import check_file, load_contract, score_values, shared_axis_problems
 from scmib.errors import ContractError
 from scmib.io import atomic_path, read_h5ad, write_h5ad_atomic, write_tsv_atomic
 
@@ -71,6 +71,30 @@ def test_fractional_counts_and_nan_predictions_are_rejected():
         check_file(pred, load_contract("predict_modality/prediction"), "p.h5ad")
 
 
+def test_a_score_file_holds_one_value_for_each_declared_metric_and_nothing_else():
+    def score(ids, values):
+        return ad.AnnData(uns={"metric_ids": ids, "metric_values": values})
+
+    assert score_values(score(["rmse", "mae"], [0.5, 0.25]), ["mae", "rmse"], "s.h5ad") == {
+        "rmse": 0.5,
+        "mae": 0.25,
+    }
+    for ids, values, message in [
+        (["rmse", "mae"], [0.5], r"2 ids but 1 uns\['metric_values'\]"),
+        (["rmse", "rmse", "mae"], [0.5, 0.5, 0.25], r"\['rmse'\] given more than once"),
+        (
+            ["RMSE", "mae"],
+            [0.5, 0.25],
+            r"expected the component's metrics \['mae', 'rmse'\], found \['RMSE', 'mae'\]",
+        ),
+        (["mae"], [0.25], r"expected the component's metrics"),
+    ]:
+        with pytest.raises(ContractError, match=r"s\.h5ad': uns\['metric_ids'\]: " + message):
+            score_values(score(ids, values), ["rmse", "mae"], "s.h5ad")
+    with pytest.raises(ContractError, match="not a score file"):
+        score_values(ad.AnnData(), ["rmse"], "s.h5ad")
+
+
 def test_a_file_that_is_not_h5ad_is_named(tmp_path):
     bogus = tmp_path / "prediction.h5ad"
     bogus.write_text("cell,value\n")
@@ -78,6 +102,13 @@ def test_a_file_that_is_not_h5ad_is_named(tmp_path):
         read_h5ad(bogus)
     with pytest.raises(ContractError, match="does not exist"):
         read_h5ad(tmp_path / "absent.h5ad")
+    # A truncated file (a copy cut short) still starts like HDF5: h5py fails only on opening it.
+    whole = tmp_path / "whole.h5ad"
+    _tiny().write_h5ad(whole)
+    truncated = tmp_path / "truncated.h5ad"
+    truncated.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(ContractError, match=r"truncated\.h5ad.*damaged HDF5"):
+        read_h5ad(truncated, role="prediction")
 
 
 def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):

@@ -138,6 +138,17 @@ def test_bad_inputs_say_what_was_expected(run):
         scmib.evaluate.predict_modality(np.zeros((2, 3)), np.zeros((3, 2)))
     with pytest.raises(ValueError, match=r"expected \(3, 3\) from pairing_ix"):
         scmib.evaluate.match_modalities(np.eye(2), [0, 1, 2])
+    # Silently truncated or scored before: fractional pairings, NaN predictions, missing slots.
+    with pytest.raises(ValueError, match=r"pairing_ix: expected whole row numbers"):
+        scmib.evaluate.match_modalities(np.eye(3), [0.2, 1.9, 2.5])
+    prediction = np.ones((2, 3))
+    prediction[0, 1] = np.nan
+    with pytest.raises(ValueError, match=r"prediction: 1 values are NaN or infinite"):
+        scmib.evaluate.predict_modality(np.zeros((2, 3)), prediction)
+    with pytest.raises(ValueError, match=r"obsm\['X_pca'\] is missing: expected the embedding"):
+        scmib.evaluate.joint_embedding(solution, "X_pca")
+    with pytest.raises(ValueError, match=r"obs\['donor'\] is missing: expected the cells' batches"):
+        scmib.evaluate.joint_embedding(solution, batch_key="donor")
 
 
 def component_values(tmp_path: Path, prediction: ad.AnnData, solution: ad.AnnData) -> pd.Series:

@@ -197,6 +197,29 @@ def test_constant_embedding_scores_the_worst_value_explicitly(triana_scores, tri
     assert read(tmp_path / "asw.h5ad").uns["undefined"] == "every cell at one point"
 
 
+def test_an_embedding_constant_in_float32_and_a_single_cell_type(triana_task, tmp_path):
+    """Cells apart only below float32 (the kNN graph's precision) are one point to every metric:
+    the worst value, as a constant embedding. A solution with one cell type has no types to
+    separate: asw_label is not applicable (asw_batch, within that type, still is scored)."""
+    prediction = read(embed("control_methods/constant_embedding", triana_task, tmp_path / "constant.h5ad"))
+    prediction.X = 1.0 + 1e-12 * np.random.default_rng(0).normal(size=prediction.X.shape)
+    prediction.write_h5ad(tmp_path / "nearly.h5ad")
+    files = {"input_prediction": tmp_path / "nearly.h5ad", "input_solution": triana_task["solution"]}
+    proc = run_cli("joint_embedding/metrics/asw", **files, output=tmp_path / "asw.h5ad")
+    assert "every cell at one point" in proc.stderr
+    assert list(read(tmp_path / "asw.h5ad").uns["metric_values"]) == [0.0, 0.0]
+    solution = read(triana_task["solution"])
+    solution.obs["cell_type"] = "HSC"
+    solution.write_h5ad(tmp_path / "one_type.h5ad")
+    random = embed("control_methods/random_embedding", triana_task, tmp_path / "random.h5ad")
+    run_cli("joint_embedding/metrics/asw", input_prediction=random, input_solution=tmp_path / "one_type.h5ad",
+            output=tmp_path / "asw_one_type.h5ad")  # fmt: skip
+    score = read(tmp_path / "asw_one_type.h5ad")
+    assert "one cell type" in score.uns["not_applicable"]["asw_label"]
+    values = dict(zip(score.uns["metric_ids"], score.uns["metric_values"], strict=True))
+    assert np.isnan(values["asw_label"]) and 0 < values["asw_batch"] <= 1
+
+
 def test_a_solution_without_trajectory_or_cell_cycle_variance_is_not_applicable(triana_task, tmp_path):
     """Pseudotime columns that are all NaN, and S/G2M scores that explain no variance in any batch,
     leave ti_cons and cc_cons undefined: each exits 99 saying why, and writes nothing."""

@@ -16,6 +16,7 @@ from conftest import read, run_cli
 from sklearn.metrics import roc_auc_score
 
 from scmib.contracts import check_file, load_contract
+from scmib.methods.matching import mutual_nearest_neighbours
 from scmib.metrics.matching import pair_auc
 
 FILES = ("train_mod1", "train_mod2", "train_sol", "test_mod1", "test_mod2", "test_sol")
@@ -323,6 +324,16 @@ def _first_rows_nan(truth: sp.csr_matrix, n_rows: int) -> sp.csr_matrix:
     matrix = truth.copy()
     matrix.data[matrix.indptr[0] : matrix.indptr[n_rows]] = np.nan
     return matrix
+
+
+def test_mutual_neighbours_are_kept_whatever_the_sign_of_their_similarity():
+    """CLUE's matching: (0, 1) is mutual (each among the other's 2 most similar) although its cosine
+    similarity is negative; a mask of "similarity > 0" would have dropped it."""
+    similarity = np.array([[0.9, -0.1, -0.5], [-0.6, 0.9, -0.4], [-0.7, -0.2, 0.9]])
+    weights = mutual_nearest_neighbours(similarity, 2, temperature=1.0).toarray()
+    np.testing.assert_allclose(weights[0], [1, np.exp(-1.0), 0] / (1 + np.exp(-1.0)))
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0)
+    assert weights[2, 2] == 1.0  # (2, 1) is not mutual: column 1's two best rows are 1 and 0
 
 
 @pytest.mark.parametrize("defect", list(DEFECTS))

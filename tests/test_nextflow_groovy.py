@@ -97,7 +97,7 @@ def test_param_args_reach_scmib_plan_intact_and_typed(groovy, tmp_path):
     assert not (tmp_path / "PWNED").exists()
 
 
-def test_error_strategy_retries_only_memory_kills_and_preemptions(groovy):
+def test_error_strategy_retries_only_memory_kills_and_lost_vms(groovy):
     """`errorStrategy` as scmib_job.nf writes it, for exit codes and attempts as Nextflow gives them."""
     expression = directive_expression(JOB_MODULE, "errorStrategy")
     assert expression == (
@@ -106,7 +106,8 @@ def test_error_strategy_retries_only_memory_kills_and_preemptions(groovy):
     )
     # maxRetries holds --max_attempts, so the script never reads a parameter (part of the cache key).
     assert directive_expression(JOB_MODULE, "maxRetries") == "params.max_attempts"
-    exits = [0, 1, 2, 99, 125, 127, 137, 143, 50001, 50006, 50007, 2147483647, None]
+    google_batch = [50000, 50001, 50002, 50004, 50005, 50006, 50007]
+    exits = [0, 1, 2, 99, 125, 127, 137, 143, *google_batch, 2147483647, None]
     # The task's memory: its request (16 GB x the attempt), or less where resourceLimits capped it.
     cases = [(e, a, m, c) for e in exits for a in (1, 2, 3) for m in (3, "3") for c in (False, True)]
     body = "".join(
@@ -117,12 +118,28 @@ def test_error_strategy_retries_only_memory_kills_and_preemptions(groovy):
     )
     got = dict(zip(cases, groovy("def task\ndef job = [memory_gb: 16]\n" + body), strict=True))
     for (exit_status, attempt, max_attempts, capped), action in got.items():
-        retryable = (exit_status == 137 and not capped) or (
-            exit_status is not None and 50001 <= exit_status <= 50006
-        )
+        # Google Batch's reserved exits: a lost VM is retried, 50005 (its own time limit) is not.
+        retryable = (exit_status == 137 and not capped) or exit_status in (50001, 50002, 50003, 50004, 50006)
         expected = "retry" if retryable and attempt < int(max_attempts) else "ignore"
         assert action == expected, (exit_status, attempt, max_attempts, capped)
     # The last attempt is never "retry" (above): past maxRetries Nextflow would stop the whole run.
+
+
+def test_ext_gpu_is_a_map_resolved_per_task(groovy):
+    """``task.ext.gpu``, as a site config's ``queue`` reads it. Nextflow keeps ``ext`` a map (its
+    closures resolved per task) only if nothing outside a closure names a variable: evaluated
+    where no ``job`` exists, the map must still be made; its value then comes from each task."""
+    expression = directive_expression(JOB_MODULE, "ext")
+    cases = [(job, run) for job in (True, False) for run in (True, False)]
+    body = f"def ext = [{expression}]\nassert ext instanceof Map && ext.gpu instanceof Closure\n" + "".join(
+        "value = ext.gpu.rehydrate("
+        f"[job: [gpu: {str(job).lower()}], params: [gpu: {str(run).lower()}]], null, null)\n"
+        "value.resolveStrategy = Closure.DELEGATE_ONLY\n"
+        "print(value.call().toString() + '\\0')\n"
+        for job, run in cases
+    )
+    got = groovy("def value\n" + body)
+    assert got == [str(job and run).lower() for job, run in cases]
 
 
 def test_memory_time_and_task_time_directives(groovy):

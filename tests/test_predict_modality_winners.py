@@ -28,8 +28,10 @@ QUICK = {"novel_lsi_mlp": {"epochs": 40}, "cajal_marker_mlp": {"epochs": 40}}
 def triana_rmse(tmp_path_factory, triana_gex2adt) -> dict[str, float]:
     folder = tmp_path_factory.mktemp("winners")
     rmse = {}
-    for name in [*WINNERS, "knn_regression"]:
-        out = predict(f"methods/{name}", triana_gex2adt, folder / f"{name}.h5ad", **QUICK.get(name, {}))
+    for name in [*WINNERS, "knn_regression", "control_methods/mean_per_feature"]:
+        component = name if "/" in name else f"methods/{name}"
+        name = name.rpartition("/")[2]
+        out = predict(component, triana_gex2adt, folder / f"{name}.h5ad", **QUICK.get(name, {}))
         rmse[name] = score(out, triana_gex2adt["test_mod2"], folder / f"s_{name}.h5ad")["rmse"]
     return rmse
 
@@ -41,7 +43,8 @@ def test_guanlab_beats_knn_on_triana_gex2adt_by_a_margin(triana_rmse):
 
 @pytest.mark.parametrize("method", WINNERS)
 def test_every_winner_beats_the_mean_per_feature(triana_rmse, method):
-    assert triana_rmse[method] < 0.7  # mean per feature scores 0.674, kNN 0.418
+    # By a clear margin: the mean per feature scores about 0.674, kNN 0.418, the winners 0.39-0.45.
+    assert triana_rmse[method] < 0.8 * triana_rmse["mean_per_feature"]
 
 
 def test_nystroem_kernel_ridge_agrees_with_the_exact_kernel(triana_gex2adt):
@@ -88,10 +91,12 @@ def test_torch_methods_are_seeded(tmp_path, starter_cite_common):
 
     task = make_task(tmp_path, starter_cite_common, "gex2adt")
     runs = [
-        predict("methods/novel_lsi_mlp", task, tmp_path / f"{i}.h5ad", epochs=3, device="auto")
-        for i in range(2)
+        predict("methods/novel_lsi_mlp", task, tmp_path / f"{i}.h5ad", epochs=3, device="auto", seed=seed)
+        for i, seed in enumerate((0, 0, 1))
     ]
-    np.testing.assert_array_equal(read(runs[0]).layers["normalized"], read(runs[1]).layers["normalized"])
+    first, again, other = (read(run).layers["normalized"] for run in runs)
+    np.testing.assert_array_equal(first, again)
+    assert np.abs(first - other).max() > 1e-3  # the seed is used: another one trains another model
 
 
 @pytest.mark.parametrize("decoupled", [False, True])

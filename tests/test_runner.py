@@ -18,7 +18,7 @@ from scmib.errors import ScmibError
 from scmib.runner import execute as runner
 from scmib.runner.execute import JobResult, outcome_summary
 from scmib.runner.finish import STAMP
-from scmib.runner.plan import Selection, plan, start_order
+from scmib.runner.plan import Selection, idle_filters, plan, start_order
 from scmib.runner.results import scale
 
 REPO = Path(__file__).resolve().parents[1]
@@ -158,6 +158,29 @@ def test_the_scale_profile_is_the_synthetic_competition_data_only():
         assert not [j for j in loads if j.dataset.startswith("synthetic")], profile
 
 
+def test_a_filter_that_selects_nothing_in_this_run_says_so():
+    """Known names that select no job here (a dataset of another profile, a method for other
+    modalities, an excluded control) are said, not dropped silently; used filters are not."""
+
+    def said(**filters):
+        selection = Selection(profile="test", **filters)
+        return idle_filters(selection, plan(REPO, REPO / "out", selection))
+
+    assert said(datasets=["neurips2021_starter_cite", "triana2021_bm_abseq"]) == [
+        "--datasets 'triana2021_bm_abseq' selects no dataset: none of profile 'test' matches it"
+    ]
+    assert said(
+        tasks=["joint_embedding"], datasets=["neurips2021_starter_cite"], methods=["multivi", "pca*"]
+    ) == [
+        "--methods 'multivi' selects no method: none that matches it applies to a task variant of the "
+        "selected datasets"
+    ]
+    assert said(methods=["!mean_per_feature", "!guanlab*"]) == [
+        "--exclude_methods 'mean_per_feature': controls always run (they scale the scores)"
+    ]
+    assert said(datasets=["neurips*"], methods=["knn*"], metrics=["error", "!correlation"]) == []
+
+
 def test_the_way_to_the_longest_jobs_starts_first(tmp_path, monkeypatch):
     """MultiVI (``hightime``) and every job it needs start before the short jobs planned ahead of
     them, so the longest training does not end the run on one core; among equals the plan's order
@@ -267,6 +290,27 @@ def test_a_metric_not_run_on_one_method_counts_0_instead_of_crashing_the_results
     # Ridge's correlation job per direction (one job, six metrics): counted on the terminal and in the report.
     assert "2 metric jobs of methods in the results have not run as they are now" in proc.stderr
     assert "metric jobs not run as they are now" in (tmp_path / "results" / "report.html").read_text()
+
+
+def test_a_metric_writing_other_ids_than_its_spec_fails_alone(repo, data_dir, tmp_path):
+    """A metric whose score file names a metric its spec does not declare fails at its write,
+    naming the slot; its rows say ``failed`` and every other metric's results stand."""
+    metric = repo / "components/predict_modality/metrics/error/script.py"
+    original = metric.read_text()
+    metric.write_text(original.replace('scores = {"rmse"', 'scores = {"RMSE": 0.0, "rmse"'))
+    try:
+        proc = scmib_run(
+            repo, data_dir, tmp_path, "--methods", "knn_regression", "--metrics", "error,correlation"
+        )
+    finally:
+        metric.write_text(original)
+    assert "uns['metric_ids']: expected the component's metrics ['mae', 'rmse'], found" in proc.stderr
+    table = pd.read_csv(tmp_path / "results" / "results.tsv", sep="\t")
+    error = table[table["metric"].isin(["rmse", "mae"])]
+    assert (error["metric_status"] == "failed").all() and error["value"].isna().all()
+    assert "RMSE" not in set(table["metric"])
+    correlation = table[table["metric"] == "pearson_per_cell"]
+    assert (correlation["metric_status"] == "success").all() and correlation["value"].notna().all()
 
 
 def test_a_run_in_which_no_job_succeeds_exits_1_saying_why(repo, tmp_path):

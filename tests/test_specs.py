@@ -67,6 +67,36 @@ def test_unknown_resource_label_and_contract_are_rejected(tmp_path):
         load_spec(folder)
 
 
+def test_arguments_and_dataset_args_that_would_be_dropped_are_rejected(tmp_path):
+    """A stray non-mapping argument, an argument declared twice (one would silently win) and a
+    dataset's misspelt or ill-typed loader argument stop the spec, naming the file and the field."""
+    folder = _copy_component(tmp_path, "predict_modality/methods/knn_regression")
+    original = yaml.safe_load((folder / "config.yaml").read_text())
+    for arguments, message in [
+        ([*original["arguments"], "oops_not_a_mapping"], "expected a list of mappings"),
+        (
+            [*original["arguments"], {"name": "n_neighbors", "type": "integer", "default": 3}],
+            r"\['n_neighbors'\] declared more than once",
+        ),
+    ]:
+        (folder / "config.yaml").write_text(yaml.safe_dump({**original, "arguments": arguments}))
+        with pytest.raises(SpecError, match=rf"config\.yaml: field 'arguments': {message}"):
+            load_spec(folder)
+    loader = _copy_component(tmp_path, "datasets/loaders/neurips2021_starter")
+    config = yaml.safe_load((loader / "config.yaml").read_text())
+    for args, message in [
+        ({"modalty": "multiome"}, "args 'modalty': not an argument of this loader"),
+        ({"modality": "multiom"}, "args 'modality': 'multiom' is not one of"),
+    ]:
+        config["info"]["datasets"][1]["args"] = args
+        (loader / "config.yaml").write_text(yaml.safe_dump(config))
+        with pytest.raises(
+            SpecError,
+            match=rf"config\.yaml.*info\.datasets\[1\] \('neurips2021_starter_multiome'\): {message}",
+        ):
+            load_spec(loader)
+
+
 def test_lint_catches_undeclared_arguments_wrong_folder_and_duplicates(tmp_path):
     folder = _copy_component(tmp_path, "predict_modality/methods/knn_regression")
     script = folder / "script.py"
@@ -126,6 +156,12 @@ def test_command_line_round_trips_through_the_parser():
     assert parsed["output"] == "d.h5ad"
     with pytest.raises(SystemExit):
         build_parser(spec).parse_args(["--output", "d.h5ad"])  # required inputs missing
+    # A value that starts with "-" (an obs column "-donor", a name with spaces) arrives as given.
+    loader = spec_of("datasets/loaders/local_file")
+    values = {"input": "my data.h5ad", "output_rna": "r.h5ad", "output_mod2": "m.h5ad", "dataset_id": "mine"}
+    values |= {"batch_key": "-donor", "name": "a b"}
+    parsed = vars(build_parser(loader).parse_args(command_line(loader, values)))
+    assert {name: parsed[name] for name in values} == values
 
 
 @pytest.mark.parametrize(

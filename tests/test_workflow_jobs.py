@@ -19,6 +19,9 @@ import pandas as pd
 import pytest
 from conftest import add_method
 
+from scmib.errors import ScmibError
+from scmib.runner.workflow import read_job_entry
+
 SCMIB = [sys.executable, "-m", "scmib.cli"]
 
 
@@ -226,6 +229,21 @@ def test_a_job_missing_its_upstream_files_is_a_clear_error(workflow_run, repo, t
     proc = _job_again(tmp_path)
     assert proc.returncode == 2
     assert "upstream files are not staged" in proc.stderr and "train_mod1.h5ad" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("5", r"not an scmib plan entry \(a JSON int, not an object\)"),
+        ('[{"id": 1}]', r"not an scmib plan entry \(a JSON list, not an object\)"),
+        ('{"id": "x"}', r"not an scmib plan entry \(missing \['component', 'folder'"),
+        ("{", "cannot read the job description"),
+    ],
+)
+def test_a_job_description_that_is_not_a_plan_entry_is_named(tmp_path, text, message):
+    (tmp_path / "job.json").write_text(text)
+    with pytest.raises(ScmibError, match=rf"job\.json: {message}"):
+        read_job_entry(tmp_path / "job.json")
 
 
 def test_a_staged_component_that_is_not_the_jobs_is_a_clear_error(workflow_run, repo, tmp_path):

@@ -76,6 +76,9 @@ def test_only_loaders_get_network_and_only_asked_for_gpus_are_given():
     # No accelerator request at all for CPU jobs (not "accelerator 0", which asks for a GPU device).
     assert task_options(google, network=False, wants_gpu=False)["accelerator"] is None
     assert task_options(Execution("none"), network=False, wants_gpu=True)["container_options"] == ""
+    # A cluster that forbids unprivileged network namespaces: --offline_jobs false.
+    online = Execution("apptainer", "slurm", gpu=True, offline_jobs=False)
+    assert task_options(online, network=False, wants_gpu=True)["container_options"] == "--nv"
 
 
 JOBS = [
@@ -174,6 +177,11 @@ def test_with_gpu_every_torch_method_is_lent_a_gpu_and_nothing_else_is():
     assert picks_device == lent
     assert {"joint_embedding/methods/multivi", "predict_modality/methods/novel_lsi_mlp"} <= lent
     assert all(job["gpu"] == (job["component"] in lent) for job in plan["jobs"])
+    # --offline_jobs false (a cluster without user network namespaces): no job is cut off.
+    cmd = [*cmd[:-2], "--container-engine", "apptainer", "--param", "offline_jobs=false"]
+    plan = json.loads(subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=True).stdout)
+    assert not [job for job in plan["jobs"] if "--network" in job["container_options"]]
+    assert {job["container_options"] for job in plan["jobs"] if job["gpu"]} == {"--nv"}
 
 
 def test_a_relative_mirror_in_the_environment_is_resolved_where_it_was_given(tmp_path):

@@ -14,10 +14,15 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from scmib.errors import ScmibError
+from scmib.io import write_text_atomic
+
+if TYPE_CHECKING:
+    from scmib.runner.plan import Selection
 
 
 def _csv(text: str | None) -> list[str] | None:
@@ -69,10 +74,30 @@ def _selection(args: argparse.Namespace, resolve_mirror: bool = True, use_env: b
     )
 
 
-def _echo_unused_settings(component_args: list[str], jobs: list) -> None:
-    """Say which ``--component_args`` no job of this run uses (a component filtered out)."""
-    from scmib.runner.component_args import parse_component_args
+def _positive(kind: type[int] | type[float]):
+    """An argparse type: a number of ``kind`` above 0 (0 jobs or a memory scale of 0 mean nothing)."""
 
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+        if not value > 0:  # also NaN
+            raise argparse.ArgumentTypeError(f"{text} is not above 0")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its message
+    return parse
+
+
+def _echo_unused_settings(selection: Selection, jobs: list) -> None:
+    """Say which name filters and ``--component_args`` no job of this run uses."""
+    from scmib.runner.component_args import parse_component_args
+    from scmib.runner.plan import idle_filters
+
+    for message in idle_filters(selection, jobs):
+        print(f"scmib: {message}", file=sys.stderr)
+    component_args = selection.component_args
     for setting in parse_component_args(component_args):
         if not any(setting.component in (job.spec.name, job.spec.id) for job in jobs):
             print(
@@ -107,7 +132,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # planned first, so a problem with it (a setting for a component filtered out) stops the run now.
     unfiltered = replace(selection, tasks=list(RUNNABLE_TASKS), datasets=None, methods=None, metrics=None)
     everything = plan(repo, outdir, unfiltered)
-    _echo_unused_settings(selection.component_args, jobs)
+    _echo_unused_settings(selection, jobs)
     memory_scale = None if args.no_limits else args.memory_scale
     # SIGTERM (a scheduler, `kill`) stops a run exactly as Ctrl-C does.
     signal.signal(signal.SIGTERM, raise_interrupt)
@@ -219,11 +244,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
         images = Images(args.container_registry, args.container_tag)
     execution = Execution(args.container_engine, args.executor, *options)
     jobs = plan(repo, Path("."), selection)
+    _echo_unused_settings(selection, jobs)
     document = json.dumps(plan_document(jobs, selection, images, execution), indent=1, default=str)
     if args.output == "-":
         print(document)
     else:
-        Path(args.output).write_text(document + "\n")
+        write_text_atomic(args.output, document + "\n")
         print(f"scmib plan: {len(jobs)} jobs -> {args.output}", file=sys.stderr)
     return 0
 
@@ -262,6 +288,7 @@ def _workflow_selection(pairs: list[str], repo: Path):
             params["gpu_type"],
             params["container_options"],
             params["cluster_options"],
+            params["offline_jobs"],
         ),
     )
 
@@ -401,7 +428,7 @@ def cmd_dockerfile(args: argparse.Namespace) -> int:
     spec = load_spec(config)
     text = component_dockerfile(spec)
     if args.write:
-        (spec.folder / spec.container.dockerfile).write_text(text)
+        write_text_atomic(spec.folder / spec.container.dockerfile, text)
         print(f"wrote {spec.folder / spec.container.dockerfile}", file=sys.stderr)
     else:
         print(text, end="")
@@ -517,7 +544,7 @@ def _add_selection_args(parser: argparse.ArgumentParser) -> None:
         "--seeds",
         type=int,
         help="runs per stochastic method and control, each with its own seed "
-        "(default: 1 in the test profile, 3 otherwise)",
+        "(default: 1 in the test and scale profiles, 3 otherwise)",
     )
     parser.add_argument(
         "--component_args",
@@ -584,7 +611,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--outdir", default="scmib_output", help="output folder (default: %(default)s)")
     run.add_argument(
         "--jobs",
-        type=int,
+        type=_positive(int),
         default=os.cpu_count() or 1,
         help="components run in parallel (default: CPU count)",
     )
@@ -592,7 +619,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--strict", action="store_true", help="exit 1 if any component failed")
     run.add_argument(
         "--memory-scale",
-        type=float,
+        type=_positive(float),
         default=1.0,
         help="each job may use its labels' memory times this (x1.25 head-room; default %(default)s)",
     )

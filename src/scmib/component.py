@@ -31,7 +31,14 @@ from typing import Any
 import anndata as ad
 import pandas as pd
 
-from scmib.contracts import FileContract, check_file, check_layer, load_contract, shared_axis_problems
+from scmib.contracts import (
+    FileContract,
+    check_file,
+    check_layer,
+    load_contract,
+    score_values,
+    shared_axis_problems,
+)
 from scmib.errors import EXIT_NOT_APPLICABLE, ContractError, NotApplicable, ScmibError
 from scmib.io import keep_layers, read_h5ad, write_h5ad_atomic
 from scmib.spec import Argument, ComponentSpec, load_spec
@@ -79,7 +86,9 @@ def command_line(spec: ComponentSpec, values: dict[str, Any]) -> list[str]:
             raise ScmibError(f"{spec.id}: no argument named '{name}'")
         if value is None:
             continue
-        argv += [f"--{name}", str(value).lower() if isinstance(value, bool) else str(value)]
+        # One "--name=value" word: a value starting with "-" (a batch key "-donor", a negative
+        # number) would otherwise be read by argparse as an option of its own.
+        argv.append(f"--{name}={str(value).lower() if isinstance(value, bool) else value}")
     return argv
 
 
@@ -143,7 +152,8 @@ class ComponentRun:
         it), and validated then: a file too large to hold twice is never held whole
         (a task processor's, see :class:`scmib.processing.common.TaskFile`).
         For methods and controls, ``uns['method_id']`` is set to the component's name
-        when absent, so a prediction always says who made it.
+        when absent, so a prediction always says who made it. A metric's score file must
+        hold exactly the metrics its spec declares (:func:`~scmib.contracts.score_values`).
         """
         arg = self._file_arg(name, "output")
         if self.spec.kind in ("method", "control_method"):
@@ -155,6 +165,8 @@ class ComponentRun:
             where = f"{path} (output '--{name}')"
             check_file(adata, contract, where, deferred=layers)
             self._check_shared_axes(adata, contract, where)
+            if self.spec.kind == "metric":
+                score_values(adata, [metric.name for metric in self.spec.info.metrics], where)
 
             def checked(layer: str, make: Callable[[], Any]) -> Callable[[], Any]:
                 def make_and_check() -> Any:

@@ -229,7 +229,7 @@ def check_file(
     """Validate ``adata`` (read from ``path``) against ``contract``; return it with fallbacks filled.
 
     Layers named in ``deferred`` are not looked for: they are made as the file is
-    written and checked then (:func:`layer_problems`). Raises
+    written and checked then (:func:`check_layer`). Raises
     :class:`ContractError` listing every problem, each naming the file and the slot.
     """
     problems: list[str] = []
@@ -290,3 +290,31 @@ def check_layer(matrix: Any, name: str, contract: FileContract, path: str | Path
     where = f"file '{path}' ({contract.id}): layers['{name}']"
     if slot is not None and (problems := _matrix_problems(matrix, where, slot)):
         raise ContractError("\n".join(problems))
+
+
+def score_values(score: ad.AnnData, metric_names: Collection[str], path: str | Path) -> dict[str, float]:
+    """The ``{metric id: value}`` of a score file (``<task>/score``) whose metric component
+    declares ``metric_names`` (its spec's ``info.metrics``).
+
+    The contract checks the types; this checks what types cannot: one value per id,
+    no id twice, and exactly the declared ids (a metric that does not apply writes
+    NaN and says so in ``uns['not_applicable']``), so no value is dropped or misread.
+    Raises :class:`ContractError` naming the file.
+    """
+    if missing := [key for key in ("metric_ids", "metric_values") if key not in score.uns]:
+        raise ContractError(f"file '{path}': not a score file (no uns{missing})")
+    ids = [str(name) for name in np.ravel(score.uns["metric_ids"])]
+    values = [float(value) for value in np.ravel(score.uns["metric_values"])]
+    where = f"file '{path}': uns['metric_ids']"
+    problems = []
+    if len(ids) != len(values):
+        problems.append(f"{where}: {len(ids)} ids but {len(values)} uns['metric_values']")
+    if twice := sorted({name for name in ids if ids.count(name) > 1}):
+        problems.append(f"{where}: {twice} given more than once")
+    if set(ids) != set(metric_names):
+        problems.append(
+            f"{where}: expected the component's metrics {sorted(metric_names)}, found {sorted(set(ids))}"
+        )
+    if problems:
+        raise ContractError("\n".join(problems))
+    return dict(zip(ids, values, strict=True))

@@ -43,6 +43,7 @@ from scmib.metrics.matching import (
     solution_pairing,
 )
 from scmib.metrics.regression import mae, pearsons, rmse, spearmans
+from scmib.metrics.summary import summary_value
 from scmib.runner.plan import load_task_info
 
 #: The metric ids :func:`predict_modality` returns.
@@ -84,6 +85,10 @@ def predict_modality(
         expected, predicted = _dense(truth), _dense(prediction)
         if expected.shape != predicted.shape:
             raise ValueError(f"prediction has shape {predicted.shape}, the truth {expected.shape}")
+    for name, array in (("truth", expected), ("prediction", predicted)):
+        if not np.isfinite(array).all():
+            bad = int((~np.isfinite(array)).sum())
+            raise ValueError(f"{name}: {bad} values are NaN or infinite; expected finite values")
     values = {"rmse": rmse(expected, predicted), "mae": mae(expected, predicted)}
     for name, function in (("pearson", pearsons), ("spearman", spearmans)):
         for axis, label in (("cell", "per_cell"), ("feature", "per_feature"), ("overall", "overall")):
@@ -115,7 +120,12 @@ def match_modalities(
         if cell_types is None and "cell_type" in solution.obs:
             cell_types = solution.obs["cell_type"].to_numpy()
     else:
-        weights, pairing = prediction, np.asarray(solution).astype(np.int64)
+        given = np.asarray(solution)
+        floats = given.dtype.kind == "f"
+        whole = given.dtype.kind in "iu" or (floats and np.array_equal(given, np.round(given)))
+        if not whole:
+            raise ValueError(f"pairing_ix: expected whole row numbers, found {given[:5]!r:.60}")
+        weights, pairing = prediction, given.astype(np.int64)
         if weights.shape != (len(pairing), len(pairing)):
             raise ValueError(
                 f"weights have shape {weights.shape}, expected ({len(pairing)}, {len(pairing)}) "
@@ -176,13 +186,19 @@ def joint_embedding(
     if unknown := sorted(set(wanted) - set(EMBEDDING_METRICS)):
         raise ValueError(f"metrics: unknown {unknown}; known: {', '.join(EMBEDDING_METRICS)}")
     computed = set(wanted) | (set(summary["of"]) if summary["name"] in wanted else set())
-    values = checked_embedding(adata.obsm[embedding], f"obsm['{embedding}']")
+    if embedding not in adata.obsm:
+        raise ValueError(f"obsm['{embedding}'] is missing: expected the embedding (cells x dimensions)")
     obs = adata.obs
+    for key, what in ((label_key, "cell types"), (batch_key, "batches")):
+        if key not in obs:
+            raise ValueError(f"obs['{key}'] is missing: expected the cells' {what}")
+    values = checked_embedding(adata.obsm[embedding], f"obsm['{embedding}']")
     labels, batches = obs[label_key].astype(str).to_numpy(), obs[batch_key].astype(str).to_numpy()
     one_batch = len(np.unique(batches)) < 2
     columns = trajectory_columns(obs) if pseudotime_keys is None else pseudotime_keys
     on_trajectories = columns is not None and all(key in obs and obs[key].notna().any() for key in columns)
     applies = {
+        "asw_label": len(np.unique(labels)) >= 2,
         "asw_batch": not one_batch,
         "ilisi": not one_batch,
         "ilisi_site": site_key is not None and site_key in obs and obs[site_key].nunique() >= 2,
@@ -224,8 +240,6 @@ def joint_embedding(
         result["ilisi"] = ilisi(values, batches)
     if "ilisi_site" in todo:
         result["ilisi_site"] = ilisi(values, obs[site_key].astype(str).to_numpy())
-    # The summary's rule in the results table: parts that do not apply are left out, and a part
-    # that applies but is NaN makes it NaN.
     parts = [result[name] for name in summary["of"] if applies.get(name, True)]
-    result[summary["name"]] = float(np.mean(parts)) if parts else np.nan
+    result[summary["name"]] = summary_value(parts)
     return pd.Series({name: result[name] for name in wanted}, dtype=np.float64)

@@ -41,7 +41,11 @@ def read_h5ad(path: str | os.PathLike, *, role: str = "input", lazy: bool = Fals
         raise ContractError(f"{role} file '{path}': does not exist")
     if not h5py.is_hdf5(path):
         raise ContractError(f"{role} file '{path}': is not an h5ad (HDF5) file")
-    with h5py.File(path, "r") as handle:
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as exc:  # h5py.is_hdf5 passes a truncated file; opening it fails
+        raise ContractError(f"{role} file '{path}': is a damaged HDF5 file ({exc})") from exc
+    with handle:
         missing = [group for group in ("obs", "var") if group not in handle]
         if missing:
             found = ", ".join(sorted(handle)) or "nothing"

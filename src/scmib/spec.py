@@ -275,6 +275,29 @@ class ComponentSpec(Strict):
             raise ValueError("info.stochastic is true but there is no 'seed' argument for the runner to vary")
         return self
 
+    @model_validator(mode="after")
+    def _arguments_named_once(self) -> ComponentSpec:
+        names = [arg.name for arg in self.arguments]
+        if twice := sorted({name for name in names if names.count(name) > 1}):
+            raise ValueError(f"arguments {twice} are declared more than once")
+        return self
+
+    @model_validator(mode="after")
+    def _dataset_args_fit(self) -> ComponentSpec:
+        """A dataset's ``args`` are this loader's arguments, with values they accept: a misspelt
+        name would otherwise be dropped when planning, and the loader run with its default."""
+        for i, dataset in enumerate(self.info.datasets):
+            for name, value in dataset.args.items():
+                arg = self.argument_map.get(name)
+                problem = (
+                    f"not an argument of this loader (known: {sorted(self.argument_map)})"
+                    if arg is None
+                    else arg.value_problem(value)
+                )
+                if problem:
+                    raise ValueError(f"info.datasets[{i}] ('{dataset.id}'): args '{name}': {problem}")
+        return self
+
 
 def _load_yaml(path: Path) -> dict[str, Any]:
     try:
@@ -325,7 +348,13 @@ def load_spec(path: str | Path) -> ComponentSpec:
                 f"{path}: field 'kind': '{data.get('kind')}' does not match "
                 f"api '{api_id}' (kind '{api.get('kind')}')"
             )
-        own = {a.get("name"): a for a in data.get("arguments", []) if isinstance(a, dict)}
+        arguments = data.get("arguments") or []
+        if not isinstance(arguments, list) or not all(isinstance(a, dict) for a in arguments):
+            raise SpecError(f"{path}: field 'arguments': expected a list of mappings (name, type, ...)")
+        names = [str(a.get("name")) for a in arguments]
+        if twice := sorted({name for name in names if names.count(name) > 1}):
+            raise SpecError(f"{path}: field 'arguments': {twice} declared more than once")
+        own = {a.get("name"): a for a in arguments}
         merged = [{**arg, **own.pop(arg["name"], {})} for arg in api.get("arguments", [])]
         data["arguments"] = merged + list(own.values())
     try:

@@ -22,14 +22,18 @@ def paramArgs(values) {
  * What to do with a task that exited non-zero. `scmib job` exits 0 whenever it
  * recorded the outcome (a failing component never stops the run), and 137 when
  * the component was killed for memory with attempts left. 137 from the executor
- * itself, and cloud preemptions (Google Batch 50001-50006), get another attempt;
- * anything else (image pull, staging, exit 127) is an infrastructure failure:
- * ignored, so the rest of the run and the collection go on, and recorded as such.
+ * itself, and a lost Google Batch VM (reserved exits 50001-50004 and 50006: spot
+ * preemption, VM unresponsive or rebooted or recreated) get another attempt. 50005
+ * is Batch's own time limit (`maxRunDuration`, which Nextflow sets from `time`):
+ * another attempt would run as long again, so it is not retried. Anything else
+ * (image pull, staging, exit 127) is an infrastructure failure: ignored, so the
+ * rest of the run and the collection go on, and recorded as such.
  * A memory kill is not retried when `resourceLimits` already held the task below
  * its request (`capped`): every later attempt would get the same memory.
  */
 def retryOrIgnore(exitStatus, attempt, maxAttempts, capped) {
-    def retryable = (exitStatus == 137 && !capped) || (exitStatus >= 50001 && exitStatus <= 50006)
+    def lostVm = exitStatus in [50001, 50002, 50003, 50004, 50006]
+    def retryable = (exitStatus == 137 && !capped) || lostVm
     return retryable && (attempt as int) < (maxAttempts as int) ? 'retry' : 'ignore'
 }
 

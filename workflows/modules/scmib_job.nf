@@ -24,7 +24,9 @@ process SCMIB_JOB {
     accelerator job.accelerator
     // Whether this task asks for a GPU, for a site config to choose its queue:
     // process { queue = { task.ext.gpu ? 'gpu' : 'cpu' } }
-    ext gpu: job.gpu && params.gpu
+    // The value is a closure: a map naming `job` outside one would be made a closure as a whole by
+    // the strict parser, and `task.ext` would then be that closure, not a map (no `task.ext.gpu`).
+    ext gpu: { job.gpu && params.gpu }
     containerOptions job.container_options
     clusterOptions job.cluster_options
     // maxRetries holds --max_attempts (retryOrIgnore stops there, below Nextflow's own limit). Read as

@@ -70,12 +70,14 @@ def fit_paired(
     batches: np.ndarray,
     config: ContrastiveConfig,
     seed: int,
+    validation: np.ndarray | None = None,
 ) -> nn.Module:
     """Train ``model`` by AdamW on ``loss(cells)`` over within-batch minibatches of cell indices,
-    keeping the weights of the epoch with the lowest loss on a held-out batch
-    (see :func:`validation_split`). Shared by the matching models of this package."""
+    keeping the weights of the epoch with the lowest loss on the ``validation`` cells (a boolean
+    mask; default: a held-out batch, see :func:`validation_split`). Shared by the matching models
+    of this package."""
     batches = np.asarray(batches).astype(str)
-    val = validation_split(batches, seed)
+    val = validation_split(batches, seed) if validation is None else np.asarray(validation, dtype=bool)
     optimiser = adam(model.parameters(), config.learning_rate, config.weight_decay, decoupled=True)
     rng = np.random.default_rng(seed)
     train_ix, val_ix = np.flatnonzero(~val), np.flatnonzero(val)
@@ -109,13 +111,15 @@ def train_dual_encoder(
     config: ContrastiveConfig,
     device: torch.device,
     seed: int,
+    validation: np.ndarray | None = None,
 ) -> DualEncoder:
     """Fit a :class:`DualEncoder` on paired rows of ``x1`` and ``x2`` (see :func:`fit_paired`)."""
     seed_everything(seed)
     model = DualEncoder(x1.shape[1], x2.shape[1], config.hidden, config.n_latent, config.dropout).to(device)
     t1 = torch.as_tensor(x1, dtype=torch.float32, device=device)
     t2 = torch.as_tensor(x2, dtype=torch.float32, device=device)
-    return fit_paired(model, lambda cells: model.loss(t1[cells], t2[cells]), batches, config, seed)
+    pair_loss = lambda cells: model.loss(t1[cells], t2[cells])  # noqa: E731
+    return fit_paired(model, pair_loss, batches, config, seed, validation)
 
 
 def embed(

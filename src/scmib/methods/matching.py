@@ -94,12 +94,17 @@ def bipartite_assignment(similarity: np.ndarray) -> sp.csr_matrix:
     return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=similarity.shape)
 
 
-def sinkhorn_plan(similarity: np.ndarray, k: int, reg: float = 0.02) -> sp.csr_matrix:
+#: The entropy weight of :func:`sinkhorn_plan` on its cost scale (``1 - similarity``, from 0).
+SINKHORN_REG = 0.01
+
+
+def sinkhorn_plan(similarity: np.ndarray, k: int, reg: float = SINKHORN_REG) -> sp.csr_matrix:
     """Entropic optimal transport (POT's Sinkhorn) with uniform marginals, each row's ``k``
     largest plan entries kept and rows normalised: a soft one-to-one assignment.
 
-    The cost is ``1 - similarity`` (for cosine similarities, 0 to 2) and ``reg`` the entropy
-    weight on that scale; small values approach the hard bipartite matching.
+    The cost is ``1 - similarity`` shifted to start at 0 (for cosine similarities it then spans at
+    most 0 to 2) and ``reg`` the entropy weight on that scale; small values approach the hard
+    bipartite matching.
     """
     import ot
 
@@ -119,9 +124,10 @@ def mutual_nearest_neighbours(similarity: np.ndarray, k: int, temperature: float
     neighbour falls back to its ``k`` nearest columns, so no test cell is left empty.
     """
     k = min(k, similarity.shape[0], similarity.shape[1])
-    forward = top_k_rows(similarity, k)
-    backward = top_k_rows(similarity.T, k).T.tocsr()
-    mutual = forward.multiply(backward > 0).tocsr()
+    # Which pairs are kept, as ones: a similarity of 0 or below is still a neighbour.
+    forward, backward = top_k_rows(similarity, k), top_k_rows(similarity.T, k).T.tocsr()
+    forward.data[:], backward.data[:] = 1.0, 1.0
+    mutual = forward.multiply(backward).tocsr()
     mutual.eliminate_zeros()
     lonely = np.flatnonzero(np.diff(mutual.indptr) == 0)
     fallback = sp.csr_matrix(similarity.shape)
@@ -207,7 +213,7 @@ ASSIGNMENTS = ("sinkhorn", "bipartite", "softmax")
 
 
 def assign(
-    similarity: np.ndarray, how: str, k: int, reg: float = 0.05, temperature: float = 0.05
+    similarity: np.ndarray, how: str, k: int, reg: float = SINKHORN_REG, temperature: float = 0.05
 ) -> sp.csr_matrix:
     """Weights from a similarity block: ``sinkhorn`` (soft one-to-one, :func:`sinkhorn_plan`),
     ``bipartite`` (hard one-to-one, :func:`bipartite_assignment`) or ``softmax`` (per row,

@@ -7,7 +7,9 @@ through (``containerOptions``, ``accelerator``, ``clusterOptions``).
 - Only dataset loaders have network, as in the competition, where submissions
   ran offline: Docker and Podman get ``--network none``, Singularity and
   Apptainer ``--net --network none`` (the one network type they allow an
-  unprivileged user). Without a container engine nothing isolates a job.
+  unprivileged user, where the host lets users make network namespaces; a run
+  on a cluster that does not turns it off: ``--offline_jobs false``). Without
+  a container engine nothing isolates a job.
 - A job with the ``gpu`` label gets a GPU only when the run asks for GPUs
   (``--gpu``): ``--gpus all`` (Docker), CDI ``--device nvidia.com/gpu=all``
   (Podman), ``--nv`` (Singularity, Apptainer), ``--gres=gpu:1`` (SLURM) and an
@@ -36,8 +38,9 @@ ACCELERATOR_EXECUTORS = ("awsbatch", "google-batch", "k8s", "azurebatch")
 
 @dataclass(frozen=True)
 class Execution:
-    """Where a workflow runs: its container engine (``none`` without one), executor, GPU wish, and the
-    user's own container and cluster options (added to every job's)."""
+    """Where a workflow runs: its container engine (``none`` without one), executor, GPU wish, the
+    user's own container and cluster options (added to every job's), and whether jobs other than
+    the loaders run without network (``offline_jobs``)."""
 
     engine: str = "none"
     executor: str = "local"
@@ -45,6 +48,7 @@ class Execution:
     gpu_type: str | None = None
     container_options: str | None = None
     cluster_options: str | None = None
+    offline_jobs: bool = True
 
     def __post_init__(self) -> None:
         if self.gpu and self.executor == "google-batch" and not self.gpu_type:
@@ -54,6 +58,7 @@ class Execution:
 def task_options(execution: Execution, network: bool, wants_gpu: bool) -> dict[str, Any]:
     """``container_options``, ``accelerator`` and ``cluster_options`` of one job."""
     gpu = wants_gpu and execution.gpu
+    network = network or not execution.offline_jobs
     container: list[str] = []
     if execution.engine in DOCKER_LIKE:
         if not network:

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -248,7 +249,7 @@ def run_job(
     limit = time_limit if time_limit is not None else time_limit_s(job.spec.resources)
     start = time.perf_counter()
     with open(log_path, "w") as log:
-        log.write("$ " + " ".join(cmd) + "\n")
+        log.write("$ " + shlex.join(cmd) + "\n")  # as a shell would take it back, quoted
     pid, ended = None, None
     if warm is not None and job.spec.script_path.suffix == ".py":
         with contextlib.suppress(RuntimeError):  # the server has ended: start this one cold

@@ -150,10 +150,3 @@ def jobs_from_plan(document: dict[str, Any], repo: Path, jobs_dir: Path) -> list
         deps = [jobs[dep] for dep in entry["deps"]]
         jobs[entry["id"]] = job_from_entry(entry, specs[component], jobs_dir, deps)
     return list(jobs.values())
-
-
-def find_entry(document: dict[str, Any], job_id: str) -> dict[str, Any]:
-    for entry in document["jobs"]:
-        if entry["id"] == job_id:
-            return entry
-    raise ScmibError(f"job '{job_id}' is not in the plan")

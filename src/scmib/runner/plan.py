@@ -299,6 +299,41 @@ def plan(repo: Path, outdir: Path, selection: Selection) -> list[Job]:
     return jobs
 
 
+def idle_filters(selection: Selection, jobs: list[Job]) -> list[str]:
+    """What each name filter of ``selection`` that selects nothing in ``jobs`` did not do, and why.
+
+    Every pattern names a known component or dataset (:func:`check_patterns`), yet it
+    may select no job: a dataset outside the profile, a method whose modality pairs no
+    selected dataset has, an exclusion of a control (controls always run: the scores
+    are scaled between them). Said, so that nothing asked for is dropped silently.
+    """
+    chosen = {
+        "dataset": {job.dataset for job in jobs if job.stage == "load"},
+        "method": {job.method for job in jobs if job.stage == "method"},
+        "metric": {job.spec.name for job in jobs if job.stage == "metric"},
+    }
+    controls = {job.method for job in jobs if job.stage == "control_method"}
+    reasons = {
+        "dataset": f"none of profile '{selection.profile}' matches it",
+        "method": "none that matches it applies to a task variant of the selected datasets",
+        "metric": "none that matches it scores a selected task",
+    }
+    said = []
+    for what, patterns in (
+        ("dataset", selection.datasets),
+        ("method", selection.methods),
+        ("metric", selection.metrics),
+    ):
+        for pattern in patterns or []:
+            bare = pattern.removeprefix("!")
+            if bare != pattern:
+                if what == "method" and any(fnmatch.fnmatch(name, bare) for name in controls):
+                    said.append(f"--exclude_methods '{bare}': controls always run (they scale the scores)")
+            elif not any(fnmatch.fnmatch(name, pattern) for name in chosen[what]):
+                said.append(f"--{what}s '{pattern}' selects no {what}: {reasons[what]}")
+    return said
+
+
 def _user_data_loader(loaders: list[ComponentSpec], selection: Selection) -> ComponentSpec:
     """The generic loader (``info.user_data``), declaring the user's datasets as its own."""
     from scmib.data.user import dataset_info

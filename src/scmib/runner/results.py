@@ -8,16 +8,20 @@ of scaled scores clipped to [0, 1], missing results counting 0.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from scmib.contracts import score_values
+from scmib.errors import ScmibError
 from scmib.io import atomic_path, describe_h5ad, read_h5ad, write_text_atomic, write_tsv_atomic
 from scmib.metrics import contributions
 from scmib.metrics.contributions import Contributions
-from scmib.runner.execute import FAILURES, NOT_RUN, OK, JobResult, earlier_result
+from scmib.metrics.summary import summary_value
+from scmib.runner.execute import FAILED, FAILURES, NOT_RUN, OK, JobResult, earlier_result
 from scmib.runner.plan import Job, load_task_info
 from scmib.uncertainty.bootstrap import N_RESAMPLES, interval, resample_counts, stable_seed
 
@@ -83,19 +87,15 @@ class RunResults:
     replicates: dict[int, np.ndarray]
 
 
-def results_table(jobs: list[Job], results: dict[str, JobResult]) -> pd.DataFrame:
-    """The long table: one row per (task, dataset, variant, method, seed, metric id).
+def collect_results(jobs: list[Job], results: dict[str, JobResult]) -> RunResults:
+    """The long table, one row per (task, dataset, variant, method, seed, metric id), with the
+    bootstrap replicates behind its intervals.
 
     Every metric a planned method should have is present; when the method or
     the metric did not succeed the value is NaN and the statuses say why.
     ``ci_low``/``ci_high`` are the bootstrap interval over test cells of that run's value,
     ``seed_mean``/``seed_sd``/``n_seeds`` its mean and standard deviation over the method's seeds.
     """
-    return collect_results(jobs, results).table
-
-
-def collect_results(jobs: list[Job], results: dict[str, JobResult]) -> RunResults:
-    """:func:`results_table` with the bootstrap replicates behind its intervals."""
     method_jobs = {j.id: j for j in jobs if j.stage in ("method", "control_method")}
     rows = []
     per_cell: dict[int, tuple[pd.Index, Contributions]] = {}
@@ -107,11 +107,19 @@ def collect_results(jobs: list[Job], results: dict[str, JobResult]) -> RunResult
         values: dict[str, float] = {}
         not_applicable: dict[str, str] = {}
         found: dict[str, Contributions] = {}
+        metric_status = metric_result.status
         if metric_result.status in OK:
-            score = read_h5ad(job.outputs["output"], role="score")
-            values = dict(zip(score.uns["metric_ids"], score.uns["metric_values"], strict=True))
-            not_applicable = dict(score.uns.get("not_applicable", {}))
-            found = contributions.read(score)
+            try:
+                score = read_h5ad(job.outputs["output"], role="score")
+                values = score_values(score, [m.name for m in job.spec.info.metrics], job.outputs["output"])
+            except ScmibError as exc:
+                # A recorded success whose score cannot be read now (changed or damaged since):
+                # its rows fail, saying why, and the other results stand.
+                print(f"scmib: results of {job.id}: {exc}", file=sys.stderr)
+                metric_status = FAILED
+            else:
+                not_applicable = dict(score.uns.get("not_applicable", {}))
+                found = contributions.read(score)
         for info in job.spec.info.metrics:
             if info.name in found:
                 per_cell[len(rows)] = (score.obs_names, found[info.name])
@@ -128,9 +136,7 @@ def collect_results(jobs: list[Job], results: dict[str, JobResult]) -> RunResult
                     "maximize": info.maximize,
                     "scored": info.scored,
                     "status": method_result.status,
-                    "metric_status": (
-                        "not_applicable" if info.name in not_applicable else metric_result.status
-                    ),
+                    "metric_status": "not_applicable" if info.name in not_applicable else metric_status,
                     "wall_time_s": method_result.wall_time_s,
                     "cpu_time_s": method_result.cpu_time_s,
                     "peak_memory_mb": method_result.peak_memory_mb,
@@ -235,7 +241,7 @@ def summary_metric_rows(table: pd.DataFrame) -> pd.DataFrame:
                 {
                     **first.to_dict(),
                     "metric": info["name"],
-                    "value": applicable["value"].mean(skipna=False) if len(applicable) else np.nan,
+                    "value": summary_value(applicable["value"].to_numpy()),
                     "maximize": True,
                     "scored": False,  # it restates its parts: counting it too would weigh them twice
                     "metric_status": "derived",

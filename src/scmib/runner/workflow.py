@@ -27,6 +27,7 @@ import pandas as pd
 
 from scmib.data.cache import MIRROR_ENV
 from scmib.errors import ScmibError
+from scmib.io import write_text_atomic
 from scmib.resources import task_time_limit_s, time_limit_s
 from scmib.runner.execute import (
     INFRASTRUCTURE,
@@ -51,8 +52,8 @@ STATUS_FILE = ".job.status"
 RECORD_LOG_BYTES = 256 * 1024
 LOST = (
     "no record: the workflow started this job but it ended without scmib recording an outcome "
-    "(image pull or staging error, command not found, killed by the executor, preempted after "
-    "its retries); see the task in pipeline_info/trace.txt"
+    "(image pull or staging error, command not found, killed by the executor or at its time limit, "
+    "preempted after its retries); see the task in pipeline_info/trace.txt"
 )
 
 
@@ -62,8 +63,10 @@ def read_job_entry(path: Path) -> dict[str, Any]:
         entry = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ScmibError(f"{path}: cannot read the job description: {exc}") from exc
+    if not isinstance(entry, dict):
+        raise ScmibError(f"{path}: not an scmib plan entry (a JSON {type(entry).__name__}, not an object)")
     missing = {"id", "folder", "component", "inputs", "outputs", "params", "stage"} - set(entry)
-    if not isinstance(entry, dict) or missing:
+    if missing:
         raise ScmibError(f"{path}: not an scmib plan entry (missing {sorted(missing)})")
     return entry
 
@@ -80,15 +83,19 @@ def executor_exit_status(result: JobResult, attempt: int, max_attempts: int, cap
 
 
 def _write_record(job_dir: Path, record_dir: Path, score_files: list[Path]) -> None:
-    """The record folder: ``.job.json``, ``.job.status``, the end of ``.job.log`` and the score files."""
-    if record_dir.exists():
-        shutil.rmtree(record_dir)
-    record_dir.mkdir(parents=True)
+    """The record folder: ``.job.json``, ``.job.status``, the end of ``.job.log`` and the score files.
+
+    Made under a temporary name and renamed, so a task stopped half-way leaves no partial record.
+    """
+    partial = record_dir.with_name(f".{record_dir.name}.partial")
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
     for name in (RECORD, STATUS_FILE):
-        shutil.copyfile(job_dir / name, record_dir / name)
+        shutil.copyfile(job_dir / name, partial / name)
     log = job_dir / LOG
     if log.is_file():
-        with open(log, "rb") as source, open(record_dir / LOG, "wb") as copy:
+        with open(log, "rb") as source, open(partial / LOG, "wb") as copy:
             size = source.seek(0, 2)
             if size > RECORD_LOG_BYTES:
                 copy.write(f"[... first {size - RECORD_LOG_BYTES} bytes of the log left out ...]\n".encode())
@@ -96,7 +103,10 @@ def _write_record(job_dir: Path, record_dir: Path, score_files: list[Path]) -> N
             shutil.copyfileobj(source, copy)
     for path in score_files:
         if path.is_file():
-            shutil.copyfile(path, record_dir / path.name)
+            shutil.copyfile(path, partial / path.name)
+    if record_dir.exists():
+        shutil.rmtree(record_dir)
+    partial.rename(record_dir)
 
 
 def run_planned_job(
@@ -143,7 +153,7 @@ def run_planned_job(
     key = entry.get("key", "")
     result = run_job(job, key, threads=threads, time_limit=limit, memory_limit_gb=memory_gb)
     # The workflow routes on this one word (Nextflow reads it without parsing JSON).
-    (job.workdir / STATUS_FILE).write_text(result.status + "\n")
+    write_text_atomic(job.workdir / STATUS_FILE, result.status + "\n")
     if record_root is not None:
         scores = list(job.outputs.values()) if job.stage == "metric" else []
         _write_record(job.workdir, record_root / job.workdir.name, scores)

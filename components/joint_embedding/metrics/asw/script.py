@@ -14,6 +14,8 @@ def main(run: ComponentRun) -> None:
     not_applicable = (
         {"asw_batch": "the dataset has one batch: there are no batches to mix"} if inputs.one_batch else {}
     )
+    if inputs.obs["cell_type"].nunique() < 2:
+        not_applicable["asw_label"] = "the dataset has one cell type: there are no types to separate"
     if inputs.degenerate:
         # Every distance is 0: silhouettes are 0/0 (scikit-learn would call batches perfectly mixed).
         worst = {"asw_label": 0.0, "asw_batch": 0.0}
@@ -21,9 +23,10 @@ def main(run: ComponentRun) -> None:
         return
     labels, batches = inputs.obs["cell_type"].to_numpy(), inputs.obs["batch"].to_numpy()
     # One silhouette computation gives both the value and each cell's contribution.
-    label_widths = asw_label_per_cell(inputs.embedding, labels)
-    values = {"asw_label": float(label_widths.mean())}
-    per_cell = {"asw_label": Contributions(label_widths)}
+    values, per_cell = {}, {}
+    if "asw_label" not in not_applicable:
+        label_widths = asw_label_per_cell(inputs.embedding, labels)
+        values["asw_label"], per_cell["asw_label"] = float(label_widths.mean()), Contributions(label_widths)
     if "asw_batch" not in not_applicable:
         batch_widths = asw_batch_per_cell(inputs.embedding, batches, labels)
         values["asw_batch"] = mean_over_types(batch_widths, labels)

@@ -9,23 +9,23 @@ from scmib.methods.paired_inputs import read_paired_reductions
 
 def main(run: ComponentRun) -> None:
     from scmib.methods.contrastive import ContrastiveConfig, embed, train_dual_encoder
-    from scmib.methods.torch_models import resolve_device
+    from scmib.methods.torch_models import fold_validation, resolve_device
 
     par = run.par
     data = read_paired_reductions(run, par["n_components"], par["seed"])
     config = ContrastiveConfig(hidden=par["hidden"], n_latent=par["n_latent"], epochs=par["epochs"])
     device = resolve_device(par["device"])
+    n_models, n_cells = par["n_models"], len(data.train_batches)
+    parts = []
+    for m in range(n_models):
+        # Novel's k-fold ensemble: model m stops early on fold m of the training cells.
+        folds = fold_validation(n_cells, n_models, m, par["seed"]) if n_models > 1 else None
+        model = train_dual_encoder(
+            data.train1, data.train2, data.train_batches, config, device, par["seed"] + m, folds
+        )
+        parts.append(embed(model, data.test1, data.test2, device))
     # Concatenating each model's unit embeddings scaled by 1/sqrt(M) makes one dot product
     # the ensemble's mean cosine similarity.
-    parts = [
-        embed(
-            train_dual_encoder(data.train1, data.train2, data.train_batches, config, device, par["seed"] + m),
-            data.test1,
-            data.test2,
-            device,
-        )
-        for m in range(par["n_models"])
-    ]
     z1 = np.hstack([p[0] for p in parts]) / np.sqrt(len(parts))
     z2 = np.hstack([p[1] for p in parts]) / np.sqrt(len(parts))
     prediction = data.prediction(

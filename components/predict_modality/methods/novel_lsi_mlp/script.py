@@ -1,7 +1,7 @@
 """Novel: LSI (or ADT) inputs -> MLP encoder-decoder, sqrt-MSE loss, early stopping."""
 
 from scmib.component import ComponentRun, run_component
-from scmib.methods.features import lsi, zscore_rows
+from scmib.methods.features import lsi
 from scmib.methods.reduction import as_dense
 from scmib.methods.torch_models import TrainConfig, fit_predict_clipped, mlp
 from scmib.processing.predict_modality import modality_of, prediction_file
@@ -11,9 +11,8 @@ def main(run: ComponentRun) -> None:
     train_mod1, train_mod2 = run.read("input_train_mod1"), run.read("input_train_mod2")
     test_mod1 = run.read("input_test_mod1")
     par, seed = run.par, run.par["seed"]
-    if modality_of(train_mod1) == "ADT":
-        x_train = zscore_rows(as_dense(train_mod1.layers["normalized"]))
-        x_test = zscore_rows(as_dense(test_mod1.layers["normalized"]))
+    if modality_of(train_mod1) == "ADT":  # Novel's ADT input: the normalised values as they are
+        x_train, x_test = as_dense(train_mod1.layers["normalized"]), as_dense(test_mod1.layers["normalized"])
     else:
         x_train, x_test = lsi(
             train_mod1.layers["counts"], test_mod1.layers["counts"], par["n_components"], seed

@@ -69,8 +69,12 @@ class ScoredEmbedding:
 
 
 def is_degenerate(embedding: np.ndarray) -> bool:
-    """True when every cell (row) sits at the same point: distances, graphs and PCs are undefined."""
-    return bool(np.all(np.ptp(embedding, axis=0) == 0))
+    """True when every cell (row) sits at the same point: distances, graphs and PCs are undefined.
+
+    Judged in float32, the precision of the kNN graph (scanpy's): cells that differ only below
+    it (``1 + 1e-12 * noise``) are one point to the graph, and so to every metric.
+    """
+    return bool(np.all(np.ptp(np.asarray(embedding, dtype=np.float32), axis=0) == 0))
 
 
 def checked_embedding(values, where: str) -> np.ndarray:
