@@ -322,7 +322,7 @@ def test_a_warm_start_runs_the_component_as_a_new_interpreter_would(sandbox, war
     for name, result in results.items():
         log = Path(result.log).read_text()
         assert result.status == "failed" and result.exit_code == 1, name
-        assert "ARGV ['--input_train_mod1'" in log and "introspective" in log and "MAIN __main__" in log
+        assert "ARGV ['--input_train_mod1=" in log and "introspective" in log and "MAIN __main__" in log
         assert "ValueError: boom" in log and "ValueError: boom" in result.message
     assert results["warm"].cpu_time_s < results["cold"].cpu_time_s / 3
 
