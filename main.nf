@@ -17,7 +17,7 @@ params {
     outdir: String
     // test (starter cells, small parameters), default, full (adds the GEO NeurIPS data).
     scmib_profile: String = 'default'
-    // Runs per stochastic method and control, each with its own seed (default: 1 under test, else 3).
+    // Runs per stochastic method and control, each with its own seed (default: 1 under test and scale, else 3).
     seeds: Integer?
     // Component arguments instead of their spec defaults: 'multivi.max_epochs=200 knn_regression.n_neighbors=50'.
     component_args: String?

@@ -314,9 +314,9 @@ def test_bad_predictions_get_a_clear_error(triana_task, tmp_path):
 def test_the_run_reports_the_mean_of_six_next_to_its_parts_and_scores_what_the_competition_did(
     data_dir, tmp_path
 ):
-    """``mean_of_six`` is the plain mean of the parts that apply; the scaled score counts the scored
-    metrics only: not that summary, not the trajectory's two halves beside their mean, not LISI
-    (the competition did not score it)."""
+    """``mean_of_six`` is the plain mean of the parts that apply (none if a part was not run); the
+    scaled score counts the scored metrics only: not that summary, not the trajectory's two halves
+    beside their mean, not LISI (the competition did not score it)."""
     outdir = tmp_path / "run"
     cmd = [
         sys.executable, "-m", "scmib.cli", "run", "--task", "joint_embedding", "--profile", "test",
@@ -328,16 +328,24 @@ def test_the_run_reports_the_mean_of_six_next_to_its_parts_and_scores_what_the_c
     assert proc.returncode == 0, proc.stderr[-3000:]
     table = pd.read_csv(outdir / "results" / "results.tsv", sep="\t")
     pca = table[table["method"] == "pca_concat"].set_index("metric")
-    # cc_cons does not apply to the starter cells (no cell-cycle genes): the mean is over the other four.
+    # nmi (the clustering metric) was not selected: no mean of six passes for the competition's score.
+    assert np.isnan(pca.loc["mean_of_six", "value"]) and pca.loc["mean_of_six", "log"] == "not run: nmi"
+    cmd[cmd.index("--metrics") + 1] += ",clustering"
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = pd.read_csv(outdir / "results" / "results.tsv", sep="\t")
+    pca = table[table["method"] == "pca_concat"].set_index("metric")
+    # cc_cons does not apply to the starter cells (no cell-cycle genes): the mean is over the other five.
     assert pca.loc["cc_cons", "metric_status"] == "not_applicable"
-    parts = pca.loc[["asw_label", "asw_batch", "graph_conn", "ti_cons_batch_mean"], "value"]
+    parts = pca.loc[["nmi", "asw_label", "asw_batch", "graph_conn", "ti_cons_batch_mean"], "value"]
     assert pca.loc["mean_of_six", "value"] == pytest.approx(parts.mean())
     constant = table[(table["method"] == "constant_embedding") & (table["metric"] == "mean_of_six")]
     assert constant["value"].iloc[0] == 0
-    unscored = {"mean_of_six", "ti_cons_batch_gex", "ti_cons_batch_mod2", "ilisi", "ilisi_site", "clisi"}
+    halves = {"ti_cons_batch_gex", "ti_cons_batch_mod2"}
+    unscored = {"mean_of_six", *halves, "ilisi", "ilisi_site", "clisi", "ari"}
     assert set(pca.index[~pca["scored"]]) == unscored
     counted = pca[pca["scored"] & pca["scaled"].notna()]
-    assert set(counted.index) == {"asw_label", "asw_batch", "graph_conn", "ti_cons_batch_mean"}
+    assert set(counted.index) == {"nmi", "asw_label", "asw_batch", "graph_conn", "ti_cons_batch_mean"}
     scores = pd.read_csv(outdir / "results" / "scores.tsv", sep="\t").set_index("method")
     assert scores.loc["pca_concat", "mean_score"] == pytest.approx(counted["scaled"].clip(0, 1).mean())
 

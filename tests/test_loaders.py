@@ -81,6 +81,9 @@ def geo_mirror(tmp_path, data_dir):
     obs["GEX_pseudotime_order"] = rna.obs["pseudotime_order_GEX"]
     obs["ADT_pseudotime_order"] = rna.obs["pseudotime_order_ADT"]
     obs["Site"] = obs["batch"].str[:2]
+    # GEO's own split: the 30 cells after the unused batch are iid_holdout (left out, and said so).
+    obs["is_train"] = np.where(obs["batch"].str.startswith("s4"), "test", "train")
+    obs.iloc[20:50, obs.columns.get_loc("is_train")] = "iid_holdout"
     combined.obs = obs
     combined.layers["counts"] = combined.layers["counts"].tocsr()
     mirror = tmp_path / "mirror" / "neurips2021_geo"
@@ -117,10 +120,11 @@ def test_geo_loader_on_a_file_in_the_geo_layout(tmp_path, geo_mirror):
         **out,
     )
     rna, adt = _check_common(out["output_rna"], out["output_mod2"])
-    assert rna.shape == (580, 1000) and adt.shape == (580, 134)
-    assert {"what": "cells", "why": "batch not in the competition's split", "before": 600, "removed": 20} in (
-        read_filters(out["output_rna"])
-    )
+    assert rna.shape == (550, 1000) and adt.shape == (550, 134)
+    filters = read_filters(out["output_rna"])
+    unused = {"what": "cells", "why": "batch not in the competition's split", "before": 600, "removed": 20}
+    assert unused in filters
+    assert {"what": "cells", "why": "GEO's iid_holdout cells", "before": 580, "removed": 30} in filters
     assert adt.var["feature_types"].eq("ADT").all()
     assert rna.obs.loc[rna.obs["batch"] == "s4d1", "is_train"].eq(False).all()
     assert rna.obs.loc[rna.obs["batch"] == "s1d1", "is_train"].all()
@@ -143,6 +147,27 @@ def test_fetch_verifies_mirror_files_and_explains_offline_failures(tmp_path, cap
         fetch(Source("x/file.txt", good.url, "0" * 64), mirror=str(tmp_path))
     with pytest.raises(ScmibError, match="--data_mirror"):
         fetch(Source("y/absent.txt", good.url, None), mirror=str(tmp_path), cache_dir=str(tmp_path / "cache"))
+
+
+def test_a_download_whose_checksum_differs_says_so_not_that_the_network_failed(tmp_path):
+    """A file served at the source's address that is not the expected one: the error names the
+    checksum, not a download failure (which would send the user to --data_mirror)."""
+    import functools
+    import http.server
+    import threading
+
+    (tmp_path / "served").mkdir()
+    (tmp_path / "served" / "file.txt").write_text("not the expected data")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "served"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/file.txt"
+        with pytest.raises(ScmibError, match=r"file\.txt, but its sha256 is not the expected 0{64}"):
+            fetch(Source("x/file.txt", url, "0" * 64), cache_dir=str(tmp_path / "cache"))
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_a_damaged_cached_file_is_removed_and_never_served(tmp_path):

@@ -30,7 +30,7 @@ METRICS = {
 }
 #: Small settings for the torch methods where a test only needs them to run.
 QUICK = {
-    "clip_contrastive": {"epochs": 2, "n_models": 1, "hidden": 32},
+    "clip_contrastive": {"epochs": 2, "n_models": 2, "hidden": 32},  # an ensemble: two folds
     "clue_cross_vae": {"epochs": 2, "hidden": 32},
 }
 
@@ -324,6 +324,27 @@ def _first_rows_nan(truth: sp.csr_matrix, n_rows: int) -> sp.csr_matrix:
     matrix = truth.copy()
     matrix.data[matrix.indptr[0] : matrix.indptr[n_rows]] = np.nan
     return matrix
+
+
+def test_the_folds_of_an_ensemble_are_disjoint_and_cover_every_cell():
+    """CLIP's k-fold ensemble: model m stops early on fold m; every training cell validates one model."""
+    from scmib.methods.torch_models import fold_validation
+
+    folds = np.array([fold_validation(100, 9, m, seed=3) for m in range(9)])
+    assert (folds.sum(axis=0) == 1).all() and set(folds.sum(axis=1)) == {11, 12}
+    np.testing.assert_array_equal(folds[4], fold_validation(100, 9, 4, seed=3))  # seeded
+    assert not np.array_equal(folds[4], fold_validation(100, 9, 4, seed=4))
+    with pytest.raises(ValueError, match="fold 9 of 9"):
+        fold_validation(100, 9, 9, seed=3)
+
+
+def test_clips_sinkhorn_default_is_the_librarys():
+    from conftest import spec_of
+
+    from scmib.methods.matching import SINKHORN_REG
+
+    clip = spec_of("match_modalities/methods/clip_contrastive")
+    assert clip.argument_map["sinkhorn_reg"].default == SINKHORN_REG
 
 
 def test_mutual_neighbours_are_kept_whatever_the_sign_of_their_similarity():

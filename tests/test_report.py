@@ -304,3 +304,39 @@ def test_compare_scores_only_the_datasets_both_runs_have(first_run, tmp_path):
     table, page = compared(new, outdir / "results", lambda r: r["variant"] != "adt2gex", tmp_path)
     assert set(table["what"]) <= {"same", "no score"}, table
     assert "predict_modality neurips2021_starter_cite adt2gex (run only)" in page
+
+
+def test_a_prediction_that_breaks_the_format_is_flagged():
+    """``format_ok`` cannot be scaled (every control passes it), so it counts in no score: a method
+    that fails it is flagged for the report instead of ranking like a valid one, silently."""
+    from scmib.report.export import quality_control
+
+    rows = [
+        {"task": "match_modalities", "dataset": "d", "variant": "gex2adt", "method": method,
+         "method_kind": kind, "metric": "format_ok", "value": value, "scaled": np.nan, "maximize": True,
+         "status": "success", "metric_status": "success"}
+        for method, kind, value in [
+            ("good", "method", 1.0), ("dense", "method", 0.0), ("solution", "control_method", 1.0)
+        ]
+    ]  # fmt: skip
+    flags = [f for f in quality_control(pd.DataFrame(rows)) if f["category"] == "format"]
+    assert [(f["name"], f["severity"]) for f in flags] == [("match_modalities/d/gex2adt/dense/format_ok", 2)]
+    assert "breaks the competition's format" in flags[0]["message"]
+
+
+def test_equal_scores_are_numbered_in_name_order_as_ranks_tsv_does(monkeypatch):
+    """Two methods that fail everywhere (0.0): compare.tsv numbers them as ranks.tsv does (score,
+    then name), not both 2nd."""
+    from scmib.report import compare
+    from scmib.uncertainty.ranks import rank_table
+
+    table = pd.DataFrame({
+        "task": "t", "method": ["zz", "good", "aa", "ctl"], "mean_score": [0.0, 0.7, 0.0, 1.0],
+        "method_kind": ["method", "method", "method", "control_method"],
+    })  # fmt: skip
+    monkeypatch.setattr(compare, "summary", lambda results: table.copy())
+    numbered = compare.ranked(pd.DataFrame()).set_index("method")["rank"].to_dict()
+    assert numbered == {"good": 1, "aa": 2, "zz": 3, "ctl": 1}
+    methods = table[table["method_kind"] == "method"].set_index("method")["mean_score"].to_dict()
+    flat = {name: np.full(10, value) for name, value in methods.items()}
+    assert rank_table(methods, flat).set_index("method")["rank"].to_dict() == {"good": 1, "aa": 2, "zz": 3}

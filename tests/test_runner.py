@@ -35,6 +35,10 @@ def test_failures_are_recorded_while_the_rest_finishes(first_run):
     assert "deliberate crash" in Path(crashed["log"].iloc[0]).read_text()
     inapplicable = table[table["method"] == "inapplicable_method"]
     assert (inapplicable["status"] == "not_applicable").all()
+    # In scores.tsv a method that does not apply has no score (NaN), one that failed scores 0.
+    scores = pd.read_csv(outdir / "results" / "scores.tsv", sep="\t").set_index("method")
+    assert scores.loc["inapplicable_method", ["mean_score", "ci_low", "ci_high"]].isna().all().all()
+    assert (scores.loc["crashing_method", "mean_score"] == 0).all()
     knn = table[(table["method"] == "knn_regression") & (table["metric"] == "rmse")]
     assert (knn["status"] == "success").all() and knn["value"].notna().all()
     assert (table[table["method"] == "solution"]["scaled"] == 1.0).all()
@@ -178,6 +182,9 @@ def test_a_filter_that_selects_nothing_in_this_run_says_so():
     assert said(methods=["!mean_per_feature", "!guanlab*"]) == [
         "--exclude_methods 'mean_per_feature': controls always run (they scale the scores)"
     ]
+    assert said(methods=["mean_per_feature"]) == [
+        "--methods 'mean_per_feature' selects no method: it names a control, and controls always run"
+    ]
     assert said(datasets=["neurips*"], methods=["knn*"], metrics=["error", "!correlation"]) == []
 
 
@@ -311,6 +318,16 @@ def test_a_metric_writing_other_ids_than_its_spec_fails_alone(repo, data_dir, tm
     assert "RMSE" not in set(table["metric"])
     correlation = table[table["metric"] == "pearson_per_cell"]
     assert (correlation["metric_status"] == "success").all() and correlation["value"].notna().all()
+    # A success recorded earlier whose score file is damaged since (cut short): when the results
+    # are written again, its rows fail, naming the file, and the others stand.
+    damaged = tmp_path / "predict_modality/neurips2021_starter_cite/gex2adt/knn_regression/scores/correlation"
+    (damaged / "score.h5ad").write_bytes((damaged / "score.h5ad").read_bytes()[:2000])
+    (tmp_path / "results" / "results.tsv").unlink()
+    proc = scmib_run(repo, data_dir, tmp_path, "--methods", "knn_regression", "--metrics", "correlation")
+    assert f"{damaged / 'score.h5ad'}': is a damaged HDF5 file" in proc.stderr
+    table = pd.read_csv(tmp_path / "results" / "results.tsv", sep="\t")
+    rows = table[(table["metric"] == "pearson_per_cell") & (table["method"] == "knn_regression")]
+    assert rows.set_index("variant")["metric_status"].to_dict() == {"gex2adt": "failed", "adt2gex": "cached"}
 
 
 def test_a_run_in_which_no_job_succeeds_exits_1_saying_why(repo, tmp_path):

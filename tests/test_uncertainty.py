@@ -241,3 +241,20 @@ def test_scores_metric_columns_and_summary_agree_on_seeds_unscaled_datasets_and_
     assert (
         np.isnan(board.values.loc["x", "d2 gex2adt"]) and "not scaled" in board.notes.loc["x", "d2 gex2adt"]
     )
+
+
+def test_a_stochastic_controls_seeds_scale_replicates_as_they_scale_the_score():
+    """A control run with seeds counts with its mean over them in the score (here 0.2); so it
+    must in every replicate, or a score can fall outside its own interval."""
+    from scmib.runner.results import method_scores, scale
+    from scmib.uncertainty.scores import column_replicates, score_intervals
+
+    rows = [_row("d1", "good", "m1", 1.0, kind="control_method")]
+    rows += [_row("d1", "noise", "m1", v, seed, kind="control_method") for seed, v in ((0, 0.0), (1, 0.4))]
+    rows += [_row("d1", "x", "m1", 0.3)]
+    table = pd.DataFrame(rows).astype({"seed": "Int64"})
+    table["scaled"] = scale(table)
+    scores = method_scores(table)
+    assert scores.set_index("method").loc["x", "mean_score"] == pytest.approx((0.3 - 0.2) / 0.8)
+    with_intervals = score_intervals(scores, column_replicates(table, {})).set_index("method")
+    assert with_intervals.loc["x", ["ci_low", "ci_high"]].tolist() == pytest.approx([0.125, 0.125])

@@ -304,7 +304,10 @@ def score_values(score: ad.AnnData, metric_names: Collection[str], path: str | P
     if missing := [key for key in ("metric_ids", "metric_values") if key not in score.uns]:
         raise ContractError(f"file '{path}': not a score file (no uns{missing})")
     ids = [str(name) for name in np.ravel(score.uns["metric_ids"])]
-    values = [float(value) for value in np.ravel(score.uns["metric_values"])]
+    try:
+        values = [float(value) for value in np.ravel(score.uns["metric_values"])]
+    except (TypeError, ValueError) as exc:
+        raise ContractError(f"file '{path}': uns['metric_values']: expected numbers ({exc})") from exc
     where = f"file '{path}': uns['metric_ids']"
     problems = []
     if len(ids) != len(values):

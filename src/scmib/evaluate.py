@@ -177,9 +177,10 @@ def joint_embedding(
     ``cc_cons`` compares with the embedding's (scib's ``adata_pre``); a task's solution file
     stores that variance per batch in ``uns`` (``cc_batches``, ``cc_variance_before``), which is
     used where its batches are the cells' (delete it after keeping only some cells of a batch).
-    A metric whose columns are missing, or that measures batch mixing in one batch, is NaN; an
-    embedding with every cell at one point scores the worst value, 0, where a metric is undefined,
-    as in a run. Louvain's resolutions run one after another here (in a run, in parallel).
+    A metric whose columns are missing, that measures batch mixing in one batch, or ``asw_label``
+    with one cell type, is NaN; an embedding with every cell at one point (in float32) scores the
+    worst value, 0, where a metric is undefined, as in a run. Louvain's resolutions run one after
+    another here (in a run, in parallel).
     """
     summary = load_task_info("joint_embedding")["summary_metric"]
     wanted = list(EMBEDDING_METRICS if metrics is None else metrics)
@@ -198,7 +199,7 @@ def joint_embedding(
     columns = trajectory_columns(obs) if pseudotime_keys is None else pseudotime_keys
     on_trajectories = columns is not None and all(key in obs and obs[key].notna().any() for key in columns)
     applies = {
-        "asw_label": len(np.unique(labels)) >= 2,
+        "asw_label": obs[label_key].nunique() >= 2,  # as the component: one cell type, nothing to separate
         "asw_batch": not one_batch,
         "ilisi": not one_batch,
         "ilisi_site": site_key is not None and site_key in obs and obs[site_key].nunique() >= 2,

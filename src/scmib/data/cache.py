@@ -110,6 +110,11 @@ def fetch(source: Source, *, mirror: str | None = None, cache_dir: str | None = 
             progressbar=False,
         )
     except Exception as exc:  # network errors come in many types
+        if isinstance(exc, ValueError) and "hash" in str(exc).lower():  # pooch: the file, not the network
+            raise ScmibError(
+                f"downloaded {source.url}, but its sha256 is not the expected {source.sha256} ({exc}); "
+                "the file at that address changed or the download was damaged"
+            ) from exc
         where = f" nor in the mirror '{mirror}'" if mirror else ""
         raise ScmibError(
             f"could not download {source.url} ({exc}); the file was not in the cache{where}. "

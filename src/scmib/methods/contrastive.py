@@ -9,6 +9,7 @@ batch (sample), as test cells are matched within their batch.
 from __future__ import annotations
 
 import copy
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -80,8 +81,18 @@ def fit_paired(
     val = validation_split(batches, seed) if validation is None else np.asarray(validation, dtype=bool)
     optimiser = adam(model.parameters(), config.learning_rate, config.weight_decay, decoupled=True)
     rng = np.random.default_rng(seed)
+    val_chunks = within_batch_minibatches(batches[val], config.batch_size, rng)
+    if not val_chunks and validation is not None:
+        # Too few cells of one batch in the given validation cells (a fold of a small dataset):
+        # early stopping on them would keep the first epoch's weights.
+        print(f"{len(np.flatnonzero(val))} validation cells make no within-batch minibatch: "
+              "validating on a held-out batch instead", file=sys.stderr)  # fmt: skip
+        val = validation_split(batches, seed)
+        val_chunks = within_batch_minibatches(batches[val], config.batch_size, rng)
+    if not val_chunks:
+        raise ValueError("no validation minibatch of 2 or more cells of one batch: too few training cells")
     train_ix, val_ix = np.flatnonzero(~val), np.flatnonzero(val)
-    val_chunks = [val_ix[c] for c in within_batch_minibatches(batches[val_ix], config.batch_size, rng)]
+    val_chunks = [val_ix[c] for c in val_chunks]
     device = next(model.parameters()).device
     best = (float("inf"), 0, copy.deepcopy(model.state_dict()))
     log = EpochLog(type(model).__name__, config.epochs)
@@ -94,7 +105,7 @@ def fit_paired(
         model.eval()
         with torch.no_grad():
             losses = [float(loss(torch.as_tensor(c, device=device))) for c in val_chunks]
-        val_loss = float(np.mean(losses)) if losses else 0.0
+        val_loss = float(np.mean(losses))
         log(epoch, validation_loss=val_loss)
         if val_loss < best[0] - 1e-4:
             best = (val_loss, epoch, copy.deepcopy(model.state_dict()))

@@ -8,6 +8,7 @@ import anndata as ad
 import numpy as np
 import scipy.sparse as sp
 
+from scmib.data.filters import FilterLog
 from scmib.errors import ContractError
 from scmib.io import columns_with_positive_values
 from scmib.processing.common import TaskFile, direction_modalities, task_subset
@@ -45,8 +46,13 @@ def make_predict_modality(
     features = None
     if target.uns["modality"] == "ATAC":
         open_peaks = columns_with_positive_values(target.layers["counts"])
+        said = FilterLog()  # printed to the job's log: no peak leaves the target unsaid
+        empty = target.n_vars - len(open_peaks)
+        said.record("ATAC target peaks", target.n_vars, empty, "no counts in any cell")
         if len(open_peaks) > n_target_peaks:
             rng = np.random.default_rng(seed)
+            why = f"the target is a seeded random {n_target_peaks:,} of the peaks with counts"
+            said.record("ATAC target peaks", len(open_peaks), len(open_peaks) - n_target_peaks, why)
             open_peaks = np.sort(rng.choice(open_peaks, size=n_target_peaks, replace=False))
         features = open_peaks
     dataset_id = f"{rna.uns['dataset_id']}_{direction}"

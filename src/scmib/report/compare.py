@@ -25,9 +25,11 @@ COLUMNS = ["task", "method", "method_kind", "rank_base", "rank", "score_base", "
 
 def ranked(results: pd.DataFrame) -> pd.DataFrame:
     """``summary.tsv``'s rows with a ``rank`` per task among methods, and among controls apart."""
+    # Equal scores in name order (rank "first" of the rows sorted by name), as ranks.tsv numbers them.
     table = summary(results)
-    by_kind = table.groupby(["task", "method_kind"])["mean_score"]
-    table["rank"] = by_kind.rank(ascending=False, method="min").astype("Int64")
+    by_name = table.sort_values("method", kind="stable")
+    by_kind = by_name.groupby(["task", "method_kind"])["mean_score"]
+    table["rank"] = by_kind.rank(ascending=False, method="first").astype("Int64")  # aligned on the index
     return table
 
 

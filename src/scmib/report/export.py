@@ -18,6 +18,9 @@ def _none_if_nan(value):
 
 #: Scaled scores within this of [0, 1] count as inside (rounding of equal values).
 TOLERANCE = 1e-9
+#: The matching task's check of the competition's prediction format (1 when it holds): every control
+#: passes it, so it cannot be scaled and counts in no score; a failing method is flagged instead.
+FORMAT_METRIC = "format_ok"
 
 
 def _flag(category: str, name: str, value, severity: int, message: str) -> dict:
@@ -33,7 +36,8 @@ def quality_control(results: pd.DataFrame, methods: dict | None = None) -> list[
     ``above_controls``: a method beats every control, so the controls do not
     bracket it; ``controls``: the solution control (``methods[...]["is_solution"]``
     in ``run_info``) is not the best control, so the controls themselves do not
-    bracket. ``methods`` is ``run_info``'s method table (keys ``task/name``).
+    bracket; ``format``: a method's prediction breaks the competition's format (``format_ok`` < 1).
+    ``methods`` is ``run_info``'s method table (keys ``task/name``).
     """
     flags = []
     keys = ["task", "dataset", "variant", "method"]
@@ -50,6 +54,18 @@ def quality_control(results: pd.DataFrame, methods: dict | None = None) -> list[
             flags.append(_flag("missing", where, len(missing), 2, f"no value for {', '.join(missing)}"))
         if group["method_kind"].iloc[0] != "method":
             continue
+        for row in group[(group["metric"] == FORMAT_METRIC) & (group["value"] < 1)].itertuples():
+            flags.append(
+                _flag(
+                    "format",
+                    f"{where}/{row.metric}",
+                    float(row.value),
+                    2,
+                    f"{method}'s prediction on {dataset}/{variant} breaks the competition's format "
+                    f"({row.metric} = {row.value:.4g}); its metrics are scored anyway, "
+                    "as the competition did, and the format check counts in no score",
+                )
+            )
         for row in group[group["scaled"] < -TOLERANCE].itertuples():
             flags.append(
                 _flag(

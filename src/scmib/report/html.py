@@ -29,7 +29,7 @@ from scmib.report.leaderboard import (
 from scmib.report.plots import cost_plot, metric_dots
 from scmib.report.reference import PREDICT_MODALITY_RMSE, is_neurips
 from scmib.runner.execute import FAILURES, NOT_APPLICABLE, OK, outcome_summary
-from scmib.runner.results import scored, seed_means
+from scmib.runner.results import seed_means, summary
 
 if TYPE_CHECKING:
     from scmib.report.build import Run
@@ -276,12 +276,13 @@ def _table(frame: pd.DataFrame) -> str:
 
 
 def _method_order(results: pd.DataFrame) -> list[str]:
-    """Methods by their mean scaled score over the scored metrics, controls last."""
-    results = results[scored(results)]
-    scores = results.assign(s=results["scaled"].clip(0, 1).fillna(0))
-    means = scores.groupby(["method", "method_kind"])["s"].mean().reset_index()
-    means["control"] = means["method_kind"] == "control_method"
-    return means.sort_values(["control", "s"], ascending=[True, False])["method"].tolist()
+    """Methods in the leaderboard's order (``summary.tsv``'s score, then name), controls last."""
+    totals = summary(results)
+    totals = totals.assign(
+        control=totals["method_kind"] == "control_method", score=totals["mean_score"].fillna(-np.inf)
+    )
+    ordered = totals.sort_values(["control", "score", "method"], ascending=[True, False, True])
+    return ordered["method"].drop_duplicates().tolist()
 
 
 def metric_heatmap(results: pd.DataFrame, metric: str, svg_id: str) -> str:

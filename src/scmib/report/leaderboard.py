@@ -132,10 +132,11 @@ def _board(
     values[OVERALL] = totals["mean_score"]
     notes[OVERALL] = pd.Series(
         [
-            f"mean over the {n - na} (dataset, variant) pair(s) it applies to"
+            f"mean over the {n - na - un} (dataset, variant) pair(s) it applies to"
+            + (f" ({un} more could not be scaled: their controls failed)" if un else "")
             if n > na
             else "applies to no dataset"
-            for n, na in zip(totals["datasets"], totals["not_applicable"], strict=True)
+            for n, na, un in totals[["datasets", "not_applicable", "unscaled"]].itertuples(index=False)
         ],
         index=totals.index,
     )
@@ -193,11 +194,11 @@ def _board(
     notes[TIME_COLUMN] = "median over datasets of the method's own job"
     notes[MEMORY_COLUMN] = "largest over datasets of the method's own job"
     kinds = totals["method_kind"]
-    order = (
-        pd.DataFrame({"control": kinds == "control_method", "score": values[OVERALL].fillna(-np.inf)})
-        .sort_values(["control", "score"], ascending=[True, False], kind="stable")
-        .index
+    # Equal scores in name order, as ranks.tsv and compare.tsv number them.
+    frame = pd.DataFrame(
+        {"control": kinds == "control_method", "score": values[OVERALL].fillna(-np.inf), "name": kinds.index}
     )
+    order = frame.sort_values(["control", "score", "name"], ascending=[True, False, True]).index
     return Leaderboard(
         task, values.loc[order], notes.loc[order], kinds.loc[order], columns, scores, intervals
     )

@@ -249,7 +249,8 @@ def run_job(
     limit = time_limit if time_limit is not None else time_limit_s(job.spec.resources)
     start = time.perf_counter()
     with open(log_path, "w") as log:
-        log.write("$ " + shlex.join(cmd) + "\n")  # as a shell would take it back, quoted
+        # Quoted as a shell would take it back, on one line (the first, which failure messages skip).
+        log.write("$ " + shlex.join(cmd).replace("\n", "\\n") + "\n")
     pid, ended = None, None
     if warm is not None and job.spec.script_path.suffix == ".py":
         with contextlib.suppress(RuntimeError):  # the server has ended: start this one cold

@@ -330,7 +330,9 @@ def idle_filters(selection: Selection, jobs: list[Job]) -> list[str]:
                 if what == "method" and any(fnmatch.fnmatch(name, bare) for name in controls):
                     said.append(f"--exclude_methods '{bare}': controls always run (they scale the scores)")
             elif not any(fnmatch.fnmatch(name, pattern) for name in chosen[what]):
-                said.append(f"--{what}s '{pattern}' selects no {what}: {reasons[what]}")
+                names_control = what == "method" and any(fnmatch.fnmatch(name, pattern) for name in controls)
+                reason = "it names a control, and controls always run" if names_control else reasons[what]
+                said.append(f"--{what}s '{pattern}' selects no {what}: {reason}")
     return said
 
 

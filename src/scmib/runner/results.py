@@ -226,7 +226,8 @@ def summary_metric_rows(table: pd.DataFrame) -> pd.DataFrame:
 
     The competition ranked joint embeddings by the arithmetic mean of six
     metrics. A metric that does not apply to a dataset (exit 99, e.g. no
-    cell-cycle genes) is left out of that dataset's mean; a failed method's mean is NaN.
+    cell-cycle genes) is left out of that dataset's mean; a failed method's mean is NaN, and so
+    is the mean of a run that did not select every part (``--metrics``).
     """
     rows = []
     for task in table["task"].unique():
@@ -236,16 +237,21 @@ def summary_metric_rows(table: pd.DataFrame) -> pd.DataFrame:
         part = table[(table["task"] == task) & table["metric"].isin(info["of"])]
         for _, group in part.groupby(["dataset", "variant", "method", "seed"], sort=False, dropna=False):
             applicable = group[group["metric_status"] != "not_applicable"]
+            # A part with no row at all was not selected (--metrics): the mean of the others would
+            # pass for the competition's score, so there is none.
+            unrun = [name for name in info["of"] if name not in set(group["metric"])]
             first = group.iloc[0]
             rows.append(
                 {
                     **first.to_dict(),
                     "metric": info["name"],
-                    "value": summary_value(applicable["value"].to_numpy()),
+                    "value": np.nan if unrun else summary_value(applicable["value"].to_numpy()),
                     "maximize": True,
                     "scored": False,  # it restates its parts: counting it too would weigh them twice
                     "metric_status": "derived",
-                    "log": f"mean of {', '.join(applicable['metric'])}",
+                    "log": f"not run: {', '.join(unrun)}"
+                    if unrun
+                    else f"mean of {', '.join(applicable['metric'])}",
                 }
             )
     return pd.DataFrame(rows, columns=table.columns)
@@ -254,7 +260,8 @@ def summary_metric_rows(table: pd.DataFrame) -> pd.DataFrame:
 def scale(table: pd.DataFrame) -> pd.Series:
     """Control-scaled values (unclipped); NaN where the controls do not span a range.
 
-    A control run with several seeds counts with its mean over them.
+    A control run with several seeds counts with its mean over them; a control with no value
+    (it failed) is left out, and the metric is scaled by the others if two or more remain.
     """
     scaled = pd.Series(np.nan, index=table.index, dtype=float)
     for _, group in table.groupby(["task", "dataset", "variant", "metric"], sort=False):
@@ -284,9 +291,10 @@ def method_scores(table: pd.DataFrame) -> pd.DataFrame:
 
     A metric on which the controls do not span a range (every control passes a
     format check, say) cannot be scaled and is left out of the mean rather than counted 0;
-    where no metric can be (a control failed), ``mean_score`` is NaN and the summary counts the
-    dataset as ``unscaled``. With several seeds, each seed's run is scored so; ``mean_score`` is
-    their mean and ``score_sd`` their standard deviation (0 for a deterministic method).
+    where no metric can be (the controls failed), ``mean_score`` is NaN and the summary counts the
+    dataset as ``unscaled``. A method that does not apply to the dataset (exit 99) has NaN, not 0.
+    With several seeds, each seed's run is scored so; ``mean_score`` is their mean and
+    ``score_sd`` their standard deviation (0 for a deterministic method).
     """
     table = table[scored(table)]
     clipped = table.assign(score=_clipped(table))
@@ -306,6 +314,8 @@ def method_scores(table: pd.DataFrame) -> pd.DataFrame:
     )
     n_metrics = pd.MultiIndex.from_frame(per_seed[keys]).map(scalable.to_dict().get)
     per_seed["score"] = per_seed["score"] / pd.Series(n_metrics, index=per_seed.index, dtype=float)
+    # A method that does not apply to the dataset has no score there (not a 0, as a failure has).
+    per_seed["score"] = per_seed["score"].where(per_seed["status"] != "not_applicable")
     return (
         per_seed.groupby(method, sort=False)
         .agg(

@@ -45,13 +45,18 @@ def scaled_replicates(
 
 def score_replicates(scaled_by_metric: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """Per method, the mean over metrics of the scaled replicates clipped to [0, 1], a missing value
-    counting 0: the results table's mean score, once per replicate."""
+    counting 0: the results table's mean score, once per replicate. As there, a metric whose
+    controls coincide (every method NaN in that replicate) is left out of that replicate's mean."""
     names = dict.fromkeys(name for part in scaled_by_metric for name in part)
     missing = np.full(N_RESAMPLES, np.nan)
+    scalable = np.array([np.any([~np.isnan(v) for v in part.values()], axis=0) for part in scaled_by_metric])
+    n_metrics = scalable.sum(axis=0).astype(float)
+    n_metrics[n_metrics == 0] = np.nan
     return {
-        name: np.mean(
+        name: np.sum(
             [np.nan_to_num(np.clip(part.get(name, missing), 0, 1), nan=0.0) for part in scaled_by_metric], 0
         )
+        / n_metrics
         for name in names
     }
 

@@ -3,7 +3,8 @@
 A replicate of a method's score on one (task, dataset, variant) is the score it would get on one
 resample of the test cells and one of its seeds (drawn at random per replicate): the metrics'
 replicates on that resample (a metric without a per-cell form keeps that seed's value), scaled
-by the controls' replicates on the same resample, clipped and averaged as
+by the controls' replicates on the same resample (each control's mean over its seeds, as the
+point estimate scales), clipped and averaged as
 :func:`scmib.runner.results.method_scores` does. So the interval covers both the test cells that
 happened to be drawn and the method's seed; comparisons between methods are paired.
 """
@@ -71,7 +72,13 @@ def column_replicates(
                         for seed in seeds[name]
                     ]
                 )
-                by_method[name] = stacked[picks[name], np.arange(N_RESAMPLES)]
+                if kinds[name] == "control_method":
+                    # As the point estimate scales: by each control's mean over its seeds.
+                    runs = (~np.isnan(stacked)).sum(axis=0)
+                    total = np.nansum(stacked, axis=0)
+                    by_method[name] = np.where(runs > 0, total / np.maximum(runs, 1), np.nan)
+                else:
+                    by_method[name] = stacked[picks[name], np.arange(N_RESAMPLES)]
             controls = [name for name in by_method if kinds[name] == "control_method"]
             scaled.append(scaled_replicates(by_method, controls, bool(rows["maximize"].iloc[0])))
         found[group] = score_replicates(scaled)
@@ -83,7 +90,8 @@ def score_intervals(scores: pd.DataFrame, replicates: dict[tuple, dict[str, np.n
     lows, highs = [], []
     for _, row in scores.iterrows():
         values = replicates.get(tuple(row[COLUMN_KEYS]), {}).get(row["method"])
-        low, high = interval(values) if values is not None else (np.nan, np.nan)
+        scored = values is not None and not np.isnan(row["mean_score"])  # no score: no interval
+        low, high = interval(values) if scored else (np.nan, np.nan)
         lows.append(low)
         highs.append(high)
     return scores.assign(ci_low=lows, ci_high=highs)

@@ -31,8 +31,8 @@ def main(run: ComponentRun) -> None:
         mod2_var=mod2_in.var[[]],
         mod2_modality=mod2_modality,
         size_factors=rna_in.obs["size_factors"].to_numpy(),
-        # The starter keeps only 600 peaks picked by the organisers: keep them all.
-        min_cells_per_peak=0,
+        # The starter keeps only 600 peaks picked by the organisers: keep them all (no peak filter).
+        min_cells_per_peak=None,
         meta=DatasetMeta(
             dataset_id=f"neurips2021_starter_{modality}",
             dataset_name=f"NeurIPS 2021 BMMC {modality} starter",

@@ -20,8 +20,9 @@ def main(run: ComponentRun) -> None:
     for m in range(n_models):
         # Novel's k-fold ensemble: model m stops early on fold m of the training cells.
         folds = fold_validation(n_cells, n_models, m, par["seed"]) if n_models > 1 else None
+        # Seeds seed * M + m: the runs of seeds 0, 1, 2 (--seeds) share no model's initialisation.
         model = train_dual_encoder(
-            data.train1, data.train2, data.train_batches, config, device, par["seed"] + m, folds
+            data.train1, data.train2, data.train_batches, config, device, par["seed"] * n_models + m, folds
         )
         parts.append(embed(model, data.test1, data.test2, device))
     # Concatenating each model's unit embeddings scaled by 1/sqrt(M) makes one dot product
