@@ -258,3 +258,28 @@ def test_a_stochastic_controls_seeds_scale_replicates_as_they_scale_the_score():
     assert scores.set_index("method").loc["x", "mean_score"] == pytest.approx((0.3 - 0.2) / 0.8)
     with_intervals = score_intervals(scores, column_replicates(table, {})).set_index("method")
     assert with_intervals.loc["x", ["ci_low", "ci_high"]].tolist() == pytest.approx([0.125, 0.125])
+
+
+def test_a_method_that_failed_on_one_seed_shows_its_score_with_the_failure_counted():
+    """Seed 0 fails (counted 0), seed 1 scores 0.8: the board shows 0.4, as summary.tsv counts it,
+    and its note says which seeds failed and why, not "success"."""
+    from scmib.report.leaderboard import leaderboards
+    from scmib.runner.results import scale
+
+    rows = [
+        _row("d1", "good", "m1", 1.0, kind="control_method"),
+        _row("d1", "bad", "m1", 0.0, kind="control_method"),
+    ]
+    rows += [_row("d1", "x", "m1", np.nan, 0, status="failed"), _row("d1", "x", "m1", 0.8, 1)]
+    table = pd.DataFrame(rows).astype({"seed": "Int64"})
+    table["scaled"] = scale(table)
+    runs = pd.DataFrame([
+        {"task": "predict_modality", "dataset": "d1", "variant": "gex2adt", "method": "x", "status": status,
+         "stage": "method", "message": message}
+        for status, message in (("failed", "deliberate crash"), ("success", ""))
+    ])  # fmt: skip
+    board = leaderboards(table, runs, {})[0]
+    assert board.values.loc["x", "d1 gex2adt"] == pytest.approx(0.4)
+    assert board.values.loc["x", "overall"] == pytest.approx(0.4)
+    note = board.notes.loc["x", "d1 gex2adt"]
+    assert "1 of 2 seeds did not succeed, each counted 0" in note and "deliberate crash" in note

@@ -29,7 +29,7 @@ from scmib.report.leaderboard import (
 from scmib.report.plots import cost_plot, metric_dots
 from scmib.report.reference import PREDICT_MODALITY_RMSE, is_neurips
 from scmib.runner.execute import FAILURES, NOT_APPLICABLE, OK, outcome_summary
-from scmib.runner.results import seed_means, summary
+from scmib.runner.results import seed_means
 
 if TYPE_CHECKING:
     from scmib.report.build import Run
@@ -275,17 +275,9 @@ def _table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, escape=True, na_rep="", border=0, float_format="{:.3f}".format)
 
 
-def _method_order(results: pd.DataFrame) -> list[str]:
-    """Methods in the leaderboard's order (``summary.tsv``'s score, then name), controls last."""
-    totals = summary(results)
-    totals = totals.assign(
-        control=totals["method_kind"] == "control_method", score=totals["mean_score"].fillna(-np.inf)
-    )
-    ordered = totals.sort_values(["control", "score", "method"], ascending=[True, False, True])
-    return ordered["method"].drop_duplicates().tolist()
-
-
-def metric_heatmap(results: pd.DataFrame, metric: str, svg_id: str) -> str:
+def metric_heatmap(results: pd.DataFrame, metric: str, svg_id: str, methods: list[str]) -> str:
+    """One metric's raw values per method (rows, in ``methods``' order: the leaderboard's) and
+    dataset, coloured by the scaled value."""
     frame = results[results["metric"] == metric]
     frame = frame.assign(
         column=[dataset_column(d, v) for d, v in zip(frame["dataset"], frame["variant"], strict=True)]
@@ -294,7 +286,7 @@ def metric_heatmap(results: pd.DataFrame, metric: str, svg_id: str) -> str:
     scaled = frame.pivot_table(
         index="method", columns="column", values="scaled", aggfunc="first", dropna=False
     )
-    order = [m for m in _method_order(results) if m in value.index]
+    order = [m for m in methods if m in value.index]
     value, scaled = value.loc[order], scaled.reindex(index=order, columns=value.columns)
     reasons = [
         "not applicable" if "not_applicable" in (st, ms) else (st if st not in OK else ms).replace("_", " ")
@@ -482,7 +474,7 @@ def render_html(run: Run) -> str:
             svg_id = f"metric-{board.task}-{metric['name']}"
             parts.append(
                 "<div class='pair'>"
-                + metric_heatmap(task_results, metric["name"], svg_id)
+                + metric_heatmap(task_results, metric["name"], svg_id, list(board.values.index))
                 + metric_dots(task_results, metric["name"], list(board.values.index), f"dots-{svg_id}")
                 + "</div>"
             )

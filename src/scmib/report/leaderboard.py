@@ -82,6 +82,8 @@ def leaderboards(
     per_metric = seed_means(results[scored(results)])  # the board's metric columns are what it scores
     metric_parts = metric_scores(results)
     method_jobs = runs[runs["stage"].isin(["method", "control_method"])]
+    # One reason per method and dataset over its seeds: a failed seed's, where one failed.
+    method_jobs = method_jobs.iloc[np.argsort(~method_jobs["status"].isin(OK).to_numpy(), kind="stable")]
     reasons = {
         (r.task, r.dataset, r.variant, r.method): _why_missing(r.status, r.message)
         for r in method_jobs.itertuples()
@@ -159,17 +161,18 @@ def _board(
         column = dataset_column(dataset, variant)
         columns[column] = DATASET
         part = part.set_index("method")
-        ok = part["status"].isin(OK)
+        # Shown where any seed succeeded (the failed ones count 0 in it, as in summary.tsv).
+        ok = part["seeds_ok"] > 0 if "seeds_ok" in part else part["status"].isin(OK)
         values[column] = part["mean_score"].where(ok)
         # A Series, aligned by method (the board's rows are in another order).
         notes[column] = pd.Series(
             [
                 reasons.get((task, dataset, variant, m), st)
                 if not good
-                else f"{m}: mean scaled score {s:.4f}"
-                if np.isfinite(s)
-                else UNSCALED
-                for m, s, good, st in zip(part.index, part["mean_score"], ok, part["status"], strict=True)
+                else _score_note(m, s, row, reasons.get((task, dataset, variant, m), st))
+                for (m, row), s, good, st in zip(
+                    part.iterrows(), part["mean_score"], ok, part["status"], strict=True
+                )
             ],
             index=part.index,
         )
@@ -202,6 +205,17 @@ def _board(
     return Leaderboard(
         task, values.loc[order], notes.loc[order], kinds.loc[order], columns, scores, intervals
     )
+
+
+def _score_note(method: str, score: float, row: pd.Series, reason: str) -> str:
+    """A dataset cell's note: the score, or why there is none; which seeds failed if some did."""
+    if not np.isfinite(score):
+        return UNSCALED
+    note = f"{method}: mean scaled score {score:.4f}"
+    failed = int(row.get("n_seeds", 1)) - int(row.get("seeds_ok", row.get("n_seeds", 1)))
+    if failed > 0:
+        note += f" ({failed} of {int(row['n_seeds'])} seeds did not succeed, each counted 0: {reason})"
+    return note
 
 
 def _group_note(overall: pd.DataFrame, method: str) -> str:

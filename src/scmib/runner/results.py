@@ -293,8 +293,9 @@ def method_scores(table: pd.DataFrame) -> pd.DataFrame:
     format check, say) cannot be scaled and is left out of the mean rather than counted 0;
     where no metric can be (the controls failed), ``mean_score`` is NaN and the summary counts the
     dataset as ``unscaled``. A method that does not apply to the dataset (exit 99) has NaN, not 0.
-    With several seeds, each seed's run is scored so; ``mean_score`` is their mean and
-    ``score_sd`` their standard deviation (0 for a deterministic method).
+    With several seeds, each seed's run is scored so; ``mean_score`` is their mean (a failed seed
+    counting 0), ``score_sd`` their standard deviation (0 for a deterministic method), ``seeds_ok``
+    how many of the ``n_seeds`` succeeded and ``status`` the worst seed's.
     """
     table = table[scored(table)]
     clipped = table.assign(score=_clipped(table))
@@ -322,6 +323,7 @@ def method_scores(table: pd.DataFrame) -> pd.DataFrame:
             mean_score=("score", "mean"),
             score_sd=("score", seed_sd),
             n_seeds=("score", "size"),
+            seeds_ok=("status", lambda statuses: int(statuses.isin(OK).sum())),
             status=("status", worst_status),
             wall_time_s=("wall_time_s", "mean"),
             peak_memory_mb=("peak_memory_mb", "max"),
