@@ -149,6 +149,31 @@ def test_fetch_verifies_mirror_files_and_explains_offline_failures(tmp_path, cap
         fetch(Source("y/absent.txt", good.url, None), mirror=str(tmp_path), cache_dir=str(tmp_path / "cache"))
 
 
+def test_a_geo_copy_that_names_its_features_otherwise_is_refused_clearly(tmp_path, geo_mirror):
+    """A re-packaged GEO file whose proteins are labelled "Antibody Capture": a clear error naming
+    the slot and what is expected, not a traceback or a dataset without proteins."""
+    mirror, _ = geo_mirror
+    archive = mirror / "neurips2021_geo" / "GSE194122_openproblems_neurips2021_cite_BMMC_processed.h5ad.gz"
+    with gzip.open(archive, "rb") as packed, open(tmp_path / "geo.h5ad", "wb") as raw:
+        shutil.copyfileobj(packed, raw)
+    adata = read(tmp_path / "geo.h5ad")
+    adata.var["feature_types"] = adata.var["feature_types"].replace({"ADT": "Antibody Capture"})
+    adata.write_h5ad(tmp_path / "geo.h5ad")
+    relabelled = tmp_path / "mirror2" / "neurips2021_geo" / archive.name
+    relabelled.parent.mkdir(parents=True)
+    with open(tmp_path / "geo.h5ad", "rb") as raw, gzip.open(relabelled, "wb") as packed:
+        shutil.copyfileobj(raw, packed)
+    out = {"output_rna": tmp_path / "rna.h5ad", "output_mod2": tmp_path / "mod2.h5ad"}
+    proc = run_cli(
+        "datasets/loaders/neurips2021_bmmc", check=False, modality="cite", data_mirror=tmp_path / "mirror2",
+        cache_dir=tmp_path / "cache", source_sha256=sha256sum(relabelled), **out,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    expected = "var['feature_types'] must name GEX and ADT features, found ['Antibody Capture', 'GEX']"
+    assert expected in proc.stderr
+    assert not out["output_rna"].exists()
+
+
 def test_a_download_whose_checksum_differs_says_so_not_that_the_network_failed(tmp_path):
     """A file served at the source's address that is not the expected one: the error names the
     checksum, not a download failure (which would send the user to --data_mirror)."""

@@ -129,7 +129,7 @@ def test_one_batch_gets_a_random_split_and_batch_metrics_do_not_apply(one_batch_
         "--methods",
         "knn_regression,pca_concat,harmony_concat,mnn_concat",
         "--metrics",
-        "error,asw,lisi,graph_conn",
+        "error,asw,lisi,graph_conn,clustering,cc_cons,ti_cons",  # every part of the mean of six
         "--outdir",
         str(tmp_path),
     )

@@ -3,7 +3,8 @@
 ``--data_mirror`` and the tests (``$SCMIB_TEST_DATA``, else ``../shared/data`` beside the
 checkout) read such a folder: the files the bundled datasets' loaders fetch
 (:mod:`scmib.data.sources`) and the NeurIPS 2021 organisers' own task files for the starter
-cells, which the tests compare the task processors with. ``scmib fetch-data DIR`` downloads them
+cells, which the tests check the contracts and the task processor against and run every method
+on. ``scmib fetch-data DIR`` downloads them
 all (about 23 MB, each checked by its sha256) into that layout with a ``MANIFEST.md`` naming
 where each came from, so a machine without ``shared/data`` can run the benchmark offline and the
 tests. The full GEO data (profile ``full``, several GB) is not part of it.

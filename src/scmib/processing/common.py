@@ -24,15 +24,22 @@ DIRECTIONS: dict[str, tuple[str, str]] = {
 
 
 def direction_modalities(rna: ad.AnnData, mod2: ad.AnnData, direction: str) -> tuple[ad.AnnData, ad.AnnData]:
-    """The common-dataset files that are mod1 and mod2 of ``direction``.
+    """The common-dataset files that are mod1 and mod2 of ``direction`` (e.g. ``gex2adt``)."""
+    return paired_modalities(rna, mod2, DIRECTIONS[direction], direction)
 
-    Raises :class:`NotApplicable` when the dataset lacks one of them, and
-    ``ValueError`` when the two files do not hold the same cells in the same order.
+
+def paired_modalities(
+    rna: ad.AnnData, mod2: ad.AnnData, modalities: tuple[str, str], task: str
+) -> tuple[ad.AnnData, ad.AnnData]:
+    """The common-dataset files holding ``modalities`` (first, second), in that order.
+
+    Raises :class:`NotApplicable` (naming ``task``, a direction or pair) when the dataset lacks
+    one of them, and ``ValueError`` when the two files do not hold the same cells in the same order.
     """
-    first, second = DIRECTIONS[direction]
+    first, second = modalities
     by_modality = {rna.uns["modality"]: rna, mod2.uns["modality"]: mod2}
     if first not in by_modality or second not in by_modality:
-        raise NotApplicable(f"{direction} needs {first} and {second}, dataset has {sorted(by_modality)}")
+        raise NotApplicable(f"{task} needs {first} and {second}, dataset has {sorted(by_modality)}")
     if not np.array_equal(rna.obs_names, mod2.obs_names):
         raise ValueError("rna and mod2 must hold the same cells in the same order")
     return by_modality[first], by_modality[second]

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from scmib.errors import NotApplicable
 from scmib.metrics.embedding.cell_cycle import variance_before
 from scmib.processing.cell_cycle import cell_cycle_scores
-from scmib.processing.common import TaskFile, task_subset
+from scmib.processing.common import TaskFile, paired_modalities, task_subset
 from scmib.processing.trajectory import lineage_pseudotime
 
 #: Modalities of each pair (mod1 is always GEX, as in the competition).
@@ -48,14 +48,9 @@ def make_joint_embedding(
     modality or cell types.
     """
     first, second = PAIRS[pair]
-    if rna.uns["modality"] != first or mod2.uns["modality"] != second:
-        raise NotApplicable(
-            f"{pair} needs {first} and {second}, dataset has {rna.uns['modality']} and {mod2.uns['modality']}"
-        )
+    rna, mod2 = paired_modalities(rna, mod2, (first, second), pair)
     if "cell_type" not in rna.obs:
         raise NotApplicable("the metrics need cell types; the dataset has none (rna obs 'cell_type')")
-    if not np.array_equal(rna.obs_names, mod2.obs_names):
-        raise ValueError("rna and mod2 must hold the same cells in the same order")
     dataset_id = f"{rna.uns['dataset_id']}_{pair}"
     if 0 < n_cells < rna.n_obs:
         keep = np.sort(np.random.default_rng(seed).choice(rna.n_obs, size=n_cells, replace=False))

@@ -32,6 +32,12 @@ def main(run: ComponentRun) -> None:
             raise ContractError(f"GEO file '{archive}': obs['{column}'] is missing")
     if "counts" not in adata.layers:
         raise ContractError(f"GEO file '{archive}': layers['counts'] is missing")
+    found = set(adata.var["feature_types"].astype(str)) if "feature_types" in adata.var else set()
+    if not {"GEX", mod2_modality} <= found:
+        raise ContractError(
+            f"GEO file '{archive}': var['feature_types'] must name GEX and {mod2_modality} features, "
+            f"found {sorted(found) or 'no such column'}"
+        )
     competition = {*NEURIPS_TRAIN_BATCHES, *NEURIPS_VALID_BATCHES, *NEURIPS_TEST_BATCHES}
     in_competition = adata.obs["batch"].astype(str).isin(competition).to_numpy()
     filters = FilterLog()
