@@ -129,7 +129,10 @@ def train_dual_encoder(
     model = DualEncoder(x1.shape[1], x2.shape[1], config.hidden, config.n_latent, config.dropout).to(device)
     t1 = torch.as_tensor(x1, dtype=torch.float32, device=device)
     t2 = torch.as_tensor(x2, dtype=torch.float32, device=device)
-    pair_loss = lambda cells: model.loss(t1[cells], t2[cells])  # noqa: E731
+
+    def pair_loss(cells: torch.Tensor) -> torch.Tensor:
+        return model.loss(t1[cells], t2[cells])
+
     return fit_paired(model, pair_loss, batches, config, seed, validation)
 
 
