@@ -340,3 +340,24 @@ def test_equal_scores_are_numbered_in_name_order_as_ranks_tsv_does(monkeypatch):
     methods = table[table["method_kind"] == "method"].set_index("method")["mean_score"].to_dict()
     flat = {name: np.full(10, value) for name, value in methods.items()}
     assert rank_table(methods, flat).set_index("method")["rank"].to_dict() == {"good": 1, "aa": 2, "zz": 3}
+
+
+def test_a_score_is_the_scaling_rule_worked_by_hand(first_run):
+    """kNN's score on each starter CITE direction, computed here from the raw values of
+    ``results.tsv`` by the README's rule, equals ``scores.tsv``'s: per metric, (value - worst
+    control) / (best control - worst control), clipped to [0, 1], averaged over the scored metrics."""
+    outdir, _ = first_run
+    results = pd.read_csv(outdir / "results" / "results.tsv", sep="\t")
+    scores = pd.read_csv(outdir / "results" / "scores.tsv", sep="\t").set_index(["variant", "method"])
+    for variant in ("gex2adt", "adt2gex"):
+        rows = results[(results["variant"] == variant) & results["scored"]]
+        parts = []
+        for _, group in rows.groupby("metric"):
+            controls = group[group["method_kind"] == "control_method"].groupby("method")["value"].mean()
+            low, high = controls.min(), controls.max()
+            best, worst = (high, low) if group["maximize"].iloc[0] else (low, high)
+            knn = group.loc[group["method"] == "knn_regression", "value"].mean()
+            parts.append(min(max((knn - worst) / (best - worst), 0.0), 1.0))
+        assert len(parts) == 2  # rmse and mae, the metrics of this run
+        expected = pytest.approx(np.mean(parts), abs=1e-12)
+        assert scores.loc[(variant, "knn_regression"), "mean_score"] == expected
