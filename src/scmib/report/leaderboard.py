@@ -162,17 +162,13 @@ def _board(
         columns[column] = DATASET
         part = part.set_index("method")
         # Shown where any seed succeeded (the failed ones count 0 in it, as in summary.tsv).
-        ok = part["seeds_ok"] > 0 if "seeds_ok" in part else part["status"].isin(OK)
+        ok = part["seeds_ok"] > 0
         values[column] = part["mean_score"].where(ok)
         # A Series, aligned by method (the board's rows are in another order).
         notes[column] = pd.Series(
             [
-                reasons.get((task, dataset, variant, m), st)
-                if not good
-                else _score_note(m, s, row, reasons.get((task, dataset, variant, m), st))
-                for (m, row), s, good, st in zip(
-                    part.iterrows(), part["mean_score"], ok, part["status"], strict=True
-                )
+                _score_note(m, row, reasons.get((task, dataset, variant, m), row["status"]))
+                for m, row in part.iterrows()
             ],
             index=part.index,
         )
@@ -207,13 +203,15 @@ def _board(
     )
 
 
-def _score_note(method: str, score: float, row: pd.Series, reason: str) -> str:
-    """A dataset cell's note: the score, or why there is none; which seeds failed if some did."""
-    if not np.isfinite(score):
+def _score_note(method: str, row: pd.Series, reason: str) -> str:
+    """A dataset cell's note (``row``: the method's row of ``scores.tsv``): the score, or why there
+    is none (``reason``: its failed seed's); which seeds failed where some did."""
+    if row["seeds_ok"] == 0:
+        return reason
+    if not np.isfinite(row["mean_score"]):
         return UNSCALED
-    note = f"{method}: mean scaled score {score:.4f}"
-    failed = int(row.get("n_seeds", 1)) - int(row.get("seeds_ok", row.get("n_seeds", 1)))
-    if failed > 0:
+    note = f"{method}: mean scaled score {row['mean_score']:.4f}"
+    if (failed := int(row["n_seeds"] - row["seeds_ok"])) > 0:
         note += f" ({failed} of {int(row['n_seeds'])} seeds did not succeed, each counted 0: {reason})"
     return note
 
