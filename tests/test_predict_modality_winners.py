@@ -171,7 +171,8 @@ def test_the_test_profile_shows_the_winners_beating_the_mean_per_feature(data_di
     winner above the mean-per-feature control in both directions."""
     cmd = [
         sys.executable, "-m", "scmib.cli", "run", "--task", "predict_modality", "--profile", "test",
-        "--datasets", "neurips2021_starter_cite", "--methods", "guanlab*,novel*,cajal*,mean_per_feature",
+        "--datasets", "neurips2021_starter_cite",
+        "--methods", "guanlab*,lslab*,novel*,cajal*,mean_per_feature",
         "--metrics", "error", "--outdir", str(tmp_path / "run"), "--data_mirror", str(data_dir),
         "--jobs", "2", "--no-progress",
     ]  # fmt: skip
@@ -180,5 +181,5 @@ def test_the_test_profile_shows_the_winners_beating_the_mean_per_feature(data_di
     table = pd.read_csv(tmp_path / "run" / "results" / "results.tsv", sep="\t")
     rmse = table[table["metric"] == "rmse"].pivot_table(index="method", columns="variant", values="value")
     assert set(rmse.columns) == {"gex2adt", "adt2gex"}
-    for method in ("guanlab_kernel_ridge", "novel_lsi_mlp", "cajal_marker_mlp"):
+    for method in WINNERS:
         assert (rmse.loc[method] < rmse.loc["mean_per_feature"]).all(), rmse.round(3).to_string()
