@@ -105,10 +105,9 @@ def planned_jobs(args: argparse.Namespace) -> list[Job]:
     return jobs
 
 
-#: scmib's training loops (:class:`scmib.methods.torch_models.EpochLog`): "... epoch 2/60: ... (3.21 s)".
+#: scmib's training loops and its scvi-tools models (:class:`scmib.methods.torch_models.EpochLog`):
+#: "... epoch 2/60: ... (3.21 s)".
 EPOCH_LINE = re.compile(r" epoch \d+/\d+: .*\(([0-9.]+) s\)$")
-#: scvi-tools' progress bar: "Epoch 2/2: 100%|...| 2/2 [01:10<00:00, 35.2s/it" (or "1.5it/s").
-PROGRESS_RATE = re.compile(r"Epoch \d+/\d+: .*?([0-9.]+)(s/it|it/s)")
 
 
 def seconds_per_epoch(log: Path) -> float | None:
@@ -117,14 +116,8 @@ def seconds_per_epoch(log: Path) -> float | None:
         text = log.read_text(errors="replace")
     except OSError:
         return None
-    ours = [float(m.group(1)) for line in text.splitlines() if (m := EPOCH_LINE.search(line))]
-    if ours:
-        return float(np.median(ours))
-    rates = PROGRESS_RATE.findall(text.replace("\r", "\n"))
-    if not rates:
-        return None
-    value, unit = rates[-1]
-    return float(value) if unit == "s/it" else 1.0 / float(value)
+    seconds = [float(m.group(1)) for line in text.splitlines() if (m := EPOCH_LINE.search(line))]
+    return float(np.median(seconds)) if seconds else None
 
 
 def print_table(args: argparse.Namespace, jobs: list[Job]) -> None:

@@ -55,6 +55,40 @@ def use_fused_adam(model) -> None:
     model._training_plan_cls = FusedAdamPlan
 
 
+def epoch_log(model: str, max_epochs: int):
+    """A Lightning callback that writes one :class:`~scmib.methods.torch_models.EpochLog` line per
+    epoch to the job's log: the training loss, the validation loss where scvi-tools computed one,
+    and the epoch's seconds. scvi-tools' progress bar, which it replaces (``enable_progress_bar=False``),
+    redraws itself with carriage returns, so a log held one line of several kilobytes per run and
+    no validation loss."""
+    from lightning.pytorch.callbacks import Callback
+
+    from scmib.methods.torch_models import EpochLog
+
+    class EpochLogCallback(Callback):
+        def __init__(self) -> None:
+            self.lines = EpochLog(model, max_epochs)
+
+        def on_train_epoch_end(self, trainer, pl_module) -> None:
+            metrics = trainer.callback_metrics
+            losses = {key: float(metrics[key]) for key in ("train_loss", "validation_loss") if key in metrics}
+            self.lines(trainer.current_epoch, **losses)
+
+    return EpochLogCallback()
+
+
+def train(model, name: str, max_epochs: int, device: str) -> None:
+    """Train an scvi-tools ``model`` with early stopping (scvi-tools' default criterion), logging
+    each epoch with :func:`epoch_log` instead of a progress bar."""
+    model.train(
+        max_epochs=max_epochs,
+        accelerator=_accelerator(device),
+        early_stopping=True,
+        enable_progress_bar=False,
+        callbacks=[epoch_log(name, max_epochs)],
+    )
+
+
 def variable_genes(gex: ad.AnnData, n_genes: int) -> np.ndarray:
     """Boolean mask of the ``n_genes`` most variable genes (scanpy's Seurat flavour, per batch)."""
     if gex.n_vars <= n_genes:
@@ -82,7 +116,7 @@ def totalvi_latent(
         adata, batch_key="batch", protein_expression_obsm_key="protein_expression"
     )
     model = scvi.model.TOTALVI(adata, n_latent=n_latent)
-    model.train(max_epochs=max_epochs, accelerator=_accelerator(device), early_stopping=True)
+    train(model, "totalVI", max_epochs, device)
     return np.asarray(model.get_latent_representation())
 
 
@@ -146,5 +180,5 @@ def multivi_latent(
     )
     model = scvi.model.MULTIVI(data, n_genes=rna.n_vars, n_regions=chromatin.n_vars, n_latent=n_latent)
     use_fused_adam(model)
-    model.train(max_epochs=max_epochs, accelerator=_accelerator(device), early_stopping=True)
+    train(model, "MultiVI", max_epochs, device)
     return np.asarray(model.get_latent_representation())
