@@ -146,6 +146,65 @@ def test_a_torch_method_logs_every_epoch_it_trains(tmp_path, starter_cite_common
     assert all(re.search(r"validation_loss [0-9.e+-]+ \([0-9.]+ s\)$", line) for line in lines)
 
 
+def test_novel_trains_its_own_network_for_adt2gex(tmp_path, starter_cite_common):
+    """ADT->GEX, the direction Novel won, runs Novel's own network (134 -> 4 x 512 -> genes) for all
+    100 epochs at batch 64, keeping the best (``epochs`` can shorten it); ``novel_adt2gex_network=false``
+    gives the encoder-decoder of the other directions."""
+    from conftest import make_task
+
+    task = make_task(tmp_path, starter_cite_common, "adt2gex")
+    inputs = {f"input_{n}": task[n] for n in ("train_mod1", "train_mod2", "test_mod1")}
+    n_genes = read(task["train_mod2"]).n_vars
+    own = run_cli("predict_modality/methods/novel_lsi_mlp", output=tmp_path / "own.h5ad", **inputs)
+    assert f"network 134 -> 512 -> 512 -> 512 -> 512 -> {n_genes}, batch 64" in own.stderr
+    assert "regressor epoch 100/100:" in own.stderr
+    other = run_cli(
+        "predict_modality/methods/novel_lsi_mlp",
+        output=tmp_path / "other.h5ad",
+        novel_adt2gex_network=False,
+        epochs=3,
+        **inputs,
+    )
+    assert f"network 134 -> 512 -> 128 -> 512 -> {n_genes}, batch 256" in other.stderr
+    assert "regressor epoch 3/3:" in other.stderr
+    fewer = run_cli("predict_modality/methods/novel_lsi_mlp", output=tmp_path / "2.h5ad", epochs=2, **inputs)
+    assert "regressor epoch 2/2:" in fewer.stderr and "batch 64" in fewer.stderr  # a shorter check run
+
+
+def test_mlp_without_batch_norm_and_with_an_output_activation():
+    """Novel's layers: linear and GELU throughout, the output too; the default keeps batch norm and
+    a linear output."""
+    from torch import nn
+
+    from scmib.methods.torch_models import mlp
+
+    novel = [type(layer) for layer in mlp([4, 8, 8, 3], batch_norm=False, output_activation=True)]
+    assert novel == [nn.Linear, nn.GELU, nn.Linear, nn.GELU, nn.Linear, nn.GELU]
+    default = [type(layer) for layer in mlp([4, 8, 3], dropout=0.1)]
+    assert default == [nn.Linear, nn.BatchNorm1d, nn.GELU, nn.Dropout, nn.Linear]
+
+
+def test_the_validation_floor_scores_clipped_predictions():
+    """With ``validation_floor`` the kept epoch's validation loss is that of predictions clipped at the
+    floor (Novel sets negatives to 0 before scoring an epoch)."""
+    import torch
+
+    from scmib.methods.torch_models import TrainConfig, predict, rmse_loss, train_regressor
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 5)).astype(np.float32)
+    y = np.maximum(x @ rng.normal(size=(5, 3)), 0).astype(np.float32)  # many zeros, as expression has
+    config = TrainConfig(epochs=5, patience=5, batch_size=32, loss="rmse", validation_floor=0.0)
+    model, best = train_regressor(
+        lambda: torch.nn.Linear(5, 3), x[:150], y[:150], x[150:], y[150:], config, torch.device("cpu"), 0
+    )
+    prediction = torch.as_tensor(predict(model, x[150:], torch.device("cpu")))
+    clipped = float(rmse_loss(prediction.clamp_min(0), torch.as_tensor(y[150:])))
+    unclipped = float(rmse_loss(prediction, torch.as_tensor(y[150:])))
+    assert best["best_val_loss"] == pytest.approx(clipped, rel=1e-5)
+    assert clipped < unclipped  # the linear model does predict negatives here
+
+
 def test_marker_features_find_known_markers(triana_common):
     rna = read(triana_common[0])
     markers = marker_features(rna.layers["normalized"], rna.obs["cell_type"], 5)

@@ -55,16 +55,26 @@ def seed_everything(seed: int) -> None:
 
 
 def mlp(
-    sizes: list[int], dropout: float = 0.0, input_dropout: float = 0.0, activation: type[nn.Module] = nn.GELU
+    sizes: list[int],
+    dropout: float = 0.0,
+    input_dropout: float = 0.0,
+    activation: type[nn.Module] = nn.GELU,
+    batch_norm: bool = True,
+    output_activation: bool = False,
 ) -> nn.Sequential:
-    """A feed-forward network ``sizes[0] -> ... -> sizes[-1]`` with a linear last layer."""
+    """A feed-forward network ``sizes[0] -> ... -> sizes[-1]``: each hidden layer linear, batch
+    norm (``batch_norm``), ``activation`` and dropout; the last layer linear, followed by
+    ``activation`` too with ``output_activation``."""
     layers: list[nn.Module] = [nn.Dropout(input_dropout)] if input_dropout > 0 else []
     for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         layers.append(nn.Linear(n_in, n_out))
         if i < len(sizes) - 2:
-            layers += [nn.BatchNorm1d(n_out), activation()]
+            layers += [nn.BatchNorm1d(n_out)] if batch_norm else []
+            layers.append(activation())
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
+        elif output_activation:
+            layers.append(activation())
     return nn.Sequential(*layers)
 
 
@@ -107,6 +117,9 @@ class TrainConfig:
     patience: int = 10
     """Epochs without improvement of the validation loss before stopping."""
     loss: str = "mse"  # mse | rmse
+    validation_floor: float | None = None
+    """Clip validation predictions below this value before their loss (Novel scores its
+    validation epochs on predictions with negatives set to 0), or None."""
 
 
 def train_regressor(
@@ -149,7 +162,10 @@ def train_regressor(
             optimiser.step()
         model.eval()
         with torch.no_grad():
-            val_loss = float(loss_fn(model(xv), yv))
+            prediction = model(xv)
+            if config.validation_floor is not None:
+                prediction = prediction.clamp_min(config.validation_floor)
+            val_loss = float(loss_fn(prediction, yv))
         log(epoch, validation_loss=val_loss)
         if val_loss < best[0] - 1e-6:
             best = (val_loss, epoch, copy.deepcopy(model.state_dict()))
