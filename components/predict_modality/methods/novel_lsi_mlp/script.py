@@ -17,7 +17,7 @@ from scmib.processing.predict_modality import modality_of, prediction_file
 NOVEL_ADT2GEX_HIDDEN = [512, 512, 512, 512]
 NOVEL_ADT2GEX_TRAINING = TrainConfig(
     epochs=100,
-    patience=100,
+    patience=100,  # never reached: Novel keeps the best of all its epochs
     batch_size=64,
     learning_rate=4.1e-4,
     weight_decay=1.39e-5,
@@ -31,13 +31,14 @@ def main(run: ComponentRun) -> None:
     test_mod1 = run.read("input_test_mod1")
     par, seed = run.par, run.par["seed"]
     y = as_dense(train_mod2.layers["normalized"])
-    if modality_of(train_mod1) == "ADT":  # Novel's ADT input: the normalised values as they are
+    adt_input = modality_of(train_mod1) == "ADT"
+    if adt_input:  # Novel's ADT input: the normalised values as they are
         x_train, x_test = as_dense(train_mod1.layers["normalized"]), as_dense(test_mod1.layers["normalized"])
     else:
         x_train, x_test = lsi(
             train_mod1.layers["counts"], test_mod1.layers["counts"], par["n_components"], seed
         )
-    if modality_of(train_mod1) == "ADT" and par["novel_adt2gex_network"]:
+    if adt_input and par["novel_adt2gex_network"]:
         sizes = [x_train.shape[1], *NOVEL_ADT2GEX_HIDDEN, y.shape[1]]
         config = replace(NOVEL_ADT2GEX_TRAINING, epochs=min(NOVEL_ADT2GEX_TRAINING.epochs, par["epochs"]))
         build = partial(mlp, sizes, batch_norm=False, output_activation=True)
