@@ -44,6 +44,21 @@ def _clean_obs(obs: pd.DataFrame) -> pd.DataFrame:
     return obs
 
 
+def drop_closed_peaks(
+    counts: sp.csr_matrix,
+    var: pd.DataFrame,
+    min_cells: int,
+    filters: FilterLog,
+    cells: np.ndarray | None = None,
+) -> tuple[sp.csr_matrix, pd.DataFrame]:
+    """``(counts, var)`` without the ATAC peaks open in fewer than ``min_cells`` of ``cells``
+    (a boolean mask of rows; default all), as the organisers filtered them; recorded in ``filters``."""
+    open_peaks = normalize.peaks_open_in(counts if cells is None else counts[cells], min_cells)
+    closed = int((~open_peaks).sum())
+    filters.record("ATAC peaks", len(open_peaks), closed, f"open in fewer than {min_cells} cells")
+    return counts[:, open_peaks], var.iloc[open_peaks]
+
+
 def make_common(
     *,
     rna_counts,
@@ -73,10 +88,7 @@ def make_common(
     rna_counts, mod2_counts = as_counts(rna_counts), as_counts(mod2_counts)
     filters = filters or FilterLog()
     if mod2_modality == "ATAC" and min_cells_per_peak is not None:
-        keep = normalize.peaks_open_in(mod2_counts, min_cells_per_peak)
-        why = f"open in fewer than {min_cells_per_peak} cells"
-        filters.record("ATAC peaks", len(keep), int((~keep).sum()), why)
-        mod2_counts, mod2_var = mod2_counts[:, keep], mod2_var.iloc[keep]
+        mod2_counts, mod2_var = drop_closed_peaks(mod2_counts, mod2_var, min_cells_per_peak, filters)
     if size_factors is None:
         size_factors = normalize.library_size_factors(rna_counts)
     obs = _clean_obs(obs)

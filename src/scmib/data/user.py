@@ -25,9 +25,9 @@ import scipy.sparse as sp
 from anndata.io import read_elem
 
 from scmib.contracts import count_problems
-from scmib.data.common import DatasetMeta, as_counts, make_common
+from scmib.data.common import DatasetMeta, as_counts, drop_closed_peaks, make_common
 from scmib.data.filters import FilterLog
-from scmib.data.normalize import MIN_CELLS_PER_PEAK, peaks_open_in
+from scmib.data.normalize import MIN_CELLS_PER_PEAK
 from scmib.data.user_options import DataOptions
 from scmib.errors import ContractError
 from scmib.processing.trajectory import MIN_LINEAGE_CELLS
@@ -517,10 +517,7 @@ def load_common(options: DataOptions) -> tuple[ad.AnnData, ad.AnnData]:
         min_cells = options.min_cells_per_peak
         if min_cells is None:
             min_cells = auto_min_cells_per_peak(int(keep.sum()))
-        open_peaks = peaks_open_in(mod2_counts[keep], min_cells)
-        closed = int((~open_peaks).sum())
-        filters.record("ATAC peaks", len(open_peaks), closed, f"open in fewer than {min_cells} cells")
-        mod2_counts, mod2_var = mod2_counts[:, open_peaks], mod2_var.iloc[open_peaks]
+        mod2_counts, mod2_var = drop_closed_peaks(mod2_counts, mod2_var, min_cells, filters, cells=keep)
     for modality, counts in (("GEX", rna_counts), (layout.mod2_modality, mod2_counts)):
         empty = np.asarray(counts.sum(axis=1)).ravel() == 0
         filters.record("cells", int(keep.sum()), int((keep & empty).sum()), f"no {modality} counts")
