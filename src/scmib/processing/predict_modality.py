@@ -65,6 +65,17 @@ def make_predict_modality(
     }
 
 
+def read_normalized_inputs(run) -> tuple[ad.AnnData, ad.AnnData, ad.AnnData]:
+    """A method's ``(train_mod1, train_mod2, test_mod1)`` with only ``layers["normalized"]`` read
+    (``run``: its :class:`~scmib.component.ComponentRun`); a competition-size ATAC file holds
+    its counts too."""
+    normalized = ("normalized",)
+    return tuple(
+        run.read(name, layers=normalized)
+        for name in ("input_train_mod1", "input_train_mod2", "input_test_mod1")
+    )
+
+
 def prediction_file(values, test_mod1: ad.AnnData, train_mod2: ad.AnnData) -> ad.AnnData:
     """Wrap predicted values (test cells x target features) as a prediction file.
 

@@ -7,7 +7,7 @@ from scmib.component import ComponentRun, run_component
 from scmib.methods.features import zscore_rows
 from scmib.methods.kernel_ridge import ScalableKernelRidge
 from scmib.methods.reduction import as_dense, joint_svd
-from scmib.processing.predict_modality import modality_of, prediction_file
+from scmib.processing.predict_modality import modality_of, prediction_file, read_normalized_inputs
 from scmib.processing.split import half_batch_splits
 
 #: Guanlab's input SVD sizes per (input, target); 0 = use the input as is.
@@ -15,10 +15,7 @@ INPUT_COMPONENTS = {("GEX", "ADT"): 300, ("ADT", "GEX"): 0, ("GEX", "ATAC"): 100
 
 
 def main(run: ComponentRun) -> None:
-    # Only the normalised values: a competition-size ATAC file holds its counts too.
-    train_mod1 = run.read("input_train_mod1", layers=("normalized",))
-    train_mod2 = run.read("input_train_mod2", layers=("normalized",))
-    test_mod1 = run.read("input_test_mod1", layers=("normalized",))
+    train_mod1, train_mod2, test_mod1 = read_normalized_inputs(run)
     source, target = modality_of(train_mod1), modality_of(train_mod2)
     seed = run.par["seed"]
     n_input = run.par["n_components_input"]

@@ -5,14 +5,11 @@ import numpy as np
 from scmib.component import ComponentRun, run_component
 from scmib.methods.linear import column_range, ridge_predict
 from scmib.methods.reduction import joint_svd
-from scmib.processing.predict_modality import prediction_file
+from scmib.processing.predict_modality import prediction_file, read_normalized_inputs
 
 
 def main(run: ComponentRun) -> None:
-    # Only the normalised values: a competition-size ATAC file holds its counts too.
-    train_mod1 = run.read("input_train_mod1", layers=("normalized",))
-    train_mod2 = run.read("input_train_mod2", layers=("normalized",))
-    test_mod1 = run.read("input_test_mod1", layers=("normalized",))
+    train_mod1, train_mod2, test_mod1 = read_normalized_inputs(run)
     train_emb, test_emb = joint_svd(
         train_mod1.layers["normalized"],
         test_mod1.layers["normalized"],
