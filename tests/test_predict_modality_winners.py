@@ -148,7 +148,7 @@ def test_a_torch_method_logs_every_epoch_it_trains(tmp_path, starter_cite_common
 
 def test_novel_trains_its_own_network_for_adt2gex(tmp_path, starter_cite_common):
     """ADT->GEX, the direction Novel won, runs Novel's own network (134 -> 4 x 512 -> genes) for all
-    100 epochs at batch 64, keeping the best (``epochs`` can shorten it); ``novel_adt2gex_network=false``
+    100 epochs at batch 64, keeping the best (``epochs`` can shorten it); ``novel_networks=none``
     gives the encoder-decoder of the other directions."""
     from conftest import make_task
 
@@ -161,7 +161,7 @@ def test_novel_trains_its_own_network_for_adt2gex(tmp_path, starter_cite_common)
     other = run_cli(
         "predict_modality/methods/novel_lsi_mlp",
         output=tmp_path / "other.h5ad",
-        novel_adt2gex_network=False,
+        novel_networks="none",
         epochs=3,
         **inputs,
     )
@@ -169,6 +169,21 @@ def test_novel_trains_its_own_network_for_adt2gex(tmp_path, starter_cite_common)
     assert "regressor epoch 3/3:" in other.stderr
     fewer = run_cli("predict_modality/methods/novel_lsi_mlp", output=tmp_path / "2.h5ad", epochs=2, **inputs)
     assert "regressor epoch 2/2:" in fewer.stderr and "batch 64" in fewer.stderr  # a shorter check run
+
+
+def test_novel_networks_all_trains_novels_own_network_in_every_direction(tmp_path, starter_cite_common):
+    """``novel_networks=all``: GEX->ADT gets Novel's own network too (LSI 256 -> 512 -> 512 -> 2048 ->
+    proteins, batch 32, AdamW) instead of the encoder-decoder it gets by default."""
+    from conftest import make_task
+
+    task = make_task(tmp_path, starter_cite_common, "gex2adt")
+    inputs = {f"input_{n}": task[n] for n in ("train_mod1", "train_mod2", "test_mod1")}
+    method = "predict_modality/methods/novel_lsi_mlp"
+    own = run_cli(method, output=tmp_path / "own.h5ad", novel_networks="all", epochs=2, **inputs)
+    assert "network 256 -> 512 -> 512 -> 2048 -> 134, batch 32" in own.stderr
+    assert "regressor epoch 2/2:" in own.stderr
+    default = run_cli(method, output=tmp_path / "default.h5ad", epochs=2, **inputs)
+    assert "network 256 -> 512 -> 128 -> 512 -> 134, batch 256" in default.stderr
 
 
 def test_mlp_without_batch_norm_and_with_an_output_activation():
@@ -182,6 +197,10 @@ def test_mlp_without_batch_norm_and_with_an_output_activation():
     assert novel == [nn.Linear, nn.GELU, nn.Linear, nn.GELU, nn.Linear, nn.GELU]
     default = [type(layer) for layer in mlp([4, 8, 3], dropout=0.1)]
     assert default == [nn.Linear, nn.BatchNorm1d, nn.GELU, nn.Dropout, nn.Linear]
+    layers = mlp([4, 8, 8, 8, 3], dropout=[0.3, 0.0, 0.1])
+    assert [layer.p for layer in layers if isinstance(layer, nn.Dropout)] == [0.3, 0.1]  # none at 0
+    with pytest.raises(ValueError, match="2 dropout rates for 1 hidden layers"):
+        mlp([4, 8, 3], dropout=[0.1, 0.2])
 
 
 def test_the_validation_floor_scores_clipped_predictions():
@@ -203,6 +222,25 @@ def test_the_validation_floor_scores_clipped_predictions():
     unclipped = float(rmse_loss(prediction, torch.as_tensor(y[150:])))
     assert best["best_val_loss"] == pytest.approx(clipped, rel=1e-5)
     assert clipped < unclipped  # the linear model does predict negatives here
+
+
+def test_early_stopping_keeps_the_best_epochs_weights():
+    """``BestEpoch`` keeps the weights of the lowest loss (better by more than ``min_delta``) and
+    stops ``patience`` epochs after it; restoring gives those weights back, in eval mode."""
+    import torch
+
+    from scmib.methods.torch_models import BestEpoch
+
+    model = torch.nn.Linear(2, 1)
+    best = BestEpoch(model, patience=2, min_delta=0.1)
+    stops = []
+    for epoch, loss in enumerate([3.0, 2.0, 1.95, 2.5]):  # 1.95 is not better than 2.0 by 0.1
+        with torch.no_grad():
+            model.bias.fill_(epoch)  # marks the weights with their epoch
+        stops.append(best.stop_after(epoch, loss))
+    assert stops == [False, False, False, True]
+    assert (best.epoch, best.loss) == (1, 2.0)
+    assert float(best.restore().bias) == 1.0 and not model.training
 
 
 def test_marker_features_find_known_markers(triana_common):

@@ -8,7 +8,6 @@ batch (sample), as test cells are matched within their batch.
 
 from __future__ import annotations
 
-import copy
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from scmib.methods.torch_models import EpochLog, adam, mlp, seed_everything, validation_split
+from scmib.methods.torch_models import BestEpoch, EpochLog, adam, mlp, seed_everything, validation_split
 
 
 class DualEncoder(nn.Module):
@@ -94,7 +93,7 @@ def fit_paired(
     train_ix, val_ix = np.flatnonzero(~val), np.flatnonzero(val)
     val_chunks = [val_ix[c] for c in val_chunks]
     device = next(model.parameters()).device
-    best = (float("inf"), 0, copy.deepcopy(model.state_dict()))
+    best = BestEpoch(model, config.patience, min_delta=1e-4)
     log = EpochLog(type(model).__name__, config.epochs)
     for epoch in range(config.epochs):
         model.train()
@@ -107,12 +106,9 @@ def fit_paired(
             losses = [float(loss(torch.as_tensor(c, device=device))) for c in val_chunks]
         val_loss = float(np.mean(losses))
         log(epoch, validation_loss=val_loss)
-        if val_loss < best[0] - 1e-4:
-            best = (val_loss, epoch, copy.deepcopy(model.state_dict()))
-        elif epoch - best[1] >= config.patience:
+        if best.stop_after(epoch, val_loss):
             break
-    model.load_state_dict(best[2])
-    return model.eval()
+    return best.restore()
 
 
 def train_dual_encoder(

@@ -11,7 +11,7 @@ import itertools
 import random
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,23 +56,27 @@ def seed_everything(seed: int) -> None:
 
 def mlp(
     sizes: list[int],
-    dropout: float = 0.0,
+    dropout: float | Sequence[float] = 0.0,
     input_dropout: float = 0.0,
     activation: type[nn.Module] = nn.GELU,
     batch_norm: bool = True,
     output_activation: bool = False,
 ) -> nn.Sequential:
     """A feed-forward network ``sizes[0] -> ... -> sizes[-1]``: each hidden layer linear, batch
-    norm (``batch_norm``), ``activation`` and dropout; the last layer linear, followed by
-    ``activation`` too with ``output_activation``."""
+    norm (``batch_norm``), ``activation`` and dropout (one rate, or one per hidden layer); the last
+    layer linear, followed by ``activation`` too with ``output_activation``."""
+    n_hidden = len(sizes) - 2
+    rates = [dropout] * n_hidden if isinstance(dropout, int | float) else list(dropout)
+    if len(rates) != n_hidden:
+        raise ValueError(f"{len(rates)} dropout rates for {n_hidden} hidden layers")
     layers: list[nn.Module] = [nn.Dropout(input_dropout)] if input_dropout > 0 else []
     for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         layers.append(nn.Linear(n_in, n_out))
-        if i < len(sizes) - 2:
+        if i < n_hidden:
             layers += [nn.BatchNorm1d(n_out)] if batch_norm else []
             layers.append(activation())
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+            if rates[i] > 0:
+                layers.append(nn.Dropout(rates[i]))
         elif output_activation:
             layers.append(activation())
     return nn.Sequential(*layers)
@@ -103,6 +107,29 @@ def fused_kernel_for(parameters: list[nn.Parameter]) -> bool:
     return not parameters or parameters[0].device.type in ("cpu", "cuda")
 
 
+class BestEpoch:
+    """Early stopping: keeps a copy of ``model``'s weights at the epoch with the lowest validation
+    loss (lower than the best so far by more than ``min_delta``) and says when ``patience`` epochs
+    have passed without such an epoch."""
+
+    def __init__(self, model: nn.Module, patience: int, min_delta: float) -> None:
+        self.model, self.patience, self.min_delta = model, patience, min_delta
+        self.loss, self.epoch = float("inf"), 0
+        self.state = copy.deepcopy(model.state_dict())
+
+    def stop_after(self, epoch: int, loss: float) -> bool:
+        """Record ``epoch``'s validation loss; True when training should stop."""
+        if loss < self.loss - self.min_delta:
+            self.loss, self.epoch, self.state = loss, epoch, copy.deepcopy(self.model.state_dict())
+            return False
+        return epoch - self.epoch >= self.patience
+
+    def restore(self) -> nn.Module:
+        """``model`` with the kept weights, in eval mode."""
+        self.model.load_state_dict(self.state)
+        return self.model.eval()
+
+
 def rmse_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """sqrt(MSE): Novel's loss, the competition metric itself."""
     return torch.sqrt(nn.functional.mse_loss(prediction, target) + 1e-12)
@@ -120,6 +147,8 @@ class TrainConfig:
     validation_floor: float | None = None
     """Clip validation predictions below this value before their loss (Novel scores its
     validation epochs on predictions with negatives set to 0), or None."""
+    decoupled_weight_decay: bool = False
+    """AdamW's weight decay instead of Adam's L2 penalty."""
 
 
 def train_regressor(
@@ -142,13 +171,15 @@ def train_regressor(
     model = build()
     loss_fn = rmse_loss if config.loss == "rmse" else nn.functional.mse_loss
     model = model.to(device)
-    optimiser = adam(model.parameters(), config.learning_rate, config.weight_decay)
+    optimiser = adam(
+        model.parameters(), config.learning_rate, config.weight_decay, config.decoupled_weight_decay
+    )
     xt = torch.as_tensor(x_train, dtype=torch.float32, device=device)
     yt = torch.as_tensor(y_train, dtype=torch.float32, device=device)
     xv = torch.as_tensor(x_val, dtype=torch.float32, device=device)
     yv = torch.as_tensor(y_val, dtype=torch.float32, device=device)
     generator = torch.Generator(device="cpu").manual_seed(seed)
-    best = (float("inf"), 0, copy.deepcopy(model.state_dict()))
+    best = BestEpoch(model, config.patience, min_delta=1e-6)
     log = EpochLog("regressor", config.epochs)
     for epoch in range(config.epochs):
         model.train()
@@ -167,13 +198,9 @@ def train_regressor(
                 prediction = prediction.clamp_min(config.validation_floor)
             val_loss = float(loss_fn(prediction, yv))
         log(epoch, validation_loss=val_loss)
-        if val_loss < best[0] - 1e-6:
-            best = (val_loss, epoch, copy.deepcopy(model.state_dict()))
-        elif epoch - best[1] >= config.patience:
+        if best.stop_after(epoch, val_loss):
             break
-    model.load_state_dict(best[2])
-    model.eval()
-    return model, {"best_epoch": best[1], "best_val_loss": best[0]}
+    return best.restore(), {"best_epoch": best.epoch, "best_val_loss": best.loss}
 
 
 def predict(model: nn.Module, x: np.ndarray, device: torch.device, batch_size: int = 4096) -> np.ndarray:
