@@ -66,7 +66,7 @@ def mlp(
     norm (``batch_norm``), ``activation`` and dropout (one rate, or one per hidden layer); the last
     layer linear, followed by ``activation`` too with ``output_activation``."""
     n_hidden = len(sizes) - 2
-    rates = [dropout] * n_hidden if isinstance(dropout, int | float) else list(dropout)
+    rates = [float(dropout)] * n_hidden if np.ndim(dropout) == 0 else [float(r) for r in dropout]
     if len(rates) != n_hidden:
         raise ValueError(f"{len(rates)} dropout rates for {n_hidden} hidden layers")
     layers: list[nn.Module] = [nn.Dropout(input_dropout)] if input_dropout > 0 else []
@@ -161,8 +161,9 @@ def train_regressor(
     device: torch.device,
     seed: int,
 ) -> tuple[nn.Module, dict[str, float]]:
-    """Build a model with ``build()`` after seeding, train it with Adam, and keep the weights
-    of the best validation epoch (early stopping).
+    """Build a model with ``build()`` after seeding, train it with Adam (AdamW with
+    ``config.decoupled_weight_decay``), and keep the weights of the best validation epoch (early
+    stopping).
 
     Taking a builder rather than a model means weight initialisation is always seeded.
     Returns the model (on ``device``, in eval mode) and ``{"best_epoch", "best_val_loss"}``.
