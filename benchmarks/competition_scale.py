@@ -65,6 +65,13 @@ def main() -> None:
         "same --outdir replaces their results (the table shows the epochs each row ran)",
     )
     parser.add_argument(
+        "--component_args",
+        action="append",
+        default=[],
+        metavar="COMPONENT.ARGUMENT=VALUE",
+        help="set a component's argument instead of its default, as in scmib run (repeatable)",
+    )
+    parser.add_argument(
         "--table-only", action="store_true", help="print the table of what has run, run nothing"
     )
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
@@ -92,6 +99,7 @@ def planned_jobs(args: argparse.Namespace) -> list[Job]:
         datasets=args.datasets.split(",") if args.datasets else None,
         methods=args.methods.split(",") if args.methods else None,
         metrics=args.metrics.split(",") if args.metrics else None,
+        component_args=args.component_args,
     )
     jobs = plan(find_repo_root(), Path(args.outdir).resolve(), selection)
     if args.variants:
