@@ -98,13 +98,13 @@ def test_arguments_and_dataset_args_that_would_be_dropped_are_rejected(tmp_path)
 
 
 def test_lint_catches_undeclared_arguments_wrong_folder_and_duplicates(tmp_path):
-    folder = _copy_component(tmp_path, "predict_modality/methods/knn_regression")
-    script = folder / "script.py"
-    script.write_text(
-        script.read_text()
-        .replace('run.par["n_neighbors"]', 'run.par["n_neighbours"]')
-        .replace('run.read("input_test_mod1"', 'run.read("input_test"')
-    )
+    for component, (right, wrong) in {
+        "predict_modality/methods/knn_regression": ('run.par["n_neighbors"]', 'run.par["n_neighbours"]'),
+        "predict_modality/methods/cajal_marker_mlp": ('run.read("input_test_mod1"', 'run.read("input_test"'),
+    }.items():
+        script = _copy_component(tmp_path, component) / "script.py"
+        assert right in script.read_text()
+        script.write_text(script.read_text().replace(right, wrong))
     misplaced = _copy_component(tmp_path, "predict_modality/methods/ridge_regression")
     misplaced.rename(misplaced.parent / "ridge")
     problems = "\n".join(lint(tmp_path / "components"))
