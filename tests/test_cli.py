@@ -130,6 +130,40 @@ def test_a_value_out_of_range_on_the_command_line_is_refused(tmp_path, data_dir)
     assert proc.returncode == 2 and "-3 is below its minimum 1" in proc.stderr
 
 
+def test_a_method_outside_the_profile_runs_when_named_and_its_results_stay(data_dir, tmp_path):
+    """A method whose spec keeps it out of a profile (``info.profiles``) is left out of a plain run
+    with a word, runs when ``--methods`` names it, and a later run keeps its results."""
+    copy = tmp_path / "repo"
+    shutil.copytree(COMPONENTS, copy / "components")
+    config = copy / "components" / "predict_modality" / "methods" / "ridge_regression" / "config.yaml"
+    text = config.read_text()
+    config.write_text(text.replace("info:\n", "info:\n  profiles: [default]\n", 1))
+    out = tmp_path / "out"
+
+    def run(*methods: str) -> subprocess.CompletedProcess:
+        proc = scmib(
+            "run", "--task", "predict_modality", "--profile", "test",
+            "--datasets", "neurips2021_starter_cite", *methods, "--metrics", "error",
+            "--outdir", str(out), "--data_mirror", str(data_dir), "--no-progress", cwd=copy,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return proc
+
+    def methods() -> set[str]:
+        return set(pd.read_csv(out / "results" / "results.tsv", sep="\t")["method"])
+
+    proc = run("--methods", "ridge_regression")
+    assert "ridge_regression" in methods() and "is not in profile" not in proc.stderr
+    proc = run("--methods", "knn_regression,ridge*")
+    assert {"ridge_regression", "knn_regression"} <= methods()
+    proc = run("--methods", "knn_regression")
+    assert "method 'ridge_regression' is not in profile 'test'" not in proc.stderr  # not asked for
+    assert "ridge_regression" in methods()  # the earlier results stay
+    proc = run("--exclude_methods", "guanlab*,novel*,cajal*,dance*,lslab*")  # no method named
+    assert "method 'ridge_regression' is not in profile 'test' (its profiles: default)" in proc.stderr
+    assert "ridge_regression" in methods()
+
+
 def test_a_filtered_run_keeps_the_results_of_everything_else(repo, first_run, data_dir, tmp_path):
     """`scmib run --methods one` in a finished output folder: the results still hold every method."""
     copy = tmp_path / "repo"

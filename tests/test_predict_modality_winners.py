@@ -21,7 +21,11 @@ from scmib.methods.reduction import joint_svd
 
 WINNERS = ["guanlab_kernel_ridge", "lslab_fold_knn", "novel_lsi_mlp", "cajal_marker_mlp"]
 #: Small settings for the torch models so the suite stays fast on 2 cores.
-QUICK = {"novel_lsi_mlp": {"epochs": 40}, "cajal_marker_mlp": {"epochs": 40}}
+QUICK = {
+    "novel_lsi_mlp": {"epochs": 40},
+    "cajal_marker_mlp": {"epochs": 40},
+    "dance_gnn": {"epochs": 20, "select_after": 10},
+}
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +82,7 @@ def test_cajal_without_cell_types_is_not_applicable(tmp_path, data_dir):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("method", ["guanlab_kernel_ridge", "lslab_fold_knn", "novel_lsi_mlp"])
+@pytest.mark.parametrize("method", ["guanlab_kernel_ridge", "lslab_fold_knn", "novel_lsi_mlp", "dance_gnn"])
 def test_winners_accept_the_organisers_files(tmp_path, data_dir, method):
     for modality in ("cite", "multiome"):
         files = organisers_files(data_dir, modality)
@@ -276,7 +280,7 @@ def test_the_test_profile_shows_the_winners_beating_the_mean_per_feature(data_di
     cmd = [
         sys.executable, "-m", "scmib.cli", "run", "--task", "predict_modality", "--profile", "test",
         "--datasets", "neurips2021_starter_cite",
-        "--methods", "guanlab*,lslab*,novel*,cajal*,mean_per_feature",
+        "--methods", "guanlab*,lslab*,novel*,cajal*,dance*,mean_per_feature",
         "--metrics", "error", "--outdir", str(tmp_path / "run"), "--data_mirror", str(data_dir),
         "--jobs", "2", "--no-progress",
     ]  # fmt: skip
@@ -285,5 +289,5 @@ def test_the_test_profile_shows_the_winners_beating_the_mean_per_feature(data_di
     table = pd.read_csv(tmp_path / "run" / "results" / "results.tsv", sep="\t")
     rmse = table[table["metric"] == "rmse"].pivot_table(index="method", columns="variant", values="value")
     assert set(rmse.columns) == {"gex2adt", "adt2gex"}
-    for method in WINNERS:
+    for method in [*WINNERS, "dance_gnn"]:
         assert (rmse.loc[method] < rmse.loc["mean_per_feature"]).all(), rmse.round(3).to_string()

@@ -90,12 +90,13 @@ def _positive(kind: type[int] | type[float]):
     return parse
 
 
-def _echo_unused_settings(selection: Selection, jobs: list) -> None:
-    """Say which name filters and ``--component_args`` no job of this run uses."""
+def _echo_unused_settings(repo: Path, selection: Selection, jobs: list) -> None:
+    """Say which name filters and ``--component_args`` no job of this run uses, and which methods
+    its profile leaves out."""
     from scmib.runner.component_args import parse_component_args
-    from scmib.runner.plan import idle_filters
+    from scmib.runner.plan import idle_filters, outside_profile
 
-    for message in idle_filters(selection, jobs):
+    for message in outside_profile(repo, selection) + idle_filters(selection, jobs):
         print(f"scmib: {message}", file=sys.stderr)
     component_args = selection.component_args
     for setting in parse_component_args(component_args):
@@ -130,9 +131,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     jobs = plan(repo, outdir, selection)
     # A filtered run (one method, one dataset) writes the results of everything finished here;
     # planned first, so a problem with it (a setting for a component filtered out) stops the run now.
-    unfiltered = replace(selection, tasks=list(RUNNABLE_TASKS), datasets=None, methods=None, metrics=None)
+    # Every method, those outside the profile too (named by an earlier run, their results stay).
+    unfiltered = replace(selection, tasks=list(RUNNABLE_TASKS), datasets=None, methods=["*"], metrics=None)
     everything = plan(repo, outdir, unfiltered)
-    _echo_unused_settings(selection, jobs)
+    _echo_unused_settings(repo, selection, jobs)
     memory_scale = None if args.no_limits else args.memory_scale
     # SIGTERM (a scheduler, `kill`) stops a run exactly as Ctrl-C does.
     signal.signal(signal.SIGTERM, raise_interrupt)
@@ -244,7 +246,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         images = Images(args.container_registry, args.container_tag)
     execution = Execution(args.container_engine, args.executor, *options)
     jobs = plan(repo, Path("."), selection)
-    _echo_unused_settings(selection, jobs)
+    _echo_unused_settings(repo, selection, jobs)
     document = json.dumps(plan_document(jobs, selection, images, execution), indent=1, default=str)
     if args.output == "-":
         print(document)

@@ -180,6 +180,10 @@ class Info(Strict):
     stochastic: bool | None = None
     """For methods and controls: whether the output depends on the ``seed`` argument, so the runner
     runs it with several seeds (``--seeds``). None: stochastic exactly when it has a ``seed`` argument."""
+    profiles: list[Literal["test", "default", "full", "scale"]] | None = None
+    """For methods: the profiles whose runs include it unasked (None: every profile); a run of
+    another profile includes it only when ``--methods`` names it. For a method that needs a GPU
+    to finish the ``default`` profile's datasets in reasonable time."""
 
 
 class References(Strict):
@@ -237,6 +241,13 @@ class ComponentSpec(Strict):
         if unknown:
             raise ValueError(f"unknown resource labels {unknown}; known: {sorted(LABELS)}")
         return labels
+
+    @model_validator(mode="after")
+    def _profiles_of_methods_only(self) -> ComponentSpec:
+        # Controls always run (they scale the scores); other kinds run where their task does.
+        if self.info.profiles is not None and self.kind != "method":
+            raise ValueError(f"info.profiles is for methods, not a {self.kind}")
+        return self
 
     @property
     def id(self) -> str:

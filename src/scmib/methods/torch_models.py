@@ -20,23 +20,28 @@ from torch import nn
 
 
 class EpochLog:
-    """Writes one line per training epoch to stderr (the job's log): the epoch, its losses and its
+    """Writes a line per training epoch to stderr (the job's log): the epoch, its losses and its
     seconds, so a log shows how far training got and what one epoch costs (how
-    ``benchmarks/competition_scale.py --epochs`` runs are scaled up)."""
+    ``benchmarks/competition_scale.py --epochs`` runs are scaled up). With ``every`` > 1 only
+    every ``every``-th epoch and the last are written, with the mean seconds of an epoch since
+    the previous line (thousands of short full-batch epochs)."""
 
-    def __init__(self, model: str, n_epochs: int) -> None:
-        self.model, self.n_epochs = model, n_epochs
-        self.since = time.perf_counter()
+    def __init__(self, model: str, n_epochs: int, every: int = 1) -> None:
+        self.model, self.n_epochs, self.every = model, n_epochs, every
+        self.since, self.last = time.perf_counter(), -1
 
     def __call__(self, epoch: int, **losses: float) -> None:
+        if (epoch + 1) % self.every and epoch + 1 != self.n_epochs:
+            return
         now = time.perf_counter()
+        seconds = (now - self.since) / (epoch - self.last)
         values = ", ".join(f"{name} {value:.4g}" for name, value in losses.items())
         print(
-            f"{self.model} epoch {epoch + 1}/{self.n_epochs}: {values} ({now - self.since:.2f} s)",
+            f"{self.model} epoch {epoch + 1}/{self.n_epochs}: {values} ({seconds:.2f} s)",
             file=sys.stderr,
             flush=True,
         )
-        self.since = now
+        self.since, self.last = now, epoch
 
 
 def resolve_device(name: str = "auto") -> torch.device:

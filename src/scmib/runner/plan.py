@@ -137,6 +137,29 @@ def _matches(name: str, patterns: list[str] | None) -> bool:
     return included and not any(fnmatch.fnmatch(name, p) for p in excludes)
 
 
+def in_profile(spec: ComponentSpec, selection: Selection) -> bool:
+    """Whether a run includes method ``spec``: its profile is one of the method's
+    (``info.profiles``), or ``--methods`` names it (an include pattern matches it)."""
+    if spec.info.profiles is None or selection.profile in spec.info.profiles:
+        return True
+    includes = [p for p in selection.methods or [] if not p.startswith("!")]
+    return any(fnmatch.fnmatch(spec.name, p) for p in includes)
+
+
+def outside_profile(repo: Path, selection: Selection) -> list[str]:
+    """What a run leaves out because its profile is not the method's (:func:`in_profile`), and how
+    to run it: said, so that no method is dropped silently."""
+    said = []
+    for spec in discover(repo / "components"):
+        wanted = spec.kind == "method" and spec.task in selection.tasks
+        if wanted and _matches(spec.name, selection.methods) and not in_profile(spec, selection):
+            said.append(
+                f"method '{spec.name}' is not in profile '{selection.profile}' (its profiles: "
+                f"{', '.join(spec.info.profiles)}): '--methods {spec.name}' runs it"
+            )
+    return said
+
+
 def check_patterns(what: str, patterns: list[str] | None, names: set[str]) -> None:
     """Every pattern of a filter matches one of ``names``; else an error with the closest names.
 
@@ -363,7 +386,11 @@ def _plan_task(
         raise ScmibError(f"task '{task}' needs exactly one processor, found {len(processors)}")
     processor = processors[0]
     controls = by_kind.get((task, "control_method"), [])
-    methods = [m for m in by_kind.get((task, "method"), []) if _matches(m.name, selection.methods)]
+    methods = [
+        m
+        for m in by_kind.get((task, "method"), [])
+        if _matches(m.name, selection.methods) and in_profile(m, selection)
+    ]
     metrics = [m for m in by_kind.get((task, "metric"), []) if _matches(m.name, selection.metrics)]
     # Prediction processors run once per prediction, only where a selected metric reads their output.
     read_by_metrics = {arg.contract for m in metrics for arg in m.files("input")}
