@@ -41,18 +41,18 @@ def train(folder: Path, epochs: int, reference: bool) -> dict:
     if reference:  # torch's own: F.dropout, and autograd through the CSR product
         graph.dropout = F.dropout
 
-        def aggregate(self, h, edge_dropout, training):
-            values = graph.dropout(self.values, edge_dropout, training)
+        def aggregate(self, h, training):
+            values = F.dropout(self.values, self.edge_dropout, training)
             if self.slot is not None:
                 values = torch.zeros(self.n_entries).index_add_(0, self.slot, values)
-            return graph._csr(self.crow, self.col, values, self.shape) @ h
+            return graph._csr(self.pattern.crow, self.pattern.col, values, self.shape) @ h
 
         graph.Relation.aggregate = aggregate
     x_file, y_file = ad.read_h5ad(folder / "train_mod1.h5ad"), ad.read_h5ad(folder / "train_mod2.h5ad")
     x, y = x_file.layers["normalized"].tocsr(), as_dense(y_file.layers["normalized"])
     batches = x_file.obs["batch"].astype(str).to_numpy()
     pathway = graph.pathway_edges(x_file.var_names, x)[:3]
-    g = graph.build_graph(x, graph.batch_statistics(x, batches), pathway)
+    g = graph.build_graph(x, graph.batch_statistics(x, batches), pathway, graph.DanceConfig().edge_dropout)
     seed_everything(0)
     config = graph.DanceConfig()
     model = graph.DanceGNN(x.shape[1], y.shape[1], config)

@@ -138,19 +138,41 @@ def test_mean_aggregation_and_its_gradient_equal_the_dense_products():
     target = rng.integers(0, n_target - 1, n_edges)  # the last target has no edge
     source = rng.integers(0, n_source, n_edges)
     weight = rng.random(n_edges)
-    relation = graph.Relation(target, source, weight, (n_target, n_source))
+    relation = graph.Relation.from_edges(target, source, weight, (n_target, n_source))
     assert relation.slot is not None  # 30 edges over 30 pairs at most: repeats
     dense = np.zeros((n_target, n_source))
     np.add.at(dense, (target, source), weight)
     dense /= np.maximum(np.bincount(target, minlength=n_target), 1)[:, None]
     h = torch.randn(n_source, 3, dtype=torch.float32, requires_grad=True)
-    out = relation.aggregate(h, edge_dropout=0.0, training=True)
+    out = relation.aggregate(h, training=True)
     expected = torch.as_tensor(dense, dtype=torch.float32) @ h
     torch.testing.assert_close(out, expected)
     assert torch.all(out[-1] == 0)
     upstream = torch.randn(n_target, 3)
     (gradient,) = torch.autograd.grad((out * upstream).sum(), h)
     torch.testing.assert_close(gradient, torch.as_tensor(dense.T, dtype=torch.float32) @ upstream)
+
+
+def test_graphsage_layers_start_as_dgls():
+    """Xavier uniform with ReLU's gain on both weights and a zero bias (DGL's reset_parameters)."""
+    torch.manual_seed(0)
+    layer = graph.SageConv(96, 48)
+    bound = np.sqrt(2) * np.sqrt(6 / (96 + 48))
+    for weight in (layer.self_linear.weight, layer.neighbour_linear.weight):
+        assert 0.95 * bound < float(weight.abs().max()) <= bound
+    assert torch.all(layer.self_linear.bias == 0)
+
+
+def test_without_hallmark_genes_genes_take_the_cell_messages_alone(starter_gex):
+    """DGL's HeteroGraphConv skips a relation without edges: no pathway term, no pathway weights."""
+    x, _, batches = starter_gex
+    empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0))
+    g = graph.build_graph(x, graph.batch_statistics(x, batches), empty)
+    model = graph.DanceGNN(x.shape[1], 3, graph.DanceConfig())
+    model(g).sum().backward()
+    assert all(p.grad is None for p in model.pathway.parameters())
+    # (the last layer's gene states reach no cell, as in DANCE: its occur weights get no gradient)
+    assert all(p.grad is not None for p in model.occur[0].parameters())
 
 
 def test_dropout_zeroes_at_its_rate_and_rescales_the_rest():

@@ -57,11 +57,13 @@ BATCH_STATISTICS = (
 
 @dataclass(frozen=True)
 class DanceConfig:
-    """The options of the organisers' ``train/script.sh`` (the same for all of DANCE's models)."""
+    """The options of the organisers' ``train/script.sh`` (the same for all of DANCE's models, but
+    their 8,000-12,000 epochs)."""
 
     epochs: int = 10_000
-    select_after: int = 4_000
-    """Only epochs after this one are candidates for the kept weights (DANCE: 4,000)."""
+    select_after: int = 4_001
+    """Only epochs after this many are candidates for the kept weights (DANCE: its epochs after
+    index 4,000 counted from 0, so 4,001)."""
     hidden: int = 48
     conv_layers: int = 4
     learning_rate: float = 1e-2
@@ -155,77 +157,139 @@ def dropout(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
     return x * (torch.rand(x.shape, device=x.device) >= rate) / (1 - rate)
 
 
-class _SparseProduct(torch.autograd.Function):
-    """``matrix @ h`` whose gradient is ``matrix_t @ grad`` with the transpose given: torch's own
-    backward of a CSR product sorts the matrix into its transpose on every call (half an epoch)."""
-
-    @staticmethod
-    def forward(ctx, matrix: torch.Tensor, matrix_t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        ctx.matrix_t = matrix_t
-        return matrix @ h
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        return None, None, ctx.matrix_t @ grad
-
-
 def _csr(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor, shape) -> torch.Tensor:
     with warnings.catch_warnings():  # torch calls CSR support "beta" on every construction
         warnings.simplefilter("ignore", UserWarning)
         return torch.sparse_csr_tensor(crow, col, values, size=shape)
 
 
+@dataclass
+class SparsePattern:
+    """Where a sparse matrix has entries (CSR ``crow``, ``col``), where its transpose has them
+    (``crow_t``, ``col_t``) and, for each entry of the transpose in its CSR order, the index of
+    the same entry in the matrix's order (``transpose_order``). Indices are int32 below 2^31
+    entries: half the memory of int64 (a competition-size graph has 10^8 cell-gene edges) and
+    faster products; torch's CSR kernels take either."""
+
+    crow: torch.Tensor
+    col: torch.Tensor
+    crow_t: torch.Tensor
+    col_t: torch.Tensor
+    transpose_order: torch.Tensor
+    shape: tuple[int, int]
+
+    @classmethod
+    def of(cls, indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int]) -> SparsePattern:
+        """The pattern of a CSR matrix with sorted, distinct column indices in each row."""
+        index = np.int32 if max(len(indices), *shape) < 2**31 else np.int64
+        ids = np.arange(len(indices), dtype=index)
+        transposed = sp.csr_matrix((ids, indices, indptr), shape=shape).T.tocsr()
+        arrays = (indptr, indices, transposed.indptr, transposed.indices, transposed.data)
+        return cls(*(torch.from_numpy(np.asarray(a, dtype=index)) for a in arrays), shape)
+
+    def transposed(self) -> SparsePattern:
+        """The transpose's pattern, sharing this one's index arrays (but the inverse order)."""
+        inverse = torch.empty_like(self.transpose_order)
+        inverse[self.transpose_order] = torch.arange(len(inverse), dtype=inverse.dtype)
+        return SparsePattern(self.crow_t, self.col_t, self.crow, self.col, inverse, self.shape[::-1])
+
+    def to(self, device: torch.device) -> SparsePattern:
+        names = ("crow", "col", "crow_t", "col_t", "transpose_order")
+        return SparsePattern(*(getattr(self, name).to(device) for name in names), self.shape)
+
+
+class _DroppedProduct(torch.autograd.Function):
+    """``relation.matrix(keep) @ h``, whose backward multiplies by the transpose rebuilt from the
+    saved dropout mask (a byte an edge). torch's own backward of a CSR product sorts the matrix
+    into its transpose on every call (half an epoch); saving the transpose instead would hold
+    four bytes an edge for each of an epoch's eight products (2.8 GB at the competition's size)."""
+
+    @staticmethod
+    def forward(ctx, relation: Relation, keep: torch.Tensor | None, h: torch.Tensor) -> torch.Tensor:
+        ctx.relation, ctx.keep = relation, keep
+        return relation.matrix(keep) @ h
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return None, None, ctx.relation.transpose_matrix(ctx.keep) @ grad
+
+
 class Relation:
     """One relation as a sparse target x source matrix whose entries are the edge weights over
     the target's in-degree (so a product is a mean over incoming edges, as DGL's ``fn.mean``).
-    Edge dropout applies per edge before edges between the same two nodes are summed."""
+    Edge dropout (``edge_dropout``, in training) applies per edge, before edges between the same
+    two nodes are summed.
+
+    ``values`` holds one value per edge: in the pattern's CSR order when no two edges join the
+    same two nodes (``slot`` None), else in any order, ``slot`` naming each edge's entry."""
 
     def __init__(
-        self, target: np.ndarray, source: np.ndarray, weight: np.ndarray, shape: tuple[int, int]
+        self,
+        pattern: SparsePattern,
+        values: np.ndarray,
+        slot: np.ndarray | None = None,
+        edge_dropout: float = 0.0,
     ) -> None:
+        self.pattern, self.shape, self.edge_dropout = pattern, pattern.shape, edge_dropout
+        self.values = torch.from_numpy(np.asarray(values, dtype=np.float32))
+        self.slot = None if slot is None else torch.from_numpy(slot.astype(pattern.col.numpy().dtype))
+        self.n_entries = len(pattern.col)
+
+    @classmethod
+    def from_edges(
+        cls,
+        target: np.ndarray,
+        source: np.ndarray,
+        weight: np.ndarray,
+        shape: tuple[int, int],
+        edge_dropout: float = 0.0,
+    ) -> Relation:
+        """From an edge list, in which an edge may repeat (a gene pair in two hallmark sets)."""
         degree = np.bincount(target, minlength=shape[0])
-        key = target.astype(np.int64) * shape[1] + source
-        unique, slot = np.unique(key, return_inverse=True)
-        self.shape, self.n_entries = shape, len(unique)
-        # int32 indices: half the memory of int64 (a competition-size graph has 10^8 edges a
-        # relation, each stored twice) and faster products; torch's CSR kernels take either.
-        index = np.int32 if max(len(key), *shape) < 2**31 else np.int64
+        unique, slot = np.unique(target.astype(np.int64) * shape[1] + source, return_inverse=True)
         rows, cols = unique // shape[1], unique % shape[1]
-        entries = sp.csr_matrix((np.arange(1, len(unique) + 1, dtype=index), (rows, cols)), shape=shape)
-        transposed = entries.T.tocsr()
-        self.crow = torch.from_numpy(entries.indptr.astype(index))
-        self.col = torch.from_numpy(entries.indices.astype(index))
-        self.crow_t = torch.from_numpy(transposed.indptr.astype(index))
-        self.col_t = torch.from_numpy(transposed.indices.astype(index))
-        # the entry of A behind each entry of A's transpose, in the transpose's CSR order
-        self.transpose_order = torch.from_numpy(transposed.data - 1)
-        values = (weight / np.maximum(degree[target], 1)).astype(np.float32)
-        if len(unique) == len(key):  # no repeated edge: one value per entry, in CSR order
-            ordered = np.empty_like(values)
-            ordered[slot] = values
-            self.values, self.slot = torch.from_numpy(ordered), None
-        else:
-            self.values, self.slot = torch.from_numpy(values), torch.from_numpy(slot.astype(index))
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=shape[0]))])
+        pattern = SparsePattern.of(indptr, cols, shape)
+        values = weight / np.maximum(degree[target], 1)
+        return cls(pattern, values, slot.ravel(), edge_dropout)
 
     def to(self, device: torch.device) -> Relation:
         moved = copy.copy(self)
-        for name in ("crow", "col", "crow_t", "col_t", "transpose_order", "values", "slot"):
-            value = getattr(self, name)
-            setattr(moved, name, None if value is None else value.to(device))
+        moved.pattern = self.pattern.to(device)
+        moved.values = self.values.to(device)
+        moved.slot = None if self.slot is None else self.slot.to(device)
         return moved
 
-    def aggregate(self, h: torch.Tensor, edge_dropout: float, training: bool) -> torch.Tensor:
-        """The weighted mean over each target's incoming edges of the source states ``h``
-        (targets x width), each edge dropped with probability ``edge_dropout`` in training and
-        the others scaled by ``1 / (1 - edge_dropout)`` (``F.dropout`` on the weights)."""
-        values = dropout(self.values, edge_dropout, training)
+    def _entry_values(self, keep: torch.Tensor | None) -> torch.Tensor:
+        values = self.values
+        if keep is not None:
+            values = values * keep / (1 - self.edge_dropout)
         if self.slot is not None:
             values = torch.zeros(self.n_entries, device=values.device).index_add_(0, self.slot, values)
-        matrix = _csr(self.crow, self.col, values, self.shape)
+        return values
+
+    def matrix(self, keep: torch.Tensor | None) -> torch.Tensor:
+        """The (targets x sources) matrix without the edges where ``keep`` is False."""
+        pattern = self.pattern
+        return _csr(pattern.crow, pattern.col, self._entry_values(keep), self.shape)
+
+    def transpose_matrix(self, keep: torch.Tensor | None) -> torch.Tensor:
+        """The transpose of :meth:`matrix`."""
+        pattern = self.pattern
+        values = self._entry_values(keep)[pattern.transpose_order]
+        return _csr(pattern.crow_t, pattern.col_t, values, self.shape[::-1])
+
+    def aggregate(self, h: torch.Tensor, training: bool) -> torch.Tensor:
+        """The weighted mean over each target's incoming edges of the source states ``h``
+        (targets x width). In training each edge is dropped with probability ``edge_dropout``
+        and the others scaled by ``1 / (1 - edge_dropout)`` (``F.dropout`` on the weights, the
+        mask drawn as :func:`dropout` draws it)."""
+        keep = None
+        if training and self.edge_dropout > 0:
+            keep = torch.rand(self.values.shape, device=self.values.device) >= self.edge_dropout
         if not torch.is_grad_enabled() or not h.requires_grad:
-            return matrix @ h
-        matrix_t = _csr(self.crow_t, self.col_t, values[self.transpose_order], self.shape[::-1])
-        return _SparseProduct.apply(matrix, matrix_t, h)
+            return self.matrix(keep) @ h
+        return _DroppedProduct.apply(self, keep, h)
 
 
 @dataclass
@@ -255,31 +319,43 @@ def build_graph(
     expression: sp.spmatrix,
     statistics: np.ndarray,
     pathway: tuple[np.ndarray, np.ndarray, np.ndarray],
+    edge_dropout: float = 0.0,
 ) -> CellGeneGraph:
     """The graph of the cells of ``expression`` (cells x genes, normalised) with their batch
-    ``statistics`` (:func:`batch_statistics`) and the gene -> gene edges ``pathway``
-    (:func:`pathway_edges`)."""
-    x = sp.coo_matrix(expression, dtype=np.float32)
-    keep = x.data != 0
-    cells, genes, weights = x.row[keep], x.col[keep], x.data[keep]
-    n_cells, n_genes = x.shape
+    ``statistics`` (:func:`batch_statistics`), the gene -> gene edges ``pathway``
+    (:func:`pathway_edges`) and the ``edge_dropout`` of training. ``entail`` (cells x genes) and
+    ``occur`` (genes x cells) are each other's transposes: they share one pattern's arrays."""
+    x = sp.csr_matrix(expression, dtype=np.float32, copy=True)
+    x.eliminate_zeros()  # a stored zero is no edge (DANCE's edges are the non-zero entries)
+    x.sort_indices()
+    cells = SparsePattern.of(x.indptr, x.indices, x.shape)
+    genes = cells.transposed()
+    cell_degree = np.diff(x.indptr)
+    gene_degree = np.diff(genes.crow.numpy())
+    by_gene = x.data[cells.transpose_order.numpy()]  # the weights in the genes' CSR order
     source, target, cosine = pathway
+    n_genes = x.shape[1]
     return CellGeneGraph(
-        entail=Relation(cells, genes, weights, (n_cells, n_genes)),
-        occur=Relation(genes, cells, weights, (n_genes, n_cells)),
-        pathway=Relation(target, source, cosine, (n_genes, n_genes)),
+        entail=Relation(cells, x.data / np.repeat(cell_degree, cell_degree), None, edge_dropout),
+        occur=Relation(genes, by_gene / np.repeat(gene_degree, gene_degree), None, edge_dropout),
+        pathway=Relation.from_edges(target, source, cosine, (n_genes, n_genes), edge_dropout),
         batch_statistics=torch.from_numpy(np.asarray(statistics, dtype=np.float32)),
     )
 
 
 class SageConv(nn.Module):
     """GraphSAGE with mean aggregation (DGL's ``SAGEConv(aggregator_type="mean")``):
-    ``W_self h_target + W_neigh mean(weight * h_source) + b``."""
+    ``W_self h_target + W_neigh mean(weight * h_source) + b``, initialised as DGL does (Xavier
+    uniform with ReLU's gain, a zero bias)."""
 
     def __init__(self, n_in: int, n_out: int) -> None:
         super().__init__()
         self.self_linear = nn.Linear(n_in, n_out)
         self.neighbour_linear = nn.Linear(n_in, n_out, bias=False)
+        gain = nn.init.calculate_gain("relu")
+        nn.init.xavier_uniform_(self.self_linear.weight, gain=gain)
+        nn.init.xavier_uniform_(self.neighbour_linear.weight, gain=gain)
+        nn.init.zeros_(self.self_linear.bias)
 
     def forward(self, neighbours: torch.Tensor, h_target: torch.Tensor) -> torch.Tensor:
         """``neighbours``: the mean of the weighted source states (:meth:`Relation.aggregate`)."""
@@ -329,14 +405,17 @@ class DanceGNN(nn.Module):
         for layer in range(config.conv_layers):
             if layer > 0:
                 cell, gene = torch.cat([cell, cell0], 1), torch.cat([gene, gene0], 1)
-            p, training = config.edge_dropout, self.training
-            new_cell = self.entail[layer](graph.entail.aggregate(gene, p, training), cell)
-            from_cells = self.occur[layer](graph.occur.aggregate(cell, p, training), gene)
-            from_genes = self.pathway[layer](graph.pathway.aggregate(gene, p, training), gene)
-            alpha = config.pathway_alpha
-            gene = (1 - alpha) * self.occur_norm[layer](from_cells) + alpha * self.pathway_norm[layer](
-                from_genes
-            )
+            training = self.training
+            new_cell = self.entail[layer](graph.entail.aggregate(gene, training), cell)
+            from_cells = self.occur[layer](graph.occur.aggregate(cell, training), gene)
+            if graph.pathway.n_entries:
+                from_genes = self.pathway[layer](graph.pathway.aggregate(gene, training), gene)
+                alpha = config.pathway_alpha
+                gene = (1 - alpha) * self.occur_norm[layer](from_cells) + alpha * self.pathway_norm[layer](
+                    from_genes
+                )
+            else:  # no hallmark gene measured: DGL's HeteroGraphConv skips a relation without edges
+                gene = self.occur_norm[layer](from_cells)
             gene = self._dropout(F.gelu(gene))
             cell = self._dropout(F.gelu(self.cell_norm[layer](new_cell)))
             states.append(cell)
@@ -358,17 +437,21 @@ def fit_dance(
     cells is held out; the training graph has the other cells, the validation graph all of them
     (validation cells last). Returns the model (eval mode, kept weights) and ``{"best_epoch",
     "best_val_rmse"}``."""
-    rng = np.random.default_rng(seed)
-    validation = rng.random(expression.shape[0]) < config.validation_fraction
+    n_cells = expression.shape[0]
+    # As DANCE's masks: a random int(0.85 n) cells train, the rest validate.
+    n_train = int(n_cells * (1 - config.validation_fraction))
+    validation = np.ones(n_cells, dtype=bool)
+    validation[np.random.default_rng(seed).permutation(n_cells)[:n_train]] = False
     if validation.all() or not validation.any():
         raise ValueError(f"{expression.shape[0]} training cells are too few for a validation split")
     expression = sp.csr_matrix(expression)
     order = np.concatenate([np.flatnonzero(~validation), np.flatnonzero(validation)])
-    n_train = int((~validation).sum())
     # As DANCE: batch statistics over all training cells, the training graph's a slice of them.
     statistics = batch_statistics(expression[order], batches[order])
-    train_graph = build_graph(expression[order[:n_train]], statistics[:n_train], pathway).to(device)
-    full_graph = build_graph(expression[order], statistics, pathway).to(device)
+    train_graph = build_graph(
+        expression[order[:n_train]], statistics[:n_train], pathway, config.edge_dropout
+    ).to(device)
+    full_graph = build_graph(expression[order], statistics, pathway, config.edge_dropout).to(device)
     y_train = torch.as_tensor(targets[~validation], dtype=torch.float32, device=device)
     y_val = torch.as_tensor(targets[validation], dtype=torch.float32, device=device)
 
@@ -395,6 +478,10 @@ def fit_dance(
                 best_rmse, best_epoch = rmse, epoch
                 best_state = copy.deepcopy(model.state_dict())
         log(epoch, **losses)
+    if best_state is None:
+        raise ValueError(
+            f"no epoch after {config.select_after} had a finite validation RMSE: training diverged"
+        )
     model.load_state_dict(best_state)
     return model.eval(), {"best_epoch": best_epoch, "best_val_rmse": best_rmse}
 
