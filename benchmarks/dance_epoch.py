@@ -41,8 +41,8 @@ def train(folder: Path, epochs: int, reference: bool) -> dict:
     if reference:  # torch's own: F.dropout, and autograd through the CSR product
         graph.dropout = F.dropout
 
-        def aggregate(self, h, training):
-            values = F.dropout(self.values, self.edge_dropout, training)
+        def aggregate(self, h, edge_dropout, training):
+            values = F.dropout(self.values, edge_dropout, training)
             if self.slot is not None:
                 values = torch.zeros(self.n_entries).index_add_(0, self.slot, values)
             return graph._csr(self.pattern.crow, self.pattern.col, values, self.shape) @ h
@@ -52,7 +52,7 @@ def train(folder: Path, epochs: int, reference: bool) -> dict:
     x, y = x_file.layers["normalized"].tocsr(), as_dense(y_file.layers["normalized"])
     batches = x_file.obs["batch"].astype(str).to_numpy()
     pathway = graph.pathway_edges(x_file.var_names, x)[:3]
-    g = graph.build_graph(x, graph.batch_statistics(x, batches), pathway, graph.DanceConfig().edge_dropout)
+    g = graph.build_graph(x, graph.batch_statistics(x, batches), pathway)
     seed_everything(0)
     config = graph.DanceConfig()
     model = graph.DanceGNN(x.shape[1], y.shape[1], config)
@@ -65,7 +65,7 @@ def train(folder: Path, epochs: int, reference: bool) -> dict:
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-        return float(loss)
+        return float(loss.detach())
 
     epoch()  # warm-up: first-call allocations
     wall, cpu = time.perf_counter(), time.process_time()

@@ -130,9 +130,11 @@ def test_atac_to_gex_is_the_training_mean(tmp_path, data_dir):
     )
 
 
-def test_mean_aggregation_and_its_gradient_equal_the_dense_products():
+@pytest.mark.parametrize("rate", [0.0, 0.4])
+def test_mean_aggregation_and_its_gradient_equal_the_dense_products(rate):
     """A relation with repeated edges (a gene pair in two hallmark sets) against DGL's semantics:
-    the mean over a target's incoming edges of weight x source state, zero without edges."""
+    the mean over a target's incoming edges of weight x source state, zero without edges; with
+    edge dropout, the dense matrix of the same mask (the backward rebuilds it from the mask)."""
     rng = np.random.default_rng(0)
     n_target, n_source, n_edges = 7, 5, 30
     target = rng.integers(0, n_target - 1, n_edges)  # the last target has no edge
@@ -140,11 +142,15 @@ def test_mean_aggregation_and_its_gradient_equal_the_dense_products():
     weight = rng.random(n_edges)
     relation = graph.Relation.from_edges(target, source, weight, (n_target, n_source))
     assert relation.slot is not None  # 30 edges over 30 pairs at most: repeats
+    torch.manual_seed(0)
+    keep = (torch.rand(n_edges) >= rate).numpy() if rate else np.ones(n_edges, dtype=bool)
+    assert rate == 0 or 0 < keep.sum() < n_edges
     dense = np.zeros((n_target, n_source))
-    np.add.at(dense, (target, source), weight)
+    np.add.at(dense, (target, source), weight * keep / (1 - rate))
     dense /= np.maximum(np.bincount(target, minlength=n_target), 1)[:, None]
     h = torch.randn(n_source, 3, dtype=torch.float32, requires_grad=True)
-    out = relation.aggregate(h, training=True)
+    torch.manual_seed(0)  # the same mask
+    out = relation.aggregate(h, edge_dropout=rate, training=True)
     expected = torch.as_tensor(dense, dtype=torch.float32) @ h
     torch.testing.assert_close(out, expected)
     assert torch.all(out[-1] == 0)
@@ -153,13 +159,27 @@ def test_mean_aggregation_and_its_gradient_equal_the_dense_products():
     torch.testing.assert_close(gradient, torch.as_tensor(dense.T, dtype=torch.float32) @ upstream)
 
 
+def test_cell_gene_relations_are_the_expression_both_ways(starter_gex):
+    """``entail`` (cells x genes) and ``occur`` (genes x cells) hold the expression over the
+    target's number of edges, and share one pattern's index arrays."""
+    x, _, batches = starter_gex
+    empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0))
+    g = graph.build_graph(x, graph.batch_statistics(x, batches), empty)
+    dense = x.toarray()
+    entail = g.entail.matrix(None, 0.0).to_dense().numpy()
+    occur = g.occur.matrix(None, 0.0).to_dense().numpy()
+    np.testing.assert_allclose(entail * (dense != 0).sum(axis=1, keepdims=True), dense, rtol=1e-5)
+    np.testing.assert_allclose((occur * (dense != 0).sum(axis=0)[:, None]).T, dense, rtol=1e-5)
+    assert g.occur.pattern.col is g.entail.pattern.col_t
+
+
 def test_graphsage_layers_start_as_dgls():
     """Xavier uniform with ReLU's gain on both weights and a zero bias (DGL's reset_parameters)."""
     torch.manual_seed(0)
     layer = graph.SageConv(96, 48)
     bound = np.sqrt(2) * np.sqrt(6 / (96 + 48))
     for weight in (layer.self_linear.weight, layer.neighbour_linear.weight):
-        assert 0.95 * bound < float(weight.abs().max()) <= bound
+        assert 0.95 * bound < float(weight.detach().abs().max()) <= bound
     assert torch.all(layer.self_linear.bias == 0)
 
 

@@ -205,20 +205,19 @@ class _DroppedProduct(torch.autograd.Function):
     four bytes an edge for each of an epoch's eight products (2.8 GB at the competition's size)."""
 
     @staticmethod
-    def forward(ctx, relation: Relation, keep: torch.Tensor | None, h: torch.Tensor) -> torch.Tensor:
-        ctx.relation, ctx.keep = relation, keep
-        return relation.matrix(keep) @ h
+    def forward(ctx, relation: Relation, keep: torch.Tensor | None, rate: float, h: torch.Tensor):
+        ctx.relation, ctx.keep, ctx.rate = relation, keep, rate
+        return relation.matrix(keep, rate) @ h
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        return None, None, ctx.relation.transpose_matrix(ctx.keep) @ grad
+        return None, None, None, ctx.relation.transpose_matrix(ctx.keep, ctx.rate) @ grad
 
 
 class Relation:
     """One relation as a sparse target x source matrix whose entries are the edge weights over
     the target's in-degree (so a product is a mean over incoming edges, as DGL's ``fn.mean``).
-    Edge dropout (``edge_dropout``, in training) applies per edge, before edges between the same
-    two nodes are summed.
+    Edge dropout applies per edge, before edges between the same two nodes are summed.
 
     ``values`` holds one value per edge: in the pattern's CSR order when no two edges join the
     same two nodes (``slot`` None), else in any order, ``slot`` naming each edge's entry."""
@@ -228,9 +227,8 @@ class Relation:
         pattern: SparsePattern,
         values: np.ndarray,
         slot: np.ndarray | None = None,
-        edge_dropout: float = 0.0,
     ) -> None:
-        self.pattern, self.shape, self.edge_dropout = pattern, pattern.shape, edge_dropout
+        self.pattern, self.shape = pattern, pattern.shape
         self.values = torch.from_numpy(np.asarray(values, dtype=np.float32))
         self.slot = None if slot is None else torch.from_numpy(slot.astype(pattern.col.numpy().dtype))
         self.n_entries = len(pattern.col)
@@ -242,7 +240,6 @@ class Relation:
         source: np.ndarray,
         weight: np.ndarray,
         shape: tuple[int, int],
-        edge_dropout: float = 0.0,
     ) -> Relation:
         """From an edge list, in which an edge may repeat (a gene pair in two hallmark sets)."""
         degree = np.bincount(target, minlength=shape[0])
@@ -251,7 +248,7 @@ class Relation:
         indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=shape[0]))])
         pattern = SparsePattern.of(indptr, cols, shape)
         values = weight / np.maximum(degree[target], 1)
-        return cls(pattern, values, slot.ravel(), edge_dropout)
+        return cls(pattern, values, slot.ravel())
 
     def to(self, device: torch.device) -> Relation:
         moved = copy.copy(self)
@@ -260,36 +257,37 @@ class Relation:
         moved.slot = None if self.slot is None else self.slot.to(device)
         return moved
 
-    def _entry_values(self, keep: torch.Tensor | None) -> torch.Tensor:
+    def _entry_values(self, keep: torch.Tensor | None, rate: float) -> torch.Tensor:
         values = self.values
         if keep is not None:
-            values = values * keep / (1 - self.edge_dropout)
+            values = values * keep / (1 - rate)
         if self.slot is not None:
             values = torch.zeros(self.n_entries, device=values.device).index_add_(0, self.slot, values)
         return values
 
-    def matrix(self, keep: torch.Tensor | None) -> torch.Tensor:
-        """The (targets x sources) matrix without the edges where ``keep`` is False."""
+    def matrix(self, keep: torch.Tensor | None, rate: float) -> torch.Tensor:
+        """The (targets x sources) matrix without the edges where ``keep`` is False, the others
+        scaled by ``1 / (1 - rate)`` (all edges as they are where ``keep`` is None)."""
         pattern = self.pattern
-        return _csr(pattern.crow, pattern.col, self._entry_values(keep), self.shape)
+        return _csr(pattern.crow, pattern.col, self._entry_values(keep, rate), self.shape)
 
-    def transpose_matrix(self, keep: torch.Tensor | None) -> torch.Tensor:
+    def transpose_matrix(self, keep: torch.Tensor | None, rate: float) -> torch.Tensor:
         """The transpose of :meth:`matrix`."""
         pattern = self.pattern
-        values = self._entry_values(keep)[pattern.transpose_order]
+        values = self._entry_values(keep, rate)[pattern.transpose_order]
         return _csr(pattern.crow_t, pattern.col_t, values, self.shape[::-1])
 
-    def aggregate(self, h: torch.Tensor, training: bool) -> torch.Tensor:
+    def aggregate(self, h: torch.Tensor, edge_dropout: float, training: bool) -> torch.Tensor:
         """The weighted mean over each target's incoming edges of the source states ``h``
         (targets x width). In training each edge is dropped with probability ``edge_dropout``
         and the others scaled by ``1 / (1 - edge_dropout)`` (``F.dropout`` on the weights, the
         mask drawn as :func:`dropout` draws it)."""
         keep = None
-        if training and self.edge_dropout > 0:
-            keep = torch.rand(self.values.shape, device=self.values.device) >= self.edge_dropout
+        if training and edge_dropout > 0:
+            keep = torch.rand(self.values.shape, device=self.values.device) >= edge_dropout
         if not torch.is_grad_enabled() or not h.requires_grad:
-            return self.matrix(keep) @ h
-        return _DroppedProduct.apply(self, keep, h)
+            return self.matrix(keep, edge_dropout) @ h
+        return _DroppedProduct.apply(self, keep, edge_dropout, h)
 
 
 @dataclass
@@ -319,11 +317,10 @@ def build_graph(
     expression: sp.spmatrix,
     statistics: np.ndarray,
     pathway: tuple[np.ndarray, np.ndarray, np.ndarray],
-    edge_dropout: float = 0.0,
 ) -> CellGeneGraph:
     """The graph of the cells of ``expression`` (cells x genes, normalised) with their batch
-    ``statistics`` (:func:`batch_statistics`), the gene -> gene edges ``pathway``
-    (:func:`pathway_edges`) and the ``edge_dropout`` of training. ``entail`` (cells x genes) and
+    ``statistics`` (:func:`batch_statistics`) and the gene -> gene edges ``pathway``
+    (:func:`pathway_edges`). ``entail`` (cells x genes) and
     ``occur`` (genes x cells) are each other's transposes: they share one pattern's arrays."""
     x = sp.csr_matrix(expression, dtype=np.float32, copy=True)
     x.eliminate_zeros()  # a stored zero is no edge (DANCE's edges are the non-zero entries)
@@ -336,9 +333,9 @@ def build_graph(
     source, target, cosine = pathway
     n_genes = x.shape[1]
     return CellGeneGraph(
-        entail=Relation(cells, x.data / np.repeat(cell_degree, cell_degree), None, edge_dropout),
-        occur=Relation(genes, by_gene / np.repeat(gene_degree, gene_degree), None, edge_dropout),
-        pathway=Relation.from_edges(target, source, cosine, (n_genes, n_genes), edge_dropout),
+        entail=Relation(cells, x.data / np.repeat(cell_degree, cell_degree)),
+        occur=Relation(genes, by_gene / np.repeat(gene_degree, gene_degree)),
+        pathway=Relation.from_edges(target, source, cosine, (n_genes, n_genes)),
         batch_statistics=torch.from_numpy(np.asarray(statistics, dtype=np.float32)),
     )
 
@@ -405,11 +402,11 @@ class DanceGNN(nn.Module):
         for layer in range(config.conv_layers):
             if layer > 0:
                 cell, gene = torch.cat([cell, cell0], 1), torch.cat([gene, gene0], 1)
-            training = self.training
-            new_cell = self.entail[layer](graph.entail.aggregate(gene, training), cell)
-            from_cells = self.occur[layer](graph.occur.aggregate(cell, training), gene)
+            rate, training = config.edge_dropout, self.training
+            new_cell = self.entail[layer](graph.entail.aggregate(gene, rate, training), cell)
+            from_cells = self.occur[layer](graph.occur.aggregate(cell, rate, training), gene)
             if graph.pathway.n_entries:
-                from_genes = self.pathway[layer](graph.pathway.aggregate(gene, training), gene)
+                from_genes = self.pathway[layer](graph.pathway.aggregate(gene, rate, training), gene)
                 alpha = config.pathway_alpha
                 gene = (1 - alpha) * self.occur_norm[layer](from_cells) + alpha * self.pathway_norm[layer](
                     from_genes
@@ -448,10 +445,8 @@ def fit_dance(
     order = np.concatenate([np.flatnonzero(~validation), np.flatnonzero(validation)])
     # As DANCE: batch statistics over all training cells, the training graph's a slice of them.
     statistics = batch_statistics(expression[order], batches[order])
-    train_graph = build_graph(
-        expression[order[:n_train]], statistics[:n_train], pathway, config.edge_dropout
-    ).to(device)
-    full_graph = build_graph(expression[order], statistics, pathway, config.edge_dropout).to(device)
+    train_graph = build_graph(expression[order[:n_train]], statistics[:n_train], pathway).to(device)
+    full_graph = build_graph(expression[order], statistics, pathway).to(device)
     y_train = torch.as_tensor(targets[~validation], dtype=torch.float32, device=device)
     y_val = torch.as_tensor(targets[validation], dtype=torch.float32, device=device)
 
@@ -468,7 +463,7 @@ def fit_dance(
         optimiser.step()
         # DANCE validates every epoch but keeps only epochs after select_after: validating those
         # alone keeps the same weights (evaluation draws no random numbers).
-        losses = {"train_rmse": math.sqrt(float(loss))}
+        losses = {"train_rmse": math.sqrt(float(loss.detach()))}
         if epoch >= config.select_after:
             model.eval()
             with torch.no_grad():
