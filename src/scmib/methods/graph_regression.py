@@ -159,7 +159,12 @@ def dropout(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
     epoch)."""
     if not training or rate == 0:
         return x
-    return x * (torch.rand(x.shape, device=x.device) >= rate) / (1 - rate)
+    return x * keep_mask(x, rate) / (1 - rate)
+
+
+def keep_mask(x: torch.Tensor, rate: float) -> torch.Tensor:
+    """Which values of ``x`` a dropout of ``rate`` keeps: uniform numbers at or above the rate."""
+    return torch.rand(x.shape, device=x.device) >= rate
 
 
 def _csr(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor, shape) -> torch.Tensor:
@@ -289,7 +294,7 @@ class Relation:
         mask drawn as :func:`dropout` draws it)."""
         keep = None
         if training and edge_dropout > 0:
-            keep = torch.rand(self.values.shape, device=self.values.device) >= edge_dropout
+            keep = keep_mask(self.values, edge_dropout)
         if not torch.is_grad_enabled() or not h.requires_grad:
             return self.matrix(keep, edge_dropout) @ h
         return _DroppedProduct.apply(self, keep, edge_dropout, h)
