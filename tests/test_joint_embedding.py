@@ -14,6 +14,8 @@ import scipy.sparse as sp
 from conftest import read, run_cli, run_in_process, spec_of
 
 from scmib.contracts import check_file, load_contract
+from scmib.methods import embedding
+from scmib.methods.embedding import most_variable_columns
 
 CONTROLS = ["random_embedding", "constant_embedding", "label_embedding"]
 METHODS = [
@@ -21,6 +23,7 @@ METHODS = [
     "guanlab_svd",
     "harmony_concat",
     "mnn_concat",
+    "umap_concat",
     "jae_autoencoder",
     "lsl_autoencoder",
     "totalvi",
@@ -241,6 +244,34 @@ def test_a_solution_without_trajectory_or_cell_cycle_variance_is_not_applicable(
         proc = run_cli(f"joint_embedding/metrics/{metric}", check=False, **files, **extra, output=out)
         assert proc.returncode == 99 and reason in proc.stderr, (metric, proc.stderr[-1000:])
         assert not out.exists()
+
+
+def test_most_variable_columns_are_the_organisers_choice(triana_task, monkeypatch):
+    """The top columns by standard deviation (R's ``colSds``, n - 1) in decreasing order, ties in
+    column order, the same from a sparse matrix as from its dense copy."""
+    values = read(triana_task["mod1"]).layers["normalized"]
+    dense = np.asarray(values.toarray(), dtype=np.float64)
+    order = sorted(range(dense.shape[1]), key=lambda j: (-round(float(dense[:, j].std(ddof=1)), 12), j))
+    np.testing.assert_array_equal(most_variable_columns(sp.csr_matrix(values), 100), dense[:, order[:100]])
+    np.testing.assert_array_equal(most_variable_columns(dense, 100), dense[:, order[:100]])
+    monkeypatch.setattr(embedding, "_CHUNK", 1000)  # the sums over stored values, chunk by chunk
+    np.testing.assert_array_equal(most_variable_columns(sp.csr_matrix(values), 100), dense[:, order[:100]])
+    tied = np.column_stack([np.zeros(5), np.arange(5.0), np.zeros(5), np.arange(5.0)])
+    np.testing.assert_array_equal(most_variable_columns(sp.csr_matrix(tied), 1), tied[:, [1]])
+    assert most_variable_columns(dense[:, :7], 100).shape == (dense.shape[0], 7)
+    # Repeated entries of one cell and column are one value (their sum), as scipy reads them.
+    repeated = sp.csr_matrix((np.ones(4), [0, 0, 1, 2], [0, 3, 4]), shape=(2, 3))
+    assert not repeated.has_canonical_format
+    np.testing.assert_array_equal(most_variable_columns(repeated, 1), [[2.0], [0.0]])
+
+
+def test_umap_concat_is_seeded_and_uses_its_dimensions(triana_task, tmp_path):
+    first = read(embed("methods/umap_concat", triana_task, tmp_path / "a.h5ad", seed=1, n_dims=5)).X
+    again = read(embed("methods/umap_concat", triana_task, tmp_path / "b.h5ad", seed=1, n_dims=5)).X
+    other = read(embed("methods/umap_concat", triana_task, tmp_path / "c.h5ad", seed=2, n_dims=5)).X
+    assert first.shape == (read(triana_task["mod1"]).n_obs, 5)
+    np.testing.assert_array_equal(first, again)
+    assert not np.allclose(first, other)
 
 
 def test_positive_control_separates_cell_types(triana_scores):

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import scanpy as sc
 import scipy.sparse as sp
+from sklearn.decomposition import PCA
 
 from scmib.errors import ContractError
 from scmib.methods.features import tfidf
@@ -40,10 +41,67 @@ def modality_reduction(adata: ad.AnnData, n_components: int, seed: int, centred:
     return truncated_svd(values, k, seed)
 
 
+#: Stored values summed per column at a time (128 MB of float64): bounds the temporaries of a
+#: competition-size ATAC matrix (245 M stored values).
+_CHUNK = 1 << 24
+
+
+def _sparse_column_variance(values: sp.csr_matrix) -> np.ndarray:
+    """Population variance of each column of a canonical CSR matrix, from its stored values only
+    (no CSC copy), in two passes: the stored values' squared deviations, then the zeros'.
+    E[x^2] - E[x]^2 would reorder columns whose deviations are nearly equal."""
+    n_cells, n_columns = values.shape
+    chunks = [slice(start, start + _CHUNK) for start in range(0, values.nnz, _CHUNK)]
+    mean, stored_count = np.zeros(n_columns), np.zeros(n_columns)
+    for chunk in chunks:
+        mean += np.bincount(values.indices[chunk], values.data[chunk].astype(np.float64), n_columns)
+        stored_count += np.bincount(values.indices[chunk], minlength=n_columns)
+    mean /= n_cells
+    stored = np.zeros(n_columns)
+    for chunk in chunks:
+        columns = values.indices[chunk]
+        stored += np.bincount(
+            columns, (values.data[chunk].astype(np.float64) - mean[columns]) ** 2, n_columns
+        )
+    return (stored + (n_cells - stored_count) * mean**2) / n_cells
+
+
+def most_variable_columns(values, n_features: int) -> np.ndarray:
+    """Dense cells x min(n_features, n_vars) array: the columns of ``values`` (dense or sparse)
+    with the largest standard deviation, in decreasing order of it (ties in column order), as
+    ``proxyC::colSds`` and ``order(decreasing = TRUE)`` pick them in the organisers' R baselines."""
+    if values.shape[1] <= n_features:
+        return np.asarray(values.toarray() if sp.issparse(values) else values, dtype=np.float64)
+    if sp.issparse(values):
+        values = sp.csr_matrix(values)
+        if not values.has_canonical_format:  # repeated entries would count as separate cells
+            values = values.copy()
+            values.sum_duplicates()
+        variance = _sparse_column_variance(values)
+    else:
+        variance = np.asarray(values, dtype=np.float64).var(axis=0)
+    keep = np.argsort(-variance, kind="stable")[:n_features]
+    chosen = values[:, keep]
+    return np.asarray(chosen.toarray() if sp.issparse(chosen) else chosen, dtype=np.float64)
+
+
 def balanced_concat(blocks: list[np.ndarray]) -> np.ndarray:
     """Concatenate blocks after scaling each to unit total variance, so each modality weighs the same."""
     scaled = [b / np.sqrt(max(b.var(axis=0).sum(), 1e-12)) for b in blocks]
     return np.hstack(scaled)
+
+
+def umap_of_pca(blocks: list[np.ndarray], n_pcs: int, n_dims: int, n_neighbors: int, seed: int) -> np.ndarray:
+    """Cells x ``n_dims`` UMAP (umap-learn, euclidean, ``random_state=seed``) of the first ``n_pcs``
+    principal components (centred, exact) of the blocks side by side: the organisers' UMAP
+    baseline after its feature selection."""
+    import umap  # lazy: numba compiles part of it on import
+
+    joined = np.hstack(blocks)
+    k = max(1, min(n_pcs, min(joined.shape) - 1))
+    pcs = PCA(n_components=k, svd_solver="full").fit_transform(joined)
+    reducer = umap.UMAP(n_components=n_dims, n_neighbors=n_neighbors, metric="euclidean", random_state=seed)
+    return np.asarray(reducer.fit_transform(pcs), dtype=np.float64)
 
 
 @dataclass
