@@ -14,7 +14,7 @@ from sklearn.decomposition import PCA
 
 from scmib.errors import ContractError
 from scmib.methods.features import tfidf
-from scmib.methods.reduction import truncated_svd
+from scmib.methods.reduction import as_dense, truncated_svd
 from scmib.metrics.embedding.graph import knn_graph
 from scmib.processing.predict_modality import modality_of
 
@@ -71,7 +71,7 @@ def most_variable_columns(values, n_features: int) -> np.ndarray:
     with the largest standard deviation, in decreasing order of it (ties in column order), as
     ``proxyC::colSds`` and ``order(decreasing = TRUE)`` pick them in the organisers' R baselines."""
     if values.shape[1] <= n_features:
-        return np.asarray(values.toarray() if sp.issparse(values) else values, dtype=np.float64)
+        return as_dense(values, np.float64)
     if sp.issparse(values):
         values = sp.csr_matrix(values)
         if not values.has_canonical_format:  # repeated entries would count as separate cells
@@ -81,8 +81,7 @@ def most_variable_columns(values, n_features: int) -> np.ndarray:
     else:
         variance = np.asarray(values, dtype=np.float64).var(axis=0)
     keep = np.argsort(-variance, kind="stable")[:n_features]
-    chosen = values[:, keep]
-    return np.asarray(chosen.toarray() if sp.issparse(chosen) else chosen, dtype=np.float64)
+    return as_dense(values[:, keep], np.float64)
 
 
 def balanced_concat(blocks: list[np.ndarray]) -> np.ndarray:

@@ -9,11 +9,11 @@ from sklearn.utils.extmath import randomized_svd, safe_sparse_dot, svd_flip
 from scmib.io import OnDisk, stack_rows
 
 
-def as_dense(matrix) -> np.ndarray:
-    """A dense ``float32`` array of a dense, sparse or on-disk (:data:`~scmib.io.OnDisk`) matrix."""
+def as_dense(matrix, dtype: type = np.float32) -> np.ndarray:
+    """A dense ``dtype`` array of a dense, sparse or on-disk (:data:`~scmib.io.OnDisk`) matrix."""
     if isinstance(matrix, OnDisk):
         matrix = matrix.to_memory()
-    return np.asarray(matrix.toarray() if sp.issparse(matrix) else matrix, dtype=np.float32)
+    return np.asarray(matrix.toarray() if sp.issparse(matrix) else matrix, dtype=dtype)
 
 
 def truncated_svd(matrix, n_components: int, seed: int) -> np.ndarray:
