@@ -16,6 +16,7 @@ from conftest import read, run_cli, run_in_process, spec_of
 from scmib.contracts import check_file, load_contract
 from scmib.methods import embedding
 from scmib.methods.embedding import most_variable_columns
+from scmib.methods.landmark_mds import landmark_mds
 
 CONTROLS = ["random_embedding", "constant_embedding", "label_embedding"]
 METHODS = [
@@ -24,6 +25,7 @@ METHODS = [
     "harmony_concat",
     "mnn_concat",
     "umap_concat",
+    "lmds_concat",
     "jae_autoencoder",
     "lsl_autoencoder",
     "totalvi",
@@ -272,6 +274,13 @@ def test_umap_concat_is_seeded_and_uses_its_dimensions(triana_task, tmp_path):
     assert first.shape == (read(triana_task["mod1"]).n_obs, 5)
     np.testing.assert_array_equal(first, again)
     assert not np.allclose(first, other)
+
+
+def test_lmds_concat_embeds_both_modalities_with_its_arguments(triana_task, tmp_path):
+    params = {"distance": "pearson", "n_dims": 4, "n_landmarks": 100, "seed": 3}
+    out = read(embed("methods/lmds_concat", triana_task, tmp_path / "lmds.h5ad", **params)).X
+    both = sp.hstack([read(triana_task[m]).layers["normalized"] for m in ("mod1", "mod2")], format="csr")
+    np.testing.assert_allclose(out, landmark_mds(both, 4, 100, "pearson", seed=3), atol=1e-12)
 
 
 def test_positive_control_separates_cell_types(triana_scores):
