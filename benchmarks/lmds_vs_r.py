@@ -29,7 +29,7 @@ import anndata as ad
 import numpy as np
 import scipy.sparse as sp
 
-from scmib.methods.landmark_mds import _zapsmall, cmdscale_landmarks, distances_to_landmarks
+from scmib.methods.landmark_mds import cmdscale_landmarks, sample_landmarks, select_landmarks
 
 R_SCRIPT = r"""
 args <- commandArgs(trailingOnly = TRUE)
@@ -95,16 +95,14 @@ def main() -> None:
     blocks = [m.layers.get("normalized", m.X) for m in mods]
     values = sp.hstack([sp.csr_matrix(block) for block in blocks], format="csr")
     n_cells = values.shape[0]
-    landmarks = np.random.default_rng(args.seed).choice(
-        n_cells, min(args.n_landmarks, n_cells), replace=False
-    )
+    landmarks = sample_landmarks(n_cells, args.n_landmarks, args.seed)
     print(
         f"{n_cells} cells x {values.shape[1]} features, {values.nnz} stored values, "
         f"{landmarks.size} landmarks"
     )
 
     started = time.perf_counter()
-    ours_dist = _zapsmall(distances_to_landmarks(values, landmarks, "spearman"))
+    ours_dist = select_landmarks(values, landmarks, "spearman")
     ours = cmdscale_landmarks(ours_dist, landmarks, args.n_dims)
     print(f"scmib: {time.perf_counter() - started:.2f} s")
 

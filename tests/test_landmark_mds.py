@@ -11,13 +11,14 @@ from scipy.stats import spearmanr
 
 from scmib.methods.landmark_mds import (
     _recycled_means_product,
-    _zapsmall,
     cmdscale_landmarks,
     distances_to_landmarks,
     landmark_mds,
+    sample_landmarks,
+    select_landmarks,
 )
 
-#: lmds 0.1.1's ``cmdscale_landmarks`` (dynverse/lmds@89b9ca2, with dynutils@f26939e's
+#: lmds' ``cmdscale_landmarks`` (dynverse/lmds@89b9ca2, 0.1.1, the computation of 0.1.0; dynutils@f26939e's
 #: ``scale_uniform``) in R 4.2.2, on base R's Spearman distances of ``small_matrix()``, landmarks
 #: ``LANDMARKS`` (1-based there), ``ndim = 5``: with 8 landmarks lmds takes R's exact ``eigen``.
 LANDMARKS = np.array([3, 17, 1, 9, 12, 6, 20, 14]) - 1
@@ -64,7 +65,7 @@ def same_up_to_signs(ours: np.ndarray, theirs: np.ndarray) -> np.ndarray:
 
 def test_the_embedding_equals_r_lmds():
     values = small_matrix()
-    distances = _zapsmall(distances_to_landmarks(sp.csr_matrix(values), LANDMARKS, "spearman"))
+    distances = select_landmarks(sp.csr_matrix(values), LANDMARKS, "spearman")
     np.testing.assert_array_equal(distances[0], R_FIRST_LANDMARK_DISTANCES)
     ours = cmdscale_landmarks(distances, LANDMARKS, n_dims=5)
     np.testing.assert_allclose(same_up_to_signs(ours, np.array(R_EMBEDDING)), R_EMBEDDING, atol=1e-10)
@@ -92,8 +93,9 @@ def real_cells(data_dir, n_cells: int = 80) -> np.ndarray:
 def test_distances_equal_scipys_on_real_cells(data_dir, sparse):
     dense = real_cells(data_dir)
     dense[5] = 0.0  # an empty cell: a correlation of 0, as dynutils counts NaN
+    dense[6] = 0.1  # a constant cell, whose variance E[x^2] - E[x]^2 is rounding
     values = sp.csr_matrix(dense) if sparse else dense
-    landmarks = np.array([0, 7, 5, 42])
+    landmarks = np.array([0, 7, 5, 42, 6])
     rho = np.nan_to_num(spearmanr(dense, axis=1).statistic)
     np.testing.assert_allclose(
         distances_to_landmarks(values, landmarks), (1 - rho[landmarks]) / 2, atol=1e-12
@@ -110,6 +112,21 @@ def test_distances_equal_scipys_on_real_cells(data_dir, sparse):
         distances_to_landmarks(values, landmarks, "manhattan")
 
 
+def test_stored_zeros_and_repeated_entries_are_what_scipy_reads():
+    """A stored zero is a zero and repeated entries are their sum, however the matrix is stored."""
+    dense = small_matrix()
+    stored = sp.coo_matrix(dense)
+    # Every value split in two entries, and a zero stored explicitly in each cell.
+    rows = np.concatenate([stored.row, stored.row, np.arange(20)])
+    columns = np.concatenate([stored.col, stored.col, np.full(20, 29)])
+    halves = np.concatenate([stored.data / 2, stored.data / 2, np.zeros(20)])
+    dense[:, 29] = 0.0
+    messy = sp.csr_matrix((halves, (rows, columns)), shape=dense.shape)
+    messy.data[messy.indices == 29] = 0.0
+    rho = np.nan_to_num(spearmanr(dense, axis=1).statistic)
+    np.testing.assert_allclose(distances_to_landmarks(messy, LANDMARKS), (1 - rho[LANDMARKS]) / 2, atol=1e-12)
+
+
 def test_landmark_mds_is_seeded_and_keeps_the_positive_dimensions(data_dir, caplog):
     values = sp.csr_matrix(real_cells(data_dir, n_cells=300))
     first, again, other = (landmark_mds(values, 10, n_landmarks=50, seed=s) for s in (1, 1, 2))
@@ -119,6 +136,23 @@ def test_landmark_mds_is_seeded_and_keeps_the_positive_dimensions(data_dir, capl
     # As lmds rescales: centred on each dimension's mid-range, the widest dimension spans 1.
     spans = first.max(axis=0) - first.min(axis=0)
     assert spans.max() == pytest.approx(1.0) and np.allclose(first.max(axis=0), spans / 2)
-    # Three landmarks have at most two positive eigenvalues: the rest are dropped, with a warning.
-    assert landmark_mds(values, 10, n_landmarks=3).shape[1] <= 2
+    # Three landmarks have at most two positive eigenvalues: the rest, and the 0 that double
+    # centring leaves (rounding may make it 1e-17), are dropped with a warning, on every seed.
+    for seed in range(8):
+        few = landmark_mds(values, 10, n_landmarks=3, seed=seed)
+        assert few.shape[1] <= 2, seed
+        assert (few.max(axis=0) - few.min(axis=0)).min() > 1e-3, seed  # no dimension of rounding
     assert "eigenvalues are > 0" in caplog.text
+    # More landmarks than cells: every cell is one.
+    assert sorted(sample_landmarks(40, 500, seed=0)) == list(range(40))
+    assert landmark_mds(values[:40], 5, n_landmarks=500).shape == (40, 5)
+
+
+def test_landmark_mds_says_what_it_cannot_do():
+    with pytest.raises(ValueError, match="n_landmarks is 2; lmds needs at least 3"):
+        landmark_mds(small_matrix(), 5, n_landmarks=2)
+    with pytest.raises(ValueError, match="n_dims is 0"):
+        landmark_mds(small_matrix(), 0)
+    # Identical cells are all at distance 0 from each other: nothing to embed.
+    with pytest.raises(ValueError, match="no positive eigenvalue among the 5 largest of 8 landmarks"):
+        landmark_mds(np.tile(small_matrix()[:1], (20, 1)), 5, n_landmarks=8)

@@ -1,4 +1,5 @@
-"""Landmark multidimensional scaling, after R's ``lmds`` 0.1.1 (the organisers' LMDS baseline).
+"""Landmark multidimensional scaling, after R's ``lmds`` 0.1.0 (the organisers' LMDS baseline;
+0.1.1 computes the same).
 
 Classical (Torgerson) MDS of a random sample of landmark cells, every cell placed by its
 distances to the landmarks only, so the cost is cells x landmarks, not cells x cells. The
@@ -19,6 +20,8 @@ from scipy.stats import rankdata
 log = logging.getLogger(__name__)
 
 DISTANCES = ("spearman", "pearson", "euclidean")
+#: Rows summed at a time: bounds the temporaries of a competition-size matrix (332 M stored values).
+_ROW_BLOCK = 4096
 
 
 def _nonzero_csr(values) -> sp.csr_matrix:
@@ -33,7 +36,9 @@ def zero_shifted_ranks(values) -> sp.csr_matrix:
     """Cells x features CSR of each cell's ranks over its features (ties averaged, as Spearman's
     correlation ranks them), minus the rank of zero, so that zeros stay zero and the matrix sparse.
 
-    A shift per cell leaves correlations unchanged: this is ``dynutils``' ``spearman_rank_sparse``.
+    A shift per cell leaves correlations unchanged: this is ``dynutils``' ``spearman_rank_sparse``,
+    but for explicitly stored zeros, which are dropped here first (dynutils ranks them apart from
+    the implicit zeros, so its result depends on how the matrix is stored).
     """
     ranks = _nonzero_csr(values)
     n_features = ranks.shape[1]
@@ -54,10 +59,19 @@ def _row_sums(rows: sp.csr_matrix, power: int) -> np.ndarray:
     """Each row's sum of its values to ``power``, a block of rows at a time: a whole-matrix
     ``multiply`` would copy every stored value (4 GB at competition size)."""
     sums = np.empty(rows.shape[0])
-    for start in range(0, rows.shape[0], 4096):
-        block = rows[start : start + 4096]
-        sums[start : start + 4096] = np.asarray(block.power(power).sum(axis=1)).ravel()
+    for start in range(0, rows.shape[0], _ROW_BLOCK):
+        block = rows[start : start + _ROW_BLOCK]
+        sums[start : start + _ROW_BLOCK] = np.asarray(block.power(power).sum(axis=1)).ravel()
     return sums
+
+
+def _row_moments(rows: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's mean and standard deviation over all its columns, zeros included. A deviation
+    that is rounding of a constant row (below 1e-7 of its root mean square) is 0."""
+    n_columns = rows.shape[1]
+    mean, square = _row_sums(rows, 1) / n_columns, _row_sums(rows, 2) / n_columns
+    variance = square - mean**2
+    return mean, np.where(variance > 1e-14 * square, np.sqrt(np.maximum(variance, 0.0)), 0.0)
 
 
 def _products(cells: sp.csr_matrix, landmarks: sp.csr_matrix) -> np.ndarray:
@@ -69,14 +83,8 @@ def _products(cells: sp.csr_matrix, landmarks: sp.csr_matrix) -> np.ndarray:
 def _correlation_to(cells: sp.csr_matrix, landmarks: sp.csr_matrix) -> np.ndarray:
     """Landmarks x cells Pearson correlation of sparse rows over all features (NaN, from a constant
     row, counts 0; rounding above 1 is cut to 1, as dynutils does)."""
-    n_features = cells.shape[1]
-
-    def moments(rows: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
-        mean, square = _row_sums(rows, 1) / n_features, _row_sums(rows, 2) / n_features
-        return mean, np.sqrt(np.maximum(square - mean**2, 0.0))
-
-    (cell_mean, cell_sd), (landmark_mean, landmark_sd) = moments(cells), moments(landmarks)
-    cross = _products(cells, landmarks) / n_features
+    (cell_mean, cell_sd), (landmark_mean, landmark_sd) = _row_moments(cells), _row_moments(landmarks)
+    cross = _products(cells, landmarks) / cells.shape[1]
     with np.errstate(divide="ignore", invalid="ignore"):
         correlation = (cross - np.outer(landmark_mean, cell_mean)) / np.outer(landmark_sd, cell_sd)
     correlation[~np.isfinite(correlation)] = 0.0
@@ -91,6 +99,7 @@ def distances_to_landmarks(values, landmark_rows: np.ndarray, method: str = "spe
     """
     if method not in DISTANCES:
         raise ValueError(f"distance {method!r}: expected one of {', '.join(DISTANCES)}")
+    landmark_rows = np.asarray(landmark_rows)
     cells = zero_shifted_ranks(values) if method == "spearman" else _nonzero_csr(values)
     landmarks = cells[landmark_rows]
     if method == "euclidean":
@@ -135,8 +144,9 @@ def cmdscale_landmarks(dist_to_landmarks: np.ndarray, landmark_rows: np.ndarray,
     largest) from landmarks x cells distances, as ``lmds::cmdscale_landmarks`` computes them.
 
     Classical MDS of the landmarks' squared distances (double centred, exact eigendecomposition,
-    where lmds used irlba's approximation of the same eigenvalues); each cell is then placed by
-    its distances to the landmarks, exactly as lmds 0.1.1 computes it, which defines the
+    where lmds used irlba's approximation of the same eigenvalues; an eigenvalue within rounding
+    of 0, as the double centring always leaves one, counts as not positive); each cell is then
+    placed by its distances to the landmarks, exactly as lmds computes it, which defines the
     baseline's output: from the distances themselves, not their squares (de Silva and
     Tenenbaum's formula squares them), minus the landmarks' mean squared distances recycled over
     the landmarks x cells matrix as R recycles a vector, column-major
@@ -146,9 +156,14 @@ def cmdscale_landmarks(dist_to_landmarks: np.ndarray, landmark_rows: np.ndarray,
     squared = dist_to_landmarks[:, landmark_rows] ** 2
     row_mean = squared.mean(axis=1)
     centred = squared - row_mean[:, None] - row_mean[None, :] + squared.mean()
-    eigenvalues, eigenvectors = np.linalg.eigh(-centred / 2)
-    top = np.argsort(eigenvalues)[::-1][:n_dims]
-    positive = top[eigenvalues[top] > 0]
+    eigenvalues, eigenvectors = np.linalg.eigh(-centred / 2)  # in increasing order
+    top = np.arange(eigenvalues.size)[::-1][:n_dims]
+    rounding = eigenvalues.size * np.finfo(np.float64).eps * np.abs(eigenvalues).max(initial=0.0)
+    positive = top[eigenvalues[top] > rounding]
+    if positive.size == 0:
+        raise ValueError(
+            f"no positive eigenvalue among the {top.size} largest of {landmark_rows.size} landmarks"
+        )
     if positive.size < top.size:
         log.warning("only %d of the first %d eigenvalues are > 0", positive.size, top.size)
     points_inverse = eigenvectors[:, positive] / np.sqrt(eigenvalues[positive])
@@ -164,15 +179,26 @@ def cmdscale_landmarks(dist_to_landmarks: np.ndarray, landmark_rows: np.ndarray,
     return (coordinates - (low + high) / 2) / (widest if widest > 0 else 1.0)
 
 
+def sample_landmarks(n_cells: int, n_landmarks: int, seed: int) -> np.ndarray:
+    """``min(n_landmarks, n_cells)`` distinct cell indices drawn by numpy's generator of ``seed``
+    (lmds draws them with R's ``sample.int``), in the order drawn."""
+    if n_landmarks < 3:
+        raise ValueError(f"n_landmarks is {n_landmarks}; lmds needs at least 3")
+    return np.random.default_rng(seed).choice(n_cells, size=min(n_landmarks, n_cells), replace=False)
+
+
+def select_landmarks(values, landmark_rows: np.ndarray, distance: str = "spearman") -> np.ndarray:
+    """Landmarks x cells :func:`distances_to_landmarks`, rounded as R's ``zapsmall``, as
+    ``lmds::select_landmarks`` returns them for the given landmarks."""
+    return _zapsmall(distances_to_landmarks(values, landmark_rows, distance))
+
+
 def landmark_mds(
     values, n_dims: int, n_landmarks: int = 500, distance: str = "spearman", seed: int = 0
 ) -> np.ndarray:
     """Cells x k (k <= ``n_dims``) landmark MDS of cells x features ``values``, as ``lmds::lmds``:
-    ``n_landmarks`` cells sampled (``numpy`` generator of ``seed``; every cell when there are
-    fewer), their ``distance`` to every cell rounded as R's ``zapsmall``, then
-    :func:`cmdscale_landmarks`."""
-    n_cells = values.shape[0]
-    rng = np.random.default_rng(seed)
-    landmark_rows = rng.choice(n_cells, size=min(n_landmarks, n_cells), replace=False)
-    dist_to_landmarks = _zapsmall(distances_to_landmarks(values, landmark_rows, distance))
-    return cmdscale_landmarks(dist_to_landmarks, landmark_rows, n_dims)
+    :func:`sample_landmarks`, :func:`select_landmarks`, :func:`cmdscale_landmarks`."""
+    if n_dims < 1:
+        raise ValueError(f"n_dims is {n_dims}; expected at least 1")
+    landmark_rows = sample_landmarks(values.shape[0], n_landmarks, seed)
+    return cmdscale_landmarks(select_landmarks(values, landmark_rows, distance), landmark_rows, n_dims)
