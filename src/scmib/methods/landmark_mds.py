@@ -80,13 +80,13 @@ def _products(cells: sp.csr_matrix, landmarks: sp.csr_matrix) -> np.ndarray:
     return (cells @ landmarks.T).toarray().T
 
 
-def _correlation_to(cells: sp.csr_matrix, landmarks: sp.csr_matrix) -> np.ndarray:
+def _correlation_to(cells: sp.csr_matrix, landmark_rows: np.ndarray) -> np.ndarray:
     """Landmarks x cells Pearson correlation of sparse rows over all features (NaN, from a constant
     row, counts 0; rounding above 1 is cut to 1, as dynutils does)."""
-    (cell_mean, cell_sd), (landmark_mean, landmark_sd) = _row_moments(cells), _row_moments(landmarks)
-    cross = _products(cells, landmarks) / cells.shape[1]
+    mean, sd = _row_moments(cells)
+    cross = _products(cells, cells[landmark_rows]) / cells.shape[1]
     with np.errstate(divide="ignore", invalid="ignore"):
-        correlation = (cross - np.outer(landmark_mean, cell_mean)) / np.outer(landmark_sd, cell_sd)
+        correlation = (cross - np.outer(mean[landmark_rows], mean)) / np.outer(sd[landmark_rows], sd)
     correlation[~np.isfinite(correlation)] = 0.0
     return np.minimum(correlation, 1.0)
 
@@ -101,14 +101,13 @@ def distances_to_landmarks(values, landmark_rows: np.ndarray, method: str = "spe
         raise ValueError(f"distance {method!r}: expected one of {', '.join(DISTANCES)}")
     landmark_rows = np.asarray(landmark_rows)
     cells = zero_shifted_ranks(values) if method == "spearman" else _nonzero_csr(values)
-    landmarks = cells[landmark_rows]
     if method == "euclidean":
-        cell_norm = _row_sums(cells, 2)
-        square = cell_norm[landmark_rows, None] + cell_norm[None, :] - 2 * _products(cells, landmarks)
+        norm = _row_sums(cells, 2)
+        square = norm[landmark_rows, None] + norm[None, :] - 2 * _products(cells, cells[landmark_rows])
         # The expansion leaves rounding (about 1e-7 of the norms) where the two cells are one.
         square[np.arange(landmark_rows.size), landmark_rows] = 0.0
         return np.sqrt(np.maximum(square, 0.0))
-    return (1.0 - _correlation_to(cells, landmarks)) / 2
+    return (1.0 - _correlation_to(cells, landmark_rows)) / 2
 
 
 def _zapsmall(values: np.ndarray, digits: int = 7) -> np.ndarray:
