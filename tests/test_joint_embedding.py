@@ -16,7 +16,9 @@ from conftest import read, run_cli, run_in_process, spec_of
 from scmib.contracts import check_file, load_contract
 from scmib.methods import embedding
 from scmib.methods.embedding import most_variable_columns
+from scmib.methods.features import zscore_rows
 from scmib.methods.landmark_mds import landmark_mds
+from scmib.methods.reduction import truncated_svd
 
 CONTROLS = ["random_embedding", "constant_embedding", "label_embedding"]
 METHODS = [
@@ -281,6 +283,22 @@ def test_lmds_concat_embeds_both_modalities_with_its_arguments(triana_task, tmp_
     out = read(embed("methods/lmds_concat", triana_task, tmp_path / "lmds.h5ad", **params)).X
     both = sp.hstack([read(triana_task[m]).layers["normalized"] for m in ("mod1", "mod2")], format="csr")
     np.testing.assert_allclose(out, landmark_mds(both, 4, 100, "pearson", seed=3), atol=1e-12)
+
+
+@pytest.mark.parametrize(("modality", "sizes"), [("cite", (73, 27)), ("multiome", (38, 62))])
+def test_guanlab_svd_computes_what_its_code_computes(data_dir, tmp_path, modality, sizes):
+    """Guanlab's code: an uncentred truncated SVD of each modality's values (the organisers'
+    normalised ones: ATAC's binary values too, first component kept), each cell z-scored within
+    its modality, the two side by side."""
+    folder = data_dir / "neurips2021_starter" / modality / "joint_embedding"
+    task = {n: folder / f"{n}.h5ad" for n in ("mod1", "mod2", "solution")}
+    values = [read(task[name]).X for name in ("mod1", "mod2")]
+    blocks = [truncated_svd(x, k, 0) for x, k in zip(values, sizes, strict=True)]
+    out = read(embed("methods/guanlab_svd", task, tmp_path / "guanlab.h5ad")).X
+    # Within float32 rounding of the randomized SVD (the component reads the values as stored).
+    np.testing.assert_allclose(out, np.hstack([zscore_rows(b) for b in blocks]), atol=2e-3)
+    # Not the z-score of the two side by side: each modality keeps its own scale.
+    assert np.abs(out - zscore_rows(np.hstack(blocks))).max() > 0.1
 
 
 def test_positive_control_separates_cell_types(triana_scores):

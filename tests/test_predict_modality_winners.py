@@ -18,6 +18,7 @@ from scmib.errors import EXIT_NOT_APPLICABLE
 from scmib.methods.features import marker_features, zscore_rows
 from scmib.methods.kernel_ridge import ScalableKernelRidge, rbf_gamma
 from scmib.methods.reduction import joint_svd
+from scmib.processing.split import half_batch_splits
 
 WINNERS = ["guanlab_kernel_ridge", "lslab_fold_knn", "novel_lsi_mlp", "cajal_marker_mlp"]
 #: Small settings for the torch models so the suite stays fast on 2 cores.
@@ -67,6 +68,61 @@ def test_nystroem_kernel_ridge_agrees_with_the_exact_kernel(triana_gex2adt):
     # At or below max_exact cells the exact solver is used and agrees to rounding.
     small = ScalableKernelRidge(10.0, 0.1, max_exact=5000).fit(x[fit], target[fit])
     np.testing.assert_allclose(small.predict(x[held]), reference, rtol=1e-6, atol=1e-8)
+
+
+def test_guanlab_halves_are_complementary_halves_of_shuffled_batches():
+    # Guanlab's code: 5 rounds, each the first n // 2 shuffled batches and the rest.
+    batches = pd.Series(np.repeat(["a", "b", "c"], [4, 5, 6]))
+    splits = half_batch_splits(batches, 10, seed=0)
+    assert len(splits) == 10
+    for first, second in zip(splits[::2], splits[1::2], strict=True):
+        assert len(set(batches[first])) == 1 and len(set(batches[second])) == 2
+        np.testing.assert_array_equal(np.sort(np.concatenate([first, second])), np.arange(15))
+    assert len({tuple(split) for split in splits}) > 2  # the rounds reshuffle
+    # One batch: both models of a round train on every cell (the first half would be empty).
+    for split in half_batch_splits(pd.Series(["a"] * 7), 3, seed=0):
+        np.testing.assert_array_equal(split, np.arange(7))
+
+
+def _starter_cite(data_dir):
+    files = organisers_files(data_dir, "cite")
+    return files, *(read(files[n]) for n in ("train_mod1", "train_mod2", "test_mod1"))
+
+
+def test_guanlab_computes_what_its_code_computes_for_gex2adt(tmp_path, data_dir):
+    """Guanlab's GEX->ADT settings (300 input and 70 target components, alpha 0.2, length scale
+    10) with scikit-learn's kernel ridge and Gaussian-process RBF kernel, as Guanlab's code calls
+    them; the starter cells are one batch, so all ten models train on every cell."""
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.gaussian_process.kernels import RBF
+
+    files, train_mod1, train_mod2, test_mod1 = _starter_cite(data_dir)
+    x_train, x_test = (zscore_rows(x) for x in joint_svd(train_mod1.X, test_mod1.X, 300, 0))
+    target = TruncatedSVD(70, random_state=0).fit(train_mod2.X)
+    model = KernelRidge(alpha=0.2, kernel=RBF(length_scale=10)).fit(x_train, target.transform(train_mod2.X))
+    expected = np.clip(model.predict(x_test) @ target.components_, 0, None)
+    out = predict("methods/guanlab_kernel_ridge", files, tmp_path / "guanlab.h5ad")
+    np.testing.assert_allclose(read(out).layers["normalized"], expected, rtol=1e-4, atol=1e-4)
+
+
+def test_lslab_computes_what_its_code_computes(tmp_path, data_dir):
+    """LS lab's code: 50 input components of train and test cells, 10 folds stratified by batch,
+    on each a 50-component SVD of the targets and scikit-learn's 25-neighbour regressor, the
+    predictions projected back and averaged."""
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.neighbors import KNeighborsRegressor
+
+    files, train_mod1, train_mod2, test_mod1 = _starter_cite(data_dir)
+    x_train, x_test = joint_svd(train_mod1.X, test_mod1.X, 50, 0)
+    batches = train_mod1.obs["batch"].astype(str)
+    expected = 0
+    for kept, _ in StratifiedKFold(10, shuffle=True, random_state=0).split(x_train, batches):
+        target = TruncatedSVD(50, random_state=0).fit(train_mod2.X[kept])
+        model = KNeighborsRegressor(n_neighbors=25).fit(x_train[kept], target.transform(train_mod2.X[kept]))
+        expected = expected + model.predict(x_test) @ target.components_
+    out = predict("methods/lslab_fold_knn", files, tmp_path / "lslab.h5ad")
+    np.testing.assert_allclose(read(out).layers["normalized"], expected / 10, rtol=1e-4, atol=1e-5)
 
 
 def test_cajal_without_cell_types_is_not_applicable(tmp_path, data_dir):

@@ -77,18 +77,21 @@ def subsample_by_cell_type(cell_types: pd.Series | None, n: int, n_cells: int, s
 
 
 def half_batch_splits(batches: pd.Series, n_splits: int, seed: int) -> list[np.ndarray]:
-    """``n_splits`` index arrays, each the cells of a random half of the batches (Guanlab's ensemble).
+    """``n_splits`` index arrays of cells: Guanlab's ensemble of models on halves of the batches.
 
-    With fewer than two batches each split is a random half of the cells instead.
+    As Guanlab's code does, each round shuffles the batches and splits them into two
+    complementary halves, the first ``n_batches // 2`` and the rest (so both halves of every
+    batch's cells are used once a round); with a single batch the first half would be empty and
+    both models of the round train on every cell. Rounds go on until there are ``n_splits``
+    (Guanlab: 5 rounds, 10 models).
     """
     rng = np.random.default_rng(seed)
     labels = batches.astype(str).to_numpy()
     names = np.unique(labels)
-    splits = []
-    for _ in range(n_splits):
-        if len(names) >= 2:
-            chosen = rng.choice(names, size=max(1, len(names) // 2), replace=False)
+    splits: list[np.ndarray] = []
+    while len(splits) < n_splits:
+        order = rng.permutation(names)
+        half = len(order) // 2
+        for chosen in (order[:half] if half else order[:1], order[half:]):
             splits.append(np.flatnonzero(np.isin(labels, chosen)))
-        else:
-            splits.append(np.sort(rng.choice(len(labels), size=max(1, len(labels) // 2), replace=False)))
-    return splits
+    return splits[:n_splits]

@@ -10,18 +10,26 @@ from scmib.methods.reduction import as_dense, joint_svd
 from scmib.processing.predict_modality import modality_of, prediction_file, read_normalized_inputs
 from scmib.processing.split import half_batch_splits
 
-#: Guanlab's input SVD sizes per (input, target); 0 = use the input as is.
-INPUT_COMPONENTS = {("GEX", "ADT"): 300, ("ADT", "GEX"): 0, ("GEX", "ATAC"): 1000, ("ATAC", "GEX"): 100}
+#: Guanlab's settings per (input, target), from its code's ``n_comp_dict``: input SVD components
+#: (0: the input as is), target SVD components, ridge penalty. Its length scale is 10 in every one.
+DIRECTION_DEFAULTS = {
+    ("GEX", "ADT"): (300, 70, 0.2),
+    ("ADT", "GEX"): (0, 50, 0.2),
+    ("GEX", "ATAC"): (1000, 50, 0.1),
+    ("ATAC", "GEX"): (100, 70, 0.1),
+}
 
 
 def main(run: ComponentRun) -> None:
     train_mod1, train_mod2, test_mod1 = read_normalized_inputs(run)
     source, target = modality_of(train_mod1), modality_of(train_mod2)
     seed = run.par["seed"]
-    n_input = run.par["n_components_input"]
-    if n_input is None:
-        n_input = INPUT_COMPONENTS.get((source, target), 100)
-    if n_input > 0:
+    defaults = DIRECTION_DEFAULTS.get((source, target), (100, 70, 0.1))
+    names = ("n_components_input", "n_components_target", "alpha")
+    chosen = [run.par[name] for name in names]
+    n_input, n_target, alpha = (d if c is None else c for c, d in zip(chosen, defaults, strict=True))
+    # As Guanlab's code: an input with no more features than components is used as it is.
+    if 0 < n_input < train_mod1.n_vars:
         x_train, x_test = joint_svd(
             train_mod1.layers["normalized"], test_mod1.layers["normalized"], n_input, seed
         )
@@ -31,7 +39,7 @@ def main(run: ComponentRun) -> None:
     x_train, x_test = zscore_rows(x_train), zscore_rows(x_test)
 
     y = train_mod2.layers["normalized"]
-    k = min(run.par["n_components_target"], min(y.shape) - 1)
+    k = min(n_target, min(y.shape) - 1)
     target_svd = TruncatedSVD(k, random_state=seed).fit(y)
     y_components = target_svd.transform(y)
 
@@ -40,7 +48,7 @@ def main(run: ComponentRun) -> None:
     for i, cells in enumerate(splits):
         model = ScalableKernelRidge(
             length_scale=run.par["length_scale"],
-            alpha=run.par["alpha"],
+            alpha=alpha,
             n_landmarks=run.par["n_landmarks"],
             max_exact=run.par["max_exact_cells"],
             seed=seed + i,

@@ -1,7 +1,9 @@
-"""LS lab: kNN regression in SVD space, averaged over models fitted on k-fold subsets."""
+"""LS lab: kNN regression in SVD space onto a target SVD, averaged over models fitted on k-fold subsets."""
 
+import numpy as np
 import scipy.sparse as sp
-from sklearn.model_selection import KFold
+from sklearn.decomposition import TruncatedSVD
+from sklearn.model_selection import StratifiedKFold
 from sklearn.neighbors import NearestNeighbors
 
 from scmib.component import ComponentRun, run_component
@@ -11,23 +13,23 @@ from scmib.processing.predict_modality import prediction_file, read_normalized_i
 
 def main(run: ComponentRun) -> None:
     train_mod1, train_mod2, test_mod1 = read_normalized_inputs(run)
+    seed = run.par["seed"]
     train_emb, test_emb = joint_svd(
-        train_mod1.layers["normalized"],
-        test_mod1.layers["normalized"],
-        run.par["n_components"],
-        run.par["seed"],
+        train_mod1.layers["normalized"], test_mod1.layers["normalized"], run.par["n_components"], seed
     )
     targets = sp.csr_matrix(train_mod2.layers["normalized"])
+    n_target = max(1, min(run.par["n_components_target"], min(targets.shape) - 1))
+    batches = train_mod1.obs["batch"].astype(str).to_numpy()
     n_folds = min(run.par["n_folds"], train_mod1.n_obs)
-    folds = KFold(n_folds, shuffle=True, random_state=run.par["seed"]).split(train_emb)
-    # Sum over models of a sparse (test x train) neighbour-averaging matrix, then one product.
-    weights = sp.csr_matrix((test_mod1.n_obs, train_mod1.n_obs))
+    # As LS lab: folds stratified by batch, each fold's model leaves one out.
+    folds = StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(train_emb, batches)
+    values = np.zeros((test_mod1.n_obs, targets.shape[1]))
     for kept, _ in folds:
+        target_svd = TruncatedSVD(n_target, random_state=seed).fit(targets[kept])
         k = min(run.par["n_neighbors"], len(kept))
-        graph = NearestNeighbors(n_neighbors=k).fit(train_emb[kept]).kneighbors_graph(test_emb) / k
-        weights = weights + graph @ sp.identity(train_mod1.n_obs, format="csr")[kept]
-    values = (weights / n_folds) @ targets
-    run.write("output", prediction_file(values, test_mod1, train_mod2))
+        neighbours = NearestNeighbors(n_neighbors=k).fit(train_emb[kept]).kneighbors_graph(test_emb) / k
+        values += (neighbours @ target_svd.transform(targets[kept])) @ target_svd.components_
+    run.write("output", prediction_file(values / n_folds, test_mod1, train_mod2))
 
 
 if __name__ == "__main__":
