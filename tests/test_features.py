@@ -15,7 +15,7 @@ from sklearn.decomposition import TruncatedSVD
 
 import scmib.io
 from scmib.io import keep_layers, read_h5ad, stack_rows
-from scmib.methods.features import lsi, tfidf, zscore_rows
+from scmib.methods.features import lsi, novel_lsi, tfidf, zscore_rows
 from scmib.methods.reduction import truncated_svd
 
 
@@ -114,3 +114,41 @@ def test_truncated_svd_is_scikit_learns_where_it_projects_the_features(triana_co
     assert values.shape[0] > values.shape[1]
     expected = TruncatedSVD(20, random_state=3).fit_transform(values)
     np.testing.assert_array_equal(truncated_svd(values, 20, seed=3), expected)
+
+
+def novels_lsi_transformer(train, test, n_components: int, seed: int):
+    """Novel's ``lsiTransformer`` (its ``helper_functions.py``) as its code writes it: scipy's
+    sparse ``multiply`` for tf and idf, scikit-learn's L1 ``Normalizer`` and ``TruncatedSVD``."""
+    from sklearn.preprocessing import Normalizer
+
+    idf = train.shape[0] / np.asarray(train.sum(axis=0))
+    svd = TruncatedSVD(n_components=n_components, random_state=seed)
+    normalizer = Normalizer(norm="l1")
+    out = []
+    for fit, values in ((True, train), (False, test)):
+        tf = sp.csr_matrix(values.multiply(1 / values.sum(axis=1)).multiply(idf))
+        x = normalizer.fit_transform(tf) if fit else normalizer.transform(tf)
+        x = x.multiply(1e4).log1p()
+        if fit:  # Novel's fit_transform: fit, then transform
+            svd.fit(x)
+        lsi_ = svd.transform(x)
+        lsi_ -= lsi_.mean(axis=1, keepdims=True)
+        out.append(lsi_ / lsi_.std(axis=1, ddof=1, keepdims=True))
+    return out
+
+
+@pytest.mark.parametrize("layer", ["binary ATAC", "log GEX"])
+def test_novel_lsi_is_novels_lsi_transformer(snare_common, layer):
+    """On SNARE-seq2's binarised peaks and log-normalised genes (the organisers' ``.X`` of each),
+    fitted on 800 nuclei and applied to 300 others."""
+    values = sp.csr_matrix(read(snare_common[1 if layer == "binary ATAC" else 0]).layers["normalized"])
+    # Features with training values only: Novel's idf is infinite for the others.
+    values = values[:, np.flatnonzero(np.asarray(values[:800].sum(axis=0)).ravel() > 0)]
+    train, test = values[:800].astype(np.float64), values[800:1100].astype(np.float64)
+    expected = novels_lsi_transformer(train, test, 40, seed=777)
+    for ours, theirs in zip(novel_lsi(train, test, 40, seed=777), expected, strict=True):
+        np.testing.assert_allclose(ours, theirs, atol=ATOL)
+    # The training cells' idf only: a peak seen only in test cells gets none (not infinity).
+    unseen = sp.hstack([values[:800], sp.csr_matrix((800, 1))]).tocsr()
+    seen_later = sp.hstack([values[800:1100], sp.csr_matrix(np.ones((300, 1)))]).tocsr()
+    assert np.isfinite(novel_lsi(unseen, seen_later, 40, seed=777)[1]).all()

@@ -63,7 +63,8 @@ def _row_chunks(indptr: np.ndarray) -> list[tuple[int, int]]:
 def lsi(train_counts, test_counts, n_components: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Latent semantic indexing of train and test cells together, z-scored per cell.
 
-    TF-IDF, truncated SVD, then per-cell z-score (Novel's input for GEX and ATAC).
+    TF-IDF of the counts (:func:`tfidf`), truncated SVD, then per-cell z-score: the inputs of the
+    CLUE- and CLIP-style models. Novel's own LSI is :func:`novel_lsi`.
     The counts may be in memory or on disk (:data:`~scmib.io.OnDisk`); they are
     stacked into one float32 copy that is transformed in place. Returns
     ``(n_train, k)`` and ``(n_test, k)`` arrays.
@@ -75,6 +76,52 @@ def lsi(train_counts, test_counts, n_components: int, seed: int) -> tuple[np.nda
     embedding = zscore_rows(truncated_svd(stacked, k, seed))
     n_train = train_counts.shape[0]
     return embedding[:n_train], embedding[n_train:]
+
+
+def _novel_tfidf(values: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
+    """``log1p(1e4 * x / |x|_1)`` of each row ``x`` of ``values * idf``, in place (``values`` is a
+    float32 CSR copy), a chunk of rows at a time. Novel divides each cell by its total before the
+    idf too; the L1 step after it makes that division cancel, so it is left out."""
+    data, indices, indptr = values.data, values.indices, values.indptr
+    for first_row, stop_row in _row_chunks(indptr):
+        start, stop = indptr[first_row], indptr[stop_row]
+        chunk = data[start:stop]  # a view: changed in place
+        chunk *= idf[indices[start:stop]]
+        row_of_value = np.repeat(np.arange(stop_row - first_row), np.diff(indptr[first_row : stop_row + 1]))
+        totals = np.bincount(row_of_value, weights=np.abs(chunk), minlength=stop_row - first_row)
+        totals[totals == 0] = 1.0
+        chunk /= totals[row_of_value].astype(np.float32)
+        chunk *= np.float32(1e4)
+        np.log1p(chunk, out=chunk)
+    return values
+
+
+def novel_lsi(train_values, test_values, n_components: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Novel's LSI (its ``lsiTransformer``) of normalised values, fitted on the training cells only.
+
+    Each value over its cell's total times the feature's idf (the number of training cells over
+    the feature's training total), each cell scaled to sum 1 again (scikit-learn's L1
+    ``Normalizer``), ``log1p(x * 1e4)``, scikit-learn's truncated SVD fitted on the training cells
+    (``random_state=seed``; Novel's 777) and applied to both, then each cell z-scored (ddof 1).
+    A feature without training values has no idf (Novel's is infinite): here it gets 0, so a test
+    cell that has it stays finite. Returns ``(n_train, k)`` and ``(n_test, k)`` arrays.
+    """
+    from sklearn.decomposition import TruncatedSVD
+
+    train = sp.csr_matrix(train_values, dtype=np.float32, copy=True)
+    totals = np.asarray(train.sum(axis=0, dtype=np.float64)).ravel()
+    idf = np.zeros(train.shape[1], dtype=np.float32)
+    np.divide(train.shape[0], totals, out=idf, where=totals > 0, casting="unsafe")
+    train = _novel_tfidf(train, idf)
+    k = max(1, min(n_components, min(train.shape) - 1))
+    svd = TruncatedSVD(k, random_state=seed).fit(train)
+    test = _novel_tfidf(sp.csr_matrix(test_values, dtype=np.float32, copy=True), idf)
+    embeddings = []
+    for reduced in (svd.transform(train), svd.transform(test)):
+        reduced = reduced - reduced.mean(axis=1, keepdims=True)
+        spread = reduced.std(axis=1, ddof=1, keepdims=True) if k > 1 else np.ones((len(reduced), 1))
+        embeddings.append(reduced / np.where(spread > 0, spread, 1.0))
+    return embeddings[0], embeddings[1]
 
 
 def marker_features(values, cell_types: pd.Series, n_per_type: int) -> np.ndarray:

@@ -5,7 +5,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 
 from scmib.component import ComponentRun, run_component
-from scmib.methods.features import lsi
+from scmib.methods.features import novel_lsi
 from scmib.methods.reduction import as_dense
 from scmib.methods.torch_models import TrainConfig, fit_predict_clipped, mlp
 from scmib.processing.predict_modality import modality_of, prediction_file
@@ -72,8 +72,8 @@ def main(run: ComponentRun) -> None:
     if direction[0] == "ADT":  # Novel's ADT input: the normalised values as they are
         x_train, x_test = as_dense(train_mod1.layers["normalized"]), as_dense(test_mod1.layers["normalized"])
     else:
-        x_train, x_test = lsi(
-            train_mod1.layers["counts"], test_mod1.layers["counts"], par["n_components"], seed
+        x_train, x_test = novel_lsi(
+            train_mod1.layers["normalized"], test_mod1.layers["normalized"], par["n_components"], seed
         )
     if direction in NOVEL_NETWORK_DIRECTIONS[par["novel_networks"]]:
         network = NOVEL_NETWORKS[direction]
