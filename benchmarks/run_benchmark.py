@@ -16,7 +16,7 @@ before the runs and printed at the top of the report, so figures from different
 machines can be related.
 
     python benchmarks/run_benchmark.py --data_mirror ../shared/data [--profile test]
-        [--cold-start-reference] [--serial] [--reference-src DIR]
+        [--cold-start-reference] [--serial] [--reference-src DIR] [--save-runs F] [--save-results DIR]
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -82,6 +83,9 @@ def main() -> None:
     )
     parser.add_argument("--reference-src", help="also time a first run of the scmib package in this folder")
     parser.add_argument("--save-runs", type=Path, help="write the first run's runs.tsv here")
+    parser.add_argument(
+        "--save-results", type=Path, help="copy the first run's results folder (tables, report) here"
+    )
     args = parser.parse_args()
     seeds = ("--seeds", str(args.seeds)) if args.seeds else ()
     machine = machine_speed()  # before the runs, while the machine is idle
@@ -93,6 +97,8 @@ def main() -> None:
         resumed = timed_run(Path(tmp) / "run", args.profile, args.jobs, args.data_mirror, *seeds)
         if args.save_runs:
             first["runs"].to_csv(args.save_runs, sep="\t", index=False)
+        if args.save_results:
+            shutil.copytree(Path(tmp) / "run" / "results", args.save_results)
         serial = None
         if args.serial:
             serial = timed_run(Path(tmp) / "serial", args.profile, 1, args.data_mirror, *seeds)

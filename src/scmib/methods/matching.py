@@ -1,7 +1,7 @@
 """Turning cell-cell similarities into a match-modalities prediction.
 
-Every function works on one group of cells at a time (a batch: the winners
-matched only within the same batch) and returns sparse weights; a matching
+Every function works on one group of cells at a time (a batch: CLUE, the winner, matched only
+within the same batch; Novel matched all test cells at once) and returns sparse weights; a matching
 method builds its prediction with :func:`match_within_groups` and :func:`matching_file`.
 """
 
