@@ -40,8 +40,8 @@ def main(run: ComponentRun) -> None:
 
     y = train_mod2.layers["normalized"]
     k = min(n_target, min(y.shape) - 1)
-    target_svd = TruncatedSVD(k, random_state=seed).fit(y)
-    y_components = target_svd.transform(y)
+    target_svd = TruncatedSVD(k, random_state=seed)
+    y_components = target_svd.fit_transform(y)
 
     predictions = np.zeros((test_mod1.n_obs, k))
     splits = half_batch_splits(train_mod1.obs["batch"], run.par["n_models"], seed)

@@ -25,10 +25,11 @@ def main(run: ComponentRun) -> None:
     folds = StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(train_emb, batches)
     values = np.zeros((test_mod1.n_obs, targets.shape[1]))
     for kept, _ in folds:
-        target_svd = TruncatedSVD(n_target, random_state=seed).fit(targets[kept])
+        target_svd = TruncatedSVD(n_target, random_state=seed)
+        target_components = target_svd.fit_transform(targets[kept])
         k = min(run.par["n_neighbors"], len(kept))
         neighbours = NearestNeighbors(n_neighbors=k).fit(train_emb[kept]).kneighbors_graph(test_emb) / k
-        values += (neighbours @ target_svd.transform(targets[kept])) @ target_svd.components_
+        values += (neighbours @ target_components) @ target_svd.components_
     run.write("output", prediction_file(values / n_folds, test_mod1, train_mod2))
 
 
