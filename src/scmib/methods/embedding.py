@@ -19,13 +19,12 @@ from scmib.metrics.embedding.graph import knn_graph
 from scmib.processing.predict_modality import modality_of
 
 
-def modality_reduction(adata: ad.AnnData, n_components: int, seed: int, centred: bool = True) -> np.ndarray:
+def modality_reduction(adata: ad.AnnData, n_components: int, seed: int) -> np.ndarray:
     """Cells x k reduction of one modality file (``layers["normalized"]``, ATAC ``layers["counts"]``).
 
-    GEX and ADT: PCA of the normalised values (``centred=False``: truncated SVD,
-    Guanlab's choice); ADT with no more proteins than ``n_components`` keeps
-    every protein (centred). ATAC: LSI, i.e. truncated SVD of the log TF-IDF
-    with the first component (sequencing depth) dropped.
+    GEX and ADT: PCA of the normalised values; ADT with no more proteins than
+    ``n_components`` keeps every protein (centred). ATAC: LSI, i.e. truncated
+    SVD of the log TF-IDF with the first component (sequencing depth) dropped.
     """
     if modality_of(adata) == "ATAC":
         values = tfidf(adata.layers["counts"])
@@ -34,11 +33,9 @@ def modality_reduction(adata: ad.AnnData, n_components: int, seed: int, centred:
     values = adata.layers["normalized"]
     if adata.n_vars <= n_components:
         dense = np.asarray(values.toarray() if sp.issparse(values) else values, dtype=np.float64)
-        return dense - dense.mean(axis=0) if centred else dense
+        return dense - dense.mean(axis=0)
     k = max(1, min(n_components, min(values.shape) - 1))
-    if centred:
-        return sc.pp.pca(sp.csr_matrix(values, dtype=np.float64), n_comps=k, random_state=seed)
-    return truncated_svd(values, k, seed)
+    return sc.pp.pca(sp.csr_matrix(values, dtype=np.float64), n_comps=k, random_state=seed)
 
 
 #: Stored values summed per column at a time (128 MB of float64): bounds the temporaries of a
@@ -114,14 +111,11 @@ class EmbeddingInputs:
     def batches(self) -> pd.Series:
         return self.mod1.obs["batch"].astype(str)
 
-    def reductions(
-        self, n_components: int | tuple[int, int], seed: int, centred: bool = True
-    ) -> list[np.ndarray]:
+    def reductions(self, n_components: int | tuple[int, int], seed: int) -> list[np.ndarray]:
         """:func:`modality_reduction` of mod1 and mod2 (one size for both, or one each)."""
         sizes = (n_components, n_components) if isinstance(n_components, int) else n_components
         return [
-            modality_reduction(adata, k, seed, centred)
-            for adata, k in zip((self.mod1, self.mod2), sizes, strict=True)
+            modality_reduction(adata, k, seed) for adata, k in zip((self.mod1, self.mod2), sizes, strict=True)
         ]
 
     def concatenated(self, n_components: int, seed: int) -> np.ndarray:
