@@ -107,6 +107,21 @@ def adam(
     )
 
 
+def keras_dense(n_in: int, n_out: int) -> nn.Linear:
+    """A linear layer initialised as Keras' ``Dense`` (the winners' TensorFlow models):
+    Glorot-uniform weights, zero biases."""
+    layer = nn.Linear(n_in, n_out)
+    nn.init.xavier_uniform_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+def keras_adam(model: nn.Module, learning_rate: float) -> torch.optim.Adam:
+    """Keras' Adam (epsilon 1e-7, no weight decay), with torch's fused kernel (see :func:`adam`)."""
+    parameters = list(model.parameters())
+    return torch.optim.Adam(parameters, lr=learning_rate, eps=1e-7, fused=fused_kernel_for(parameters))
+
+
 def fused_kernel_for(parameters: list[nn.Parameter]) -> bool:
     """Whether torch has a fused Adam kernel for the device of ``parameters`` (the CPU and CUDA)."""
     return not parameters or parameters[0].device.type in ("cpu", "cuda")

@@ -1,24 +1,28 @@
-"""JAE-style autoencoder with supervised latent units."""
+"""JAE: an autoencoder whose latent units learn cell types, batch confusion and the cell cycle."""
 
 import harmonypy
-import numpy as np
 import pandas as pd
 
 from scmib.component import ComponentRun, run_component
-from scmib.methods.autoencoders import AutoencoderConfig, train_joint_autoencoder
+from scmib.errors import ScmibError
 from scmib.methods.embedding import balanced_concat, pseudo_labels, read_embedding_inputs
-from scmib.methods.features import zscore_rows
+from scmib.methods.jae import JaeConfig, jae_inputs, train_jae
 from scmib.methods.torch_models import resolve_device
 from scmib.processing.cell_cycle import cell_cycle_scores
+from scmib.processing.predict_modality import modality_of
+
+#: PCA/LSI components per modality of the embedding the pseudo-labels are clustered on.
+LABEL_COMPONENTS = 50
 
 
 def main(run: ComponentRun) -> None:
     par = run.par
     inputs = read_embedding_inputs(run)
-    blocks = inputs.reductions(par["n_components"], par["seed"])
     batches = pd.Categorical(inputs.batches)
+    # The task gives no cell types: Leiden clusters of the Harmony-corrected PCA/LSI stand in
+    # for the labelled cells JAE pre-trained on.
     corrected = harmonypy.run_harmony(
-        balanced_concat(blocks),
+        balanced_concat(inputs.reductions(LABEL_COMPONENTS, par["seed"])),
         pd.DataFrame({"batch": batches}),
         "batch",
         random_state=par["seed"],
@@ -29,25 +33,32 @@ def main(run: ComponentRun) -> None:
     gex.X = gex.layers["normalized"]
     organism = str(inputs.mod1.uns.get("organism", ""))
     scores = cell_cycle_scores(gex, inputs.batches, organism) if organism in ("human", "mouse") else None
-    # Raw scores (spread ~0.2): z-scored targets made the cycle units dominate the latent variance.
-    cycle = None if scores is None else scores.to_numpy()
-    config = AutoencoderConfig(
-        hidden=par["hidden"],
-        n_latent=max(par["n_latent"], types.max() + 4),
-        epochs=par["epochs"],
-        confusion_weight=par["confusion_weight"],
+    n_latent = types.max() + 1 + len(batches.categories) + (0 if scores is None else 2) + 5
+    if n_latent > 100:
+        raise ScmibError(
+            f"{n_latent} latent units ({types.max() + 1} pseudo cell types, {len(batches.categories)} "
+            "batches, the cell cycle and 5 free) exceed the task's 100 dimensions: lower --resolution"
+        )
+    atac = modality_of(inputs.mod2) == "ATAC"
+    features = jae_inputs(
+        (inputs.mod1.layers["counts"], inputs.mod2.layers["counts"]),
+        reduce=(True, atac),
+        n_components=par["n_components"],
+        seed=par["seed"],
     )
-    features = np.hstack([zscore_rows(b) for b in blocks]).astype(np.float32)
-    latent = train_joint_autoencoder(
+    config = JaeConfig(
+        max_epochs=par["max_epochs"], patience=par["patience"], fine_tune_epochs=2 if atac else 1
+    )
+    latent = train_jae(
         features,
         types,
-        cycle,
-        batches.codes.astype(np.int64),
+        batches.codes,
+        None if scores is None else scores.to_numpy(),
         config,
         resolve_device(par["device"]),
         par["seed"],
     )
-    run.write("output", inputs.output(latent[:, :100]))
+    run.write("output", inputs.output(latent))
 
 
 if __name__ == "__main__":
