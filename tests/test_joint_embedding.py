@@ -45,7 +45,7 @@ METRICS = {
 SIX = ["nmi", "asw_label", "asw_batch", "cc_cons", "ti_cons_batch_mean", "graph_conn"]
 QUICK = {
     "jae_autoencoder": {"max_epochs": 3},
-    "lsl_autoencoder": {"epochs": 3, "hidden": 32},
+    "lsl_autoencoder": {"max_epochs": 3},
     "totalvi": {"max_epochs": 3},
     "multivi": {"max_epochs": 3},
 }

@@ -1,27 +1,20 @@
-"""LSL-style autoencoder with a shared linear bottleneck."""
+"""LSL_AE: per-modality orthogonal encoders joined by a shared linear bottleneck."""
 
-import numpy as np
+import sys
 
 from scmib.component import ComponentRun, run_component
-from scmib.methods.autoencoders import AutoencoderConfig, train_shared_linear_autoencoder
 from scmib.methods.embedding import read_embedding_inputs
-from scmib.methods.features import zscore_rows
+from scmib.methods.lsl_ae import LslConfig, lsl_inputs, train_lsl_ae
 from scmib.methods.torch_models import resolve_device
 
 
 def main(run: ComponentRun) -> None:
     par = run.par
     inputs = read_embedding_inputs(run)
-    blocks = tuple(
-        zscore_rows(b).astype(np.float32) for b in inputs.reductions(par["n_components"], par["seed"])
-    )
-    config = AutoencoderConfig(
-        hidden=par["hidden"],
-        n_latent=par["n_latent"],
-        epochs=par["epochs"],
-        orthogonal_weight=par["orthogonal_weight"],
-    )
-    latent = train_shared_linear_autoencoder(blocks, config, resolve_device(par["device"]), par["seed"])
+    gex, mod2, summary = lsl_inputs(inputs.mod1, inputs.mod2, inputs.batches, par["min_cell_fraction"])
+    print(summary, file=sys.stderr, flush=True)
+    config = LslConfig(max_epochs=par["max_epochs"], patience=par["patience"])
+    latent = train_lsl_ae((gex, mod2), config, resolve_device(par["device"]), par["seed"])
     run.write("output", inputs.output(latent))
 
 
