@@ -71,10 +71,14 @@ def test_jae_model_and_loss_are_its_keras_model_and_loss():
     widths = [block.first.out_features for block in model.blocks]
     assert widths == [150, 120, 100] and model.latent.out_features == 7 + 3 + 2 + 5
     assert [layer.out_features for layer in model.decoder[::2]] == [100, 120, 150, 234]
-    for layer in [model.latent, *model.decoder[::2]]:  # Glorot-uniform weights, zero biases
+    dense = [layer for block in model.blocks for layer in (block.first, block.inner[2])]
+    for layer in [*dense, model.latent, *model.decoder[::2]]:  # Glorot-uniform weights, zero biases
         bound = np.sqrt(6 / (layer.in_features + layer.out_features))
         assert layer.weight.abs().max() <= bound and layer.weight.abs().max() > 0.9 * bound
         assert not layer.bias.any()
+    for block in model.blocks:  # Keras' BatchNormalization: epsilon 1e-3, momentum 0.99
+        assert block.inner[1].eps == 1e-3 and block.inner[1].momentum == pytest.approx(0.01)
+        assert isinstance(block.inner[0], torch.nn.Dropout) and block.inner[0].p == 0.1
     rng = np.random.default_rng(0)
     for block in model.blocks:  # moving statistics other than the initial ones
         block.inner[1].running_mean.copy_(torch.as_tensor(rng.normal(size=block.inner[1].num_features)))

@@ -12,6 +12,16 @@ epochs and early stopping (patience 5) on a random tenth of the cells. Then it
 fine-tunes on the cells to embed with the reconstruction alone (1 epoch for
 CITE, 2 for Multiome) and the whole latent space is the embedding.
 
+JAE pre-trained on the competition's labelled exploration cells; the task gives
+methods none, so here it pre-trains on the cells to embed, with pseudo-labels
+(the component's). What its code did to those other cells is not reproduced:
+it took ``log1p`` of their GEX counts before the normalisation above (so that
+network was pre-trained on doubly logged GEX and fine-tuned on singly logged
+GEX), and scored S/G2M after ``log1p`` and ``sc.pp.scale`` over all cells (the
+component scores the normalised values within each batch). Torch's batch norm
+keeps the unbiased batch variance where Keras keeps the biased one (a factor of
+32/31 at inference).
+
 Shapes: ``jae_inputs`` returns cells x (100 + n_proteins) or cells x 200;
 ``train_jae`` returns cells x (n_types + n_batches + n_phases + 5).
 """
