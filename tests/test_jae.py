@@ -128,4 +128,6 @@ def test_jae_stops_pre_training_after_patience_then_fine_tunes(
     assert sum("fine-tuning" in line for line in lines) == fine_tune_epochs
     embedding = read(out).X
     n_batches = read(folder / "mod1.h5ad").obs["batch"].nunique()
-    assert embedding.min() >= 0 and embedding.shape[1] > n_batches + 5
+    # Beside the batch units and the 5 free ones: the pseudo cell types' units (and two cell-cycle
+    # units where enough Tirosh genes are measured), at least two.
+    assert embedding.min() >= 0 and embedding.shape[1] - n_batches - 5 >= 2

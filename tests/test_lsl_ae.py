@@ -11,6 +11,7 @@ import torch
 from conftest import read, run_cli
 
 from scmib.contracts import check_file, load_contract
+from scmib.data.filters import FilterLog
 from scmib.methods.lsl_ae import LslAutoencoder, lsl_inputs, lsl_loss
 from scmib.methods.reduction import as_dense
 
@@ -29,14 +30,17 @@ def test_lsl_inputs_are_its_variable_genes_and_frequent_features(data_dir, modal
     ``highly_variable_genes(ad_mod1, batch_key='batch', subset=True)`` and
     ``filter_genes(ad_mod2, min_cells=int(n * 0.03))``, then ``X.toarray()``."""
     _, mod1, mod2 = organisers_files(data_dir, modality)
-    gex, second, summary = lsl_inputs(mod1, mod2, mod1.obs["batch"].astype(str), 0.03)
+    filters = FilterLog()
+    gex, second = lsl_inputs(mod1, mod2, mod1.obs["batch"].astype(str), 0.03, filters)
     expected1, expected2 = mod1.copy(), mod2.copy()
     sc.pp.highly_variable_genes(expected1, batch_key="batch", subset=True)
     sc.pp.filter_genes(expected2, min_cells=int(mod2.n_obs * 0.03))
     np.testing.assert_array_equal(gex.toarray(), as_dense(expected1.X, np.float32))
     np.testing.assert_array_equal(second.toarray(), as_dense(expected2.X, np.float32))
     assert 0 < gex.shape[1] < mod1.n_vars and 0 < second.shape[1] <= mod2.n_vars
-    assert f"{gex.shape[1]} of {mod1.n_vars} genes" in summary
+    removed = [(step["what"], step["before"], step["removed"]) for step in filters.steps]
+    assert removed[0] == ("genes", mod1.n_vars, mod1.n_vars - gex.shape[1])
+    assert removed[1][1:] == (mod2.n_vars, mod2.n_vars - second.shape[1])
 
 
 def test_lsl_model_and_loss_are_its_keras_model_and_loss():
@@ -68,8 +72,8 @@ def test_lsl_model_and_loss_are_its_keras_model_and_loss():
 
 def test_lsl_stops_patience_epochs_after_its_best_validation_loss(data_dir, tmp_path):
     """Through the command line: Keras' ``EarlyStopping(patience=20)`` stops ``patience`` epochs
-    after the lowest validation loss (of the last fifth of the cells) and keeps the last weights;
-    the embedding is the 64-unit bottleneck; the log says what the feature filters kept."""
+    after the lowest validation loss (of the last fifth of the cells); the embedding is the
+    64-unit bottleneck; the log says what the feature selections left out."""
     folder, mod1, _ = organisers_files(data_dir, "cite")
     out = tmp_path / "lsl.h5ad"
     proc = run_cli(
@@ -81,5 +85,5 @@ def test_lsl_stops_patience_epochs_after_its_best_validation_loss(data_dir, tmp_
     )
     valid = [float(v) for v in re.findall(r"LSL_AE epoch \d+/600: .*val_loss (\S+)", proc.stderr)]
     assert 4 < len(valid) < 600 and int(np.argmin(valid)) == len(valid) - 1 - 4
-    assert re.search(r"LSL_AE inputs: \d+ of 1000 genes variable", proc.stderr)
+    assert re.search(r"filter: removed [\d,]+ of 1,000 genes \(not variable", proc.stderr)
     assert read(out).X.shape == (mod1.n_obs, 64)

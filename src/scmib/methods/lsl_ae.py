@@ -33,15 +33,18 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from scmib.data.filters import FilterLog
+from scmib.errors import ScmibError
 from scmib.methods.torch_models import EpochLog, keras_adam, keras_dense, seed_everything
 
 
 def lsl_inputs(
-    gex: ad.AnnData, mod2: ad.AnnData, batches: pd.Series, min_cell_fraction: float
-) -> tuple[sp.csr_matrix, sp.csr_matrix, str]:
+    gex: ad.AnnData, mod2: ad.AnnData, batches: pd.Series, min_cell_fraction: float, filters: FilterLog
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """LSL_AE's inputs from the normalised values (``layers["normalized"]``), CSR float32: the
     GEX of the variable genes, and the ``mod2`` features with a value above 0 in at least
-    ``int(min_cell_fraction * n_cells)`` cells (scanpy's ``filter_genes``); and what was kept."""
+    ``int(min_cell_fraction * n_cells)`` cells (scanpy's ``filter_genes``); what each selection
+    left out is recorded in ``filters`` (and printed)."""
     # The gene names matter: scanpy's batched selection groups its per-batch tables by them.
     genes = ad.AnnData(
         X=gex.layers["normalized"],
@@ -49,14 +52,17 @@ def lsl_inputs(
         var=pd.DataFrame(index=gex.var_names),
     )
     sc.pp.highly_variable_genes(genes, batch_key="batch", subset=True)
+    why = "not variable (scanpy, by batch), as LSL_AE"
+    filters.record("genes", gex.n_vars, gex.n_vars - genes.n_vars, why)
     second = ad.AnnData(X=mod2.layers["normalized"])
     min_cells = int(mod2.n_obs * min_cell_fraction)
     sc.pp.filter_genes(second, min_cells=min_cells)
-    summary = (
-        f"LSL_AE inputs: {genes.n_vars} of {gex.n_vars} genes variable; {second.n_vars} of "
-        f"{mod2.n_vars} {mod2.uns.get('modality', 'mod2')} features in at least {min_cells} cells"
-    )
-    return sp.csr_matrix(genes.X, dtype=np.float32), sp.csr_matrix(second.X, dtype=np.float32), summary
+    what = f"{mod2.uns.get('modality', 'mod2')} features"
+    why = f"above 0 in fewer than {min_cells:,} cells, {min_cell_fraction:g} of them, as LSL_AE"
+    filters.record(what, mod2.n_vars, mod2.n_vars - second.n_vars, why)
+    if not genes.n_vars or not second.n_vars:
+        raise ScmibError(f"LSL_AE: no variable genes or no {what} left; lower min_cell_fraction")
+    return sp.csr_matrix(genes.X, dtype=np.float32), sp.csr_matrix(second.X, dtype=np.float32)
 
 
 class LslAutoencoder(nn.Module):
