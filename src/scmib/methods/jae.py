@@ -39,7 +39,14 @@ from sklearn.preprocessing import normalize
 from torch import nn
 from torch.nn import functional as F
 
-from scmib.methods.torch_models import BestEpoch, EpochLog, keras_adam, keras_dense, seed_everything
+from scmib.methods.torch_models import (
+    BestEpoch,
+    EpochLog,
+    keras_adam,
+    keras_dense,
+    seed_everything,
+    shuffled_minibatches,
+)
 
 #: The loss weights of JAE's ``model.compile``: reconstruction, cell type, batch, cell cycle.
 LOSS_WEIGHTS = (0.7, 0.2, 0.05, 0.05)
@@ -154,13 +161,6 @@ def jae_loss(
     return loss
 
 
-def _shuffled_batches(n: int, size: int, generator: np.random.Generator) -> list[np.ndarray]:
-    """Keras' ``shuffle=True`` minibatches of ``size`` (the last one shorter); a last batch of one
-    cell is left out, as batch norm cannot train on it."""
-    order = generator.permutation(n)
-    return [order[i : i + size] for i in range(0, n, size) if min(size, n - i) >= 2]
-
-
 @dataclass
 class JaeConfig:
     max_epochs: int = 500
@@ -175,7 +175,7 @@ def _epoch(model, optimizer, tensors, weights, batch_size, generator) -> float:
     x, types, phases = tensors
     model.train()
     total = 0.0
-    for ix in _shuffled_batches(len(x), batch_size, generator):
+    for ix in shuffled_minibatches(len(x), batch_size, generator, min_size=2):
         index = torch.as_tensor(ix, device=x.device)
         loss = jae_loss(model, x[index], types[index], None if phases is None else phases[index], weights)
         optimizer.zero_grad()

@@ -35,7 +35,14 @@ from torch.nn import functional as F
 
 from scmib.data.filters import FilterLog
 from scmib.errors import ScmibError
-from scmib.methods.torch_models import EpochLog, keras_adam, keras_dense, seed_everything
+from scmib.methods.torch_models import (
+    BestEpoch,
+    EpochLog,
+    keras_adam,
+    keras_dense,
+    seed_everything,
+    shuffled_minibatches,
+)
 
 
 def lsl_inputs(
@@ -145,13 +152,12 @@ def train_lsl_ae(
     valid = np.arange(n_train, n_cells)
     optimizer = keras_adam(model, config.learning_rate)
     log = EpochLog("LSL_AE", config.max_epochs)
-    best, waited = float("inf"), 0
+    # Keras' EarlyStopping (restore_best_weights False): stop, keeping the last weights.
+    best = BestEpoch(model, config.patience, min_delta=0.0, keep_weights=False)
     for epoch in range(config.max_epochs):
         model.train()
         total = 0.0
-        order = generator.permutation(n_train)
-        for start in range(0, n_train, config.batch_size):
-            ix = order[start : start + config.batch_size]
+        for ix in shuffled_minibatches(n_train, config.batch_size, generator):
             loss = lsl_loss(model, *_rows(inputs, ix, device))
             optimizer.zero_grad()
             loss.backward()
@@ -161,9 +167,7 @@ def train_lsl_ae(
         with torch.no_grad():
             valid_loss = _validation_loss(model, inputs, valid, device)
         log(epoch, loss=total / n_train, val_loss=valid_loss)
-        # Keras' EarlyStopping (restore_best_weights False): stop, keeping the last weights.
-        best, waited = (valid_loss, 0) if valid_loss < best else (best, waited + 1)
-        if waited >= config.patience:
+        if best.stop_after(epoch, valid_loss):
             break
     model.eval()
     with torch.no_grad():

@@ -130,17 +130,21 @@ def fused_kernel_for(parameters: list[nn.Parameter]) -> bool:
 class BestEpoch:
     """Early stopping: keeps a copy of ``model``'s weights at the epoch with the lowest validation
     loss (lower than the best so far by more than ``min_delta``) and says when ``patience`` epochs
-    have passed without such an epoch."""
+    have passed without such an epoch. ``keep_weights=False`` keeps no copy (Keras'
+    ``EarlyStopping`` default: training stops with the last weights)."""
 
-    def __init__(self, model: nn.Module, patience: int, min_delta: float) -> None:
+    def __init__(self, model: nn.Module, patience: int, min_delta: float, keep_weights: bool = True) -> None:
         self.model, self.patience, self.min_delta = model, patience, min_delta
+        self.keep_weights = keep_weights
         self.loss, self.epoch = float("inf"), 0
-        self.state = copy.deepcopy(model.state_dict())
+        self.state = copy.deepcopy(model.state_dict()) if keep_weights else None
 
     def stop_after(self, epoch: int, loss: float) -> bool:
         """Record ``epoch``'s validation loss; True when training should stop."""
         if loss < self.loss - self.min_delta:
-            self.loss, self.epoch, self.state = loss, epoch, copy.deepcopy(self.model.state_dict())
+            self.loss, self.epoch = loss, epoch
+            if self.keep_weights:
+                self.state = copy.deepcopy(self.model.state_dict())
             return False
         return epoch - self.epoch >= self.patience
 
@@ -148,6 +152,16 @@ class BestEpoch:
         """``model`` with the kept weights, in eval mode."""
         self.model.load_state_dict(self.state)
         return self.model.eval()
+
+
+def shuffled_minibatches(
+    n: int, size: int, generator: np.random.Generator, min_size: int = 1
+) -> list[np.ndarray]:
+    """One epoch's minibatches of ``n`` cells in a new random order, ``size`` each, the last one
+    shorter (Keras' ``shuffle=True``); a last one under ``min_size`` cells is left out (batch norm
+    cannot train on one cell)."""
+    order = generator.permutation(n)
+    return [order[i : i + size] for i in range(0, n, size) if min(size, n - i) >= min_size]
 
 
 def rmse_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
