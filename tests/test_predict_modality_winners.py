@@ -15,7 +15,7 @@ from sklearn.kernel_ridge import KernelRidge
 from test_predict_modality_components import predict, score
 
 from scmib.errors import EXIT_NOT_APPLICABLE
-from scmib.methods.features import marker_features, zscore_rows
+from scmib.methods.features import zscore_rows
 from scmib.methods.kernel_ridge import ScalableKernelRidge, rbf_gamma
 from scmib.methods.reduction import joint_svd
 from scmib.processing.split import half_batch_splits
@@ -24,7 +24,6 @@ WINNERS = ["guanlab_kernel_ridge", "lslab_fold_knn", "novel_lsi_mlp", "cajal_mar
 #: Small settings for the torch models so the suite stays fast on 2 cores.
 QUICK = {
     "novel_lsi_mlp": {"epochs": 40},
-    "cajal_marker_mlp": {"epochs": 40},
     "dance_gnn": {"epochs": 20, "select_after": 10},
 }
 
@@ -308,13 +307,6 @@ def test_early_stopping_keeps_the_best_epochs_weights():
     assert stops == [False, False, False, True]
     assert (best.epoch, best.loss) == (1, 2.0)
     assert float(best.restore().bias) == 1.0 and not model.training
-
-
-def test_marker_features_find_known_markers(triana_common):
-    rna = read(triana_common[0])
-    markers = marker_features(rna.layers["normalized"], rna.obs["cell_type"], 5)
-    found = set(rna.var_names[markers])
-    assert {"CD14", "MS4A1"} & found  # monocyte and B-cell markers of the 422-gene panel
 
 
 def test_winner_predictions_are_clipped_to_valid_ranges(tmp_path, snare_gex2atac):

@@ -6,7 +6,6 @@ import itertools
 
 import anndata as ad
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 from scmib.io import VALUE_CHUNK, stack_rows
@@ -122,52 +121,6 @@ def novel_lsi(train_values, test_values, n_components: int, seed: int) -> tuple[
         spread = reduced.std(axis=1, ddof=1, keepdims=True) if k > 1 else np.ones((len(reduced), 1))
         embeddings.append(reduced / np.where(spread > 0, spread, 1.0))
     return embeddings[0], embeddings[1]
-
-
-def marker_features(values, cell_types: pd.Series, n_per_type: int) -> np.ndarray:
-    """Indices of the top ``n_per_type`` features per cell type, by mean difference to the rest.
-
-    For each type, features are ranked by (mean in type - mean elsewhere) divided by
-    the pooled standard deviation (a Welch-like t statistic without the sample-size
-    factor, so large types do not dominate); the union over types is returned, sorted.
-    """
-    values = sp.csr_matrix(values, dtype=np.float64)
-    labels = pd.Categorical(cell_types.astype(str))
-    indicator = sp.csr_matrix(
-        (np.ones(len(labels)), (labels.codes, np.arange(len(labels)))),
-        shape=(len(labels.categories), len(labels)),
-    )
-    sizes = np.asarray(indicator.sum(axis=1))
-    sums = np.asarray((indicator @ values).todense())
-    squares = np.asarray((indicator @ values.multiply(values)).todense())
-    total_sum, total_sq, n = sums.sum(0), squares.sum(0), len(labels)
-    mean_in = sums / sizes
-    rest = np.maximum(n - sizes, 1)
-    mean_out = (total_sum - sums) / rest
-    var_in = squares / sizes - mean_in**2
-    var_out = (total_sq - squares) / rest - mean_out**2
-    score = (mean_in - mean_out) / np.sqrt(np.maximum(var_in + var_out, 1e-12))
-    top = np.argsort(-score, axis=1)[:, : min(n_per_type, values.shape[1])]
-    return np.unique(top)
-
-
-def count_statistics(counts, batches: pd.Series) -> np.ndarray:
-    """Per-cell and per-batch count statistics (Cajal's extra inputs), shape ``(n_cells, 4)``.
-
-    log total counts and log detected features per cell, each also standardised
-    within the cell's batch, so the model sees both depth and depth relative to its batch.
-    """
-    counts = sp.csr_matrix(counts)
-    log_total = np.log1p(np.asarray(counts.sum(axis=1)).ravel())
-    log_detected = np.log1p(np.diff(counts.indptr).astype(np.float64))
-    frame = pd.DataFrame(
-        {"total": log_total, "detected": log_detected, "batch": batches.astype(str).to_numpy()}
-    )
-    grouped = frame.groupby("batch")[["total", "detected"]]
-    within = (frame[["total", "detected"]] - grouped.transform("mean")) / (
-        grouped.transform("std").fillna(1.0) + 1e-8
-    )
-    return np.column_stack([log_total, log_detected, within.to_numpy()])
 
 
 def embedding_layer(adata: ad.AnnData) -> str:
