@@ -213,8 +213,9 @@ def train_jae(
     optimizer = keras_adam(model, config.learning_rate)
     best = BestEpoch(model, config.patience, min_delta=0.0)
     log = EpochLog("JAE pre-training", config.max_epochs)
+    training = part(train)  # gathered once, not every epoch
     for epoch in range(config.max_epochs):
-        train_loss = _epoch(model, optimizer, part(train), LOSS_WEIGHTS, config.batch_size, generator)
+        train_loss = _epoch(model, optimizer, training, LOSS_WEIGHTS, config.batch_size, generator)
         model.eval()
         with torch.no_grad():
             valid_loss = float(jae_loss(model, *part(valid)))

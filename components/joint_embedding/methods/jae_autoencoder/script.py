@@ -1,5 +1,6 @@
 """JAE: an autoencoder whose latent units learn cell types, batch confusion and the cell cycle."""
 
+import anndata as ad
 import harmonypy
 import pandas as pd
 
@@ -29,8 +30,12 @@ def main(run: ComponentRun) -> None:
         verbose=False,
     ).Z_corr
     types = pseudo_labels(corrected, par["resolution"], par["seed"])
-    gex = inputs.mod1.copy()
-    gex.X = gex.layers["normalized"]
+    mod1 = inputs.mod1  # the cell cycle is scored on its normalised values (no copy of the file)
+    gex = ad.AnnData(
+        mod1.layers["normalized"],
+        obs=pd.DataFrame(index=mod1.obs_names),
+        var=pd.DataFrame(index=mod1.var_names),
+    )
     organism = str(inputs.mod1.uns.get("organism", ""))
     scores = cell_cycle_scores(gex, inputs.batches, organism) if organism in ("human", "mouse") else None
     n_latent = types.max() + 1 + len(batches.categories) + (0 if scores is None else 2) + 5
