@@ -10,13 +10,15 @@ import pytest
 import scanpy as sc
 import scipy.sparse as sp
 import torch
-from conftest import load_common, made_once, make_task, read, run_cli
+from conftest import load_common, made_once, make_task, organisers_files, read, run_cli
 from test_predict_modality_components import predict, score
 
 from scmib.data.filters import FilterLog
+from scmib.errors import ScmibError
 from scmib.methods.cajal import (
     SETTINGS,
     CajalMlp,
+    _top_per_type,
     atac_markers,
     cajal_inputs,
     gex_markers,
@@ -52,20 +54,22 @@ def cajal_top(adata, method: str) -> set[str]:
 
 @pytest.mark.parametrize("task", ["triana_gex2adt", "snare_gex2atac"])
 def test_gex_markers_are_cajals_wilcoxon_markers(request, task):
-    """``gex_de_analysis``: counts per million and log1p, ``filter_cells`` (Cajal's 200 of 13,953
-    genes, here scaled to the genes measured: 6 of Triana's 422, 24 of SNARE-seq2's 1,677),
-    ``filter_genes(min_cells=3)``, fewer than 4,000 detected genes, counts per 10,000 and log1p,
-    ``highly_variable_genes`` (annotation only), ``scale(max_value=10)``, Wilcoxon test."""
+    """``gex_de_analysis``: counts per million and log1p, ``filter_cells`` (Cajal's 200 of the
+    competition's 13,953 CITE or 13,431 Multiome genes, here scaled to the genes measured: at least
+    7 of Triana's 422, 25 of SNARE-seq2's 1,677), ``filter_genes(min_cells=3)``, fewer than 4,000
+    detected genes, counts per 10,000 and log1p, ``highly_variable_genes`` (annotation only),
+    ``scale(max_value=10)``, Wilcoxon test."""
     train = read(request.getfixturevalue(task)["train_mod1"])
     filters = FilterLog()
-    found = gex_markers(train, train.obs["cell_type"], 100, filters)
+    competition = 13_953 if task == "triana_gex2adt" else 13_431
+    found = gex_markers(train, train.obs["cell_type"], 100, filters, competition)
     expected = sc.AnnData(
         sp.csr_matrix(train.layers["counts"], dtype=np.float32), obs=train.obs[["cell_type"]].astype(str)
     )
     expected.var_names = train.var_names
     sc.pp.normalize_per_cell(expected, counts_per_cell_after=1e6)
     sc.pp.log1p(expected)
-    sc.pp.filter_cells(expected, min_genes=200 * train.n_vars / 13_953)
+    sc.pp.filter_cells(expected, min_genes=200 * train.n_vars / competition)
     sc.pp.filter_genes(expected, min_cells=3)
     sc.pp.calculate_qc_metrics(expected, percent_top=None, log1p=False, inplace=True)
     expected = expected[expected.obs["n_genes_by_counts"] < 4000, :].copy()
@@ -74,12 +78,15 @@ def test_gex_markers_are_cajals_wilcoxon_markers(request, task):
     sc.pp.highly_variable_genes(expected, min_mean=0.0125, max_mean=3, min_disp=0.5)
     sc.pp.scale(expected, max_value=10)
     assert set(found) == cajal_top(expected, "wilcoxon")
-    removed = {step["what"]: step["removed"] for step in filters.steps}["cells for GEX markers"]
+    removed = sum(step["removed"] for step in filters.steps if step["what"] == "cells for GEX markers")
     assert removed == train.n_obs - expected.n_obs
     if task == "triana_gex2adt":
         assert {"CD14", "MS4A1", "CD79A"} <= set(found)  # monocyte and B-cell markers of the panel
     else:
-        assert removed == 5  # cells of SNARE-seq2 with fewer than 24 of its genes
+        assert removed == 5  # cells of SNARE-seq2 with fewer than 25 of its genes
+    # A chunk of 40 genes at a time ranks the same markers (the competition's size needs chunks).
+    chunked = gex_markers(train, train.obs["cell_type"], 100, FilterLog(), competition, train.n_obs * 40)
+    assert chunked == found
 
 
 def test_atac_markers_are_cajals_t_test_of_binarised_counts(starter_multiome_gex2atac):
@@ -91,6 +98,16 @@ def test_atac_markers_are_cajals_t_test_of_binarised_counts(starter_multiome_gex
     expected.var_names = atac.var_names
     assert set(found) == cajal_top(expected, "t-test")
     assert 100 < len(found) < atac.n_vars
+    chunked = _top_per_type(
+        binary,
+        atac.var_names,
+        atac.obs["cell_type"],
+        "t-test",
+        100,
+        FilterLog(),
+        chunk_values=atac.n_obs * 50,
+    )
+    assert chunked == found
 
 
 def test_gex2adt_reads_the_genes_of_the_measured_proteins(triana_gex2adt):
@@ -141,6 +158,20 @@ def test_inputs_are_cajals_features_counts_and_zscore(triana_gex2adt):
     assert not x_one[:, 80:].any() and not x_test[:, 80:].any() and np.isfinite(x_test).all()
 
 
+def test_adt_and_atac_inputs_are_their_normalised_values(triana_adt2gex):
+    """ADT (and ATAC) enter as the task's normalised values, not log counts per million."""
+    train, test = read(triana_adt2gex["train_mod1"]), read(triana_adt2gex["test_mod1"])
+    features = list(train.var_names)
+    x_train, x_test = cajal_inputs(train, test, features, gex=False)
+    values = as_dense(train.layers["normalized"], np.float64)
+    expected = (values - values.mean(axis=0)) / values.std(axis=0)
+    np.testing.assert_allclose(x_train[:, : train.n_vars], expected, rtol=1e-4, atol=1e-4)
+    renamed = test[:, ::-1].copy()  # the test file's own order is read by name
+    np.testing.assert_array_equal(cajal_inputs(train, renamed, features, gex=False)[1], x_test)
+    with pytest.raises(ScmibError, match="missing from the test cells"):
+        cajal_inputs(train, test[:, 1:], features, gex=False)
+
+
 def test_the_network_is_cajals_keras_model():
     """``Dropout(hp.dropout)``, ``Dense(width, "relu")`` per layer, ``Dense(n_out)`` and
     ``tf.clip_by_value(x, min_val, max_val)``, Keras' Glorot-uniform initialisation; the clip
@@ -185,10 +216,26 @@ def test_cajal_trains_its_epochs_and_beats_the_mean_per_feature_on_the_starter_c
     expected = 35 if direction == "gex2adt" else 78
     assert epochs[-1] == (str(expected), str(expected)) and len(epochs) == expected
     if direction == "gex2adt":
-        assert "filter: removed" in proc.stderr and "cells for GEX markers" in proc.stderr
+        assert re.search(r"filter: removed \d+ of [\d,]+ cells for GEX markers", proc.stderr)
     control = predict("control_methods/mean_per_feature", task, tmp_path / "mean.h5ad")
     rmse = {
         name: score(path, task["test_mod2"], tmp_path / f"s_{name}.h5ad")["rmse"]
         for name, path in (("cajal", out), ("mean", control))
     }
     assert rmse["cajal"] < 0.95 * rmse["mean"], rmse
+
+
+def test_adt2gex_needs_no_cell_types(tmp_path, data_dir):
+    """ADT->GEX reads every protein: the organisers' CITE files, which carry no cell types, run in
+    that direction (GEX->ADT exits 'not applicable': tests/test_predict_modality_winners.py)."""
+    files = organisers_files(data_dir, "cite")
+    out = tmp_path / "prediction.h5ad"
+    run_cli(
+        "predict_modality/methods/cajal_marker_mlp",
+        output=out,
+        input_train_mod1=files["train_mod2"],
+        input_train_mod2=files["train_mod1"],
+        input_test_mod1=files["test_mod2"],
+        epochs=2,
+    )
+    assert read(out).shape == (read(files["test_mod2"]).n_obs, read(files["train_mod1"]).n_vars)

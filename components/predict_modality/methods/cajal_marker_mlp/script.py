@@ -12,10 +12,12 @@ from scmib.processing.predict_modality import modality_of, prediction_file
 
 def main(run: ComponentRun) -> None:
     train_mod1, train_mod2 = run.read("input_train_mod1"), run.read("input_train_mod2")
-    if "cell_type" not in train_mod1.obs:
-        raise NotApplicable("needs training cell-type labels (obs['cell_type'] in train_mod1)")
-    test_mod1, par = run.read("input_test_mod1"), run.par
     direction = (modality_of(train_mod1), modality_of(train_mod2))
+    if direction[0] != "ADT" and "cell_type" not in train_mod1.obs:  # ADT->GEX reads every protein
+        raise NotApplicable(
+            "needs training cell-type labels (obs['cell_type'] in train_mod1) for its markers"
+        )
+    test_mod1, par = run.read("input_test_mod1"), run.par
     settings = SETTINGS[direction]
     if par["epochs"] is not None:
         settings = replace(settings, epochs=par["epochs"])
