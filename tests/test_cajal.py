@@ -23,6 +23,7 @@ from scmib.methods.cajal import (
     cajal_inputs,
     gex_markers,
     input_features,
+    log_cpm,
     protein_genes,
 )
 from scmib.methods.reduction import as_dense
@@ -108,6 +109,19 @@ def test_atac_markers_are_cajals_t_test_of_binarised_counts(starter_multiome_gex
         chunk_values=atac.n_obs * 50,
     )
     assert chunked == found
+
+
+def test_log_cpm_is_scanpys_counts_per_million_and_log1p(triana_gex2adt):
+    """``normalize_per_cell(counts_per_cell_after=1e6)`` then ``log1p``; a stored zero is not a
+    detected gene (scanpy's ``filter_cells`` counts values above 0)."""
+    counts = sp.csr_matrix(read(triana_gex2adt["train_mod1"]).layers["counts"][:300], dtype=np.float32)
+    counts.data[:5] = 0  # stored zeros
+    expected = sc.AnnData(counts.copy())
+    sc.pp.normalize_per_cell(expected, counts_per_cell_after=1e6)
+    sc.pp.log1p(expected)
+    values = log_cpm(counts)
+    np.testing.assert_allclose(values.toarray(), as_dense(expected.X), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(np.diff(values.indptr), (counts > 0).sum(axis=1).A1)
 
 
 def test_gex2adt_reads_the_genes_of_the_measured_proteins(triana_gex2adt):

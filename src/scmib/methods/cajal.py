@@ -87,8 +87,10 @@ REPEATS = 50
 
 def log_cpm(counts) -> sp.csr_matrix:
     """``log1p`` of counts per million (scanpy's ``normalize_per_cell(counts_per_cell_after=1e6)``,
-    then ``log1p``), CSR float32; a cell without counts stays 0."""
-    counts = sp.csr_matrix(counts, dtype=np.float32)
+    then ``log1p``), CSR float32 without stored zeros (its entries are the detected genes); a cell
+    without counts stays 0."""
+    counts = sp.csr_matrix(counts, dtype=np.float32, copy=True)
+    counts.eliminate_zeros()
     totals = np.asarray(counts.sum(axis=1)).ravel()
     scale = np.divide(1e6, totals, out=np.zeros_like(totals), where=totals > 0)
     values = sp.diags(scale.astype(np.float32)) @ counts
