@@ -10,6 +10,7 @@ discriminator behind a gradient-reversal layer pushes batch out of them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,8 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from scmib.methods.contrastive import ContrastiveConfig, fit_paired
-from scmib.methods.torch_models import mlp, seed_everything
+from scmib.methods.torch_models import BestEpoch, EpochLog, adam, mlp, seed_everything, validation_split
 
 
 class _ReverseGradient(torch.autograd.Function):
@@ -33,12 +33,69 @@ class _ReverseGradient(torch.autograd.Function):
 
 
 @dataclass
-class CrossVAEConfig(ContrastiveConfig):
+class CrossVAEConfig:
+    hidden: int = 256
     n_latent: int = 32
     """Dimensions per modality subspace (the embedding has twice as many)."""
+    dropout: float = 0.2
+    epochs: int = 60
+    batch_size: int = 512
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    patience: int = 8
     align_weight: float = 1.0
     kl_weight: float = 1e-3
     adversarial_weight: float = 0.0
+
+
+def within_batch_minibatches(
+    batches: np.ndarray, size: int, generator: np.random.Generator
+) -> list[np.ndarray]:
+    """Index arrays of at most ``size`` cells, each from one batch, in random order (2+ cells each)."""
+    chunks = []
+    for name in np.unique(batches):
+        cells = generator.permutation(np.flatnonzero(batches == name))
+        n_chunks = max(1, int(np.ceil(len(cells) / size)))
+        chunks += [c for c in np.array_split(cells, n_chunks) if len(c) >= 2]
+    return [chunks[i] for i in generator.permutation(len(chunks))]
+
+
+def fit_paired(
+    model: nn.Module,
+    loss: Callable[[torch.Tensor], torch.Tensor],
+    batches: np.ndarray,
+    config: CrossVAEConfig,
+    seed: int,
+) -> nn.Module:
+    """Train ``model`` by AdamW on ``loss(cells)`` over within-batch minibatches of cell indices
+    (test cells are matched within their batch), keeping the weights of the epoch with the lowest
+    loss on the validation cells of :func:`~scmib.methods.torch_models.validation_split`."""
+    batches = np.asarray(batches).astype(str)
+    val = validation_split(batches, seed)
+    optimiser = adam(model.parameters(), config.learning_rate, config.weight_decay, decoupled=True)
+    rng = np.random.default_rng(seed)
+    val_chunks = within_batch_minibatches(batches[val], config.batch_size, rng)
+    if not val_chunks:
+        raise ValueError("no validation minibatch of 2 or more cells of one batch: too few training cells")
+    train_ix, val_ix = np.flatnonzero(~val), np.flatnonzero(val)
+    val_chunks = [val_ix[c] for c in val_chunks]
+    device = next(model.parameters()).device
+    best = BestEpoch(model, config.patience, min_delta=1e-4)
+    log = EpochLog(type(model).__name__, config.epochs)
+    for epoch in range(config.epochs):
+        model.train()
+        for chunk in within_batch_minibatches(batches[train_ix], config.batch_size, rng):
+            optimiser.zero_grad()
+            loss(torch.as_tensor(train_ix[chunk], device=device)).backward()
+            optimiser.step()
+        model.eval()
+        with torch.no_grad():
+            losses = [float(loss(torch.as_tensor(c, device=device))) for c in val_chunks]
+        val_loss = float(np.mean(losses))
+        log(epoch, validation_loss=val_loss)
+        if best.stop_after(epoch, val_loss):
+            break
+    return best.restore()
 
 
 class CrossLinkedVAE(nn.Module):

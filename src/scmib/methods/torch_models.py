@@ -258,17 +258,6 @@ def validation_split(batches: np.ndarray, seed: int, fraction: float = 0.15) -> 
     return rng.random(len(batches)) < fraction
 
 
-def fold_validation(n_cells: int, n_folds: int, fold: int, seed: int) -> np.ndarray:
-    """Boolean mask of the cells of fold ``fold`` among ``n_folds`` near-equal folds of a seeded
-    permutation of ``n_cells``: the validation cells of one model of a k-fold ensemble (the folds
-    of one ``seed`` are disjoint, so every cell validates exactly one model)."""
-    if not 0 <= fold < n_folds:
-        raise ValueError(f"fold {fold} of {n_folds}")
-    mask = np.zeros(n_cells, dtype=bool)
-    mask[np.array_split(np.random.default_rng(seed).permutation(n_cells), n_folds)[fold]] = True
-    return mask
-
-
 def fit_predict_clipped(
     build: Callable[[], nn.Module],
     x_train: np.ndarray,
