@@ -211,8 +211,9 @@ def validation_groups(batches: np.ndarray, settings: NovelSettings, seed: int) -
 def novel_assignment(similarity: np.ndarray, quantile: float = EDGE_QUANTILE) -> sp.csr_matrix:
     """Novel's ``get_bipartite_matching_adjacency_matrix_mk3``: drop every edge below both its
     column's and its row's ``quantile`` (numpy's linear interpolation), then a minimum-weight full
-    bipartite matching of the negated similarities of the edges kept (scipy's LAPJVsp, which
-    networkx's ``minimum_weight_full_matching`` calls). Returns the 0/1 matrix of the matching.
+    bipartite matching of the negated similarities of the edges kept: scipy's sparse LAPJVsp
+    solves the problem Novel's networkx call (``minimum_weight_full_matching``: a dense
+    ``linear_sum_assignment`` with missing edges infinite) solves. Returns the 0/1 matrix.
 
     Where the edges kept allow no full matching (Novel's code stopped there), every edge is
     kept (scipy's dense ``linear_sum_assignment``), said on stderr.
