@@ -23,10 +23,23 @@ import pytest
 
 from scmib.component import command_line, run_component
 from scmib.contracts import check_file, load_contract
+from scmib.runner.execute import job_env
 from scmib.spec import ComponentSpec, load_spec
 
 REPO = Path(__file__).resolve().parents[1]
 COMPONENTS = REPO / "components"
+
+
+def pytest_configure(config) -> None:
+    """Each pytest-xdist worker gets its share of the cores for what it runs in its own process
+    (in-process metrics, torch), as the runner gives each job its share: workers with every
+    core each would oversubscribe the machine. Runs before numba or torch is imported."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers:
+        share = max(1, len(os.sched_getaffinity(0)) // workers)
+        for var, value in job_env(threads=share).items():
+            if var.endswith("_NUM_THREADS"):
+                os.environ.setdefault(var, value)
 
 
 def shared_data_dir() -> Path:
@@ -64,7 +77,7 @@ def run_cli(component: str, check: bool = True, **values) -> subprocess.Complete
     """Run a component through the command line its spec defines."""
     spec = spec_of(component)
     cmd = [sys.executable, str(spec.script_path), *command_line(spec, values)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=job_env(threads=1))
     if check and proc.returncode != 0:
         raise AssertionError(f"{component} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
     return proc

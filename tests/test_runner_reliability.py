@@ -411,3 +411,25 @@ def test_graph_builders_fork_from_a_server_that_compiled_pynndescent_and_build_t
     np.testing.assert_array_equal(warm.indptr, cold_graph.indptr)
     np.testing.assert_array_equal(warm.indices, cold_graph.indices)
     np.testing.assert_array_equal(warm.data, cold_graph.data)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores to tell one thread from all")
+def test_a_process_told_one_thread_keeps_torch_on_one_after_numba_ran_in_parallel():
+    """numba ignores OMP_NUM_THREADS and its OpenMP layer set every core in the libgomp torch uses:
+    a component given one thread (a user's shell, a cluster) trained on two, one spinning.
+    scmib makes numba follow OMP_NUM_THREADS."""
+    probe = (
+        "import scmib.component, numba, numpy as np, torch\n"
+        "@numba.njit(parallel=True)\n"
+        "def total(x):\n"
+        "    s = 0.0\n"
+        "    for i in numba.prange(x.shape[0]):\n"
+        "        s += x[i]\n"
+        "    return s\n"
+        "total(np.ones(1000))\n"
+        "print(numba.config.NUMBA_NUM_THREADS, torch.get_num_threads())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    env["OMP_NUM_THREADS"] = "1"
+    proc = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert proc.stdout.split() == ["1", "1"], proc.stdout

@@ -9,3 +9,15 @@ runner (:mod:`scmib.runner`).
 """
 
 __version__ = "0.1.0"
+
+import os as _os
+
+# numba ignores OMP_NUM_THREADS and, once imported, its OpenMP layer sets its own thread
+# count (every core by default) in the libgomp that torch's MKL shares: a job given
+# OMP_NUM_THREADS=1 would then run torch's matrix products on every core, a second thread
+# spinning at its barrier (LSL_AE trained 10x slower where another process held the other
+# core of two). numba
+# follows OMP_NUM_THREADS unless told otherwise; this runs before any scmib module
+# imports numba (through scanpy) or torch.
+if "OMP_NUM_THREADS" in _os.environ:
+    _os.environ.setdefault("NUMBA_NUM_THREADS", _os.environ["OMP_NUM_THREADS"])
