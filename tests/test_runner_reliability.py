@@ -433,3 +433,15 @@ def test_a_process_told_one_thread_keeps_torch_on_one_after_numba_ran_in_paralle
     env["OMP_NUM_THREADS"] = "1"
     proc = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
     assert proc.stdout.split() == ["1", "1"], proc.stdout
+    # A value numba would refuse is left to OpenMP alone: numba still imports, on every core.
+    probe = "import scmib, numba, os; print(numba.config.NUMBA_NUM_THREADS, len(os.sched_getaffinity(0)))"
+    for value in ("0", "4,2"):
+        proc = subprocess.run(
+            [sys.executable, "-c", probe],
+            env={**env, "OMP_NUM_THREADS": value},
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 0, (value, proc.stderr[-2000:])
+        numba_threads, available = proc.stdout.split()
+        assert int(numba_threads) >= int(available), (value, proc.stdout)

@@ -16,8 +16,9 @@ import os as _os
 # count (every core by default) in the libgomp that torch's MKL shares: a job given
 # OMP_NUM_THREADS=1 would then run torch's matrix products on every core, a second thread
 # spinning at its barrier (LSL_AE trained 10x slower where another process held the other
-# core of two). numba
-# follows OMP_NUM_THREADS unless told otherwise; this runs before any scmib module
-# imports numba (through scanpy) or torch.
-if "OMP_NUM_THREADS" in _os.environ:
-    _os.environ.setdefault("NUMBA_NUM_THREADS", _os.environ["OMP_NUM_THREADS"])
+# core of two). numba follows OMP_NUM_THREADS unless told otherwise; this runs before any
+# scmib module imports numba (through scanpy) or torch. Only a count is passed on: numba
+# refuses 0, and OpenMP's lists ("4,2") are no count.
+_omp_threads = _os.environ.get("OMP_NUM_THREADS", "")
+if _omp_threads.isdigit() and int(_omp_threads) > 0:
+    _os.environ.setdefault("NUMBA_NUM_THREADS", _omp_threads)
