@@ -20,6 +20,7 @@ from typing import TypeVar
 
 import anndata as ad
 import pytest
+from threadpoolctl import threadpool_limits
 
 from scmib.component import command_line, run_component
 from scmib.contracts import check_file, load_contract
@@ -33,13 +34,16 @@ COMPONENTS = REPO / "components"
 def pytest_configure(config) -> None:
     """Each pytest-xdist worker gets its share of the cores for what it runs in its own process
     (in-process metrics, torch), as the runner gives each job its share: workers with every
-    core each would oversubscribe the machine. Runs before numba or torch is imported."""
+    core each would oversubscribe the machine. Runs before numba or torch is imported; numpy's
+    BLAS, loaded already, is limited through threadpoolctl."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
     if workers:
         share = max(1, len(os.sched_getaffinity(0)) // workers)
         for var, value in job_env(threads=share).items():
             if var.endswith("_NUM_THREADS"):
                 os.environ.setdefault(var, value)
+        # numpy's OpenBLAS, loaded already (anndata), read its variable when it loaded.
+        threadpool_limits(limits=share)
 
 
 def shared_data_dir() -> Path:
