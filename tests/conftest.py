@@ -24,7 +24,7 @@ from threadpoolctl import threadpool_limits
 
 from scmib.component import command_line, run_component
 from scmib.contracts import check_file, load_contract
-from scmib.runner.execute import job_env
+from scmib.runner.execute import job_env, threads_per_job
 from scmib.spec import ComponentSpec, load_spec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,7 +38,7 @@ def pytest_configure(config) -> None:
     BLAS, loaded already, is limited through threadpoolctl."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
     if workers:
-        share = max(1, len(os.sched_getaffinity(0)) // workers)
+        share = threads_per_job(workers)
         for var, value in job_env(threads=share).items():
             if var.endswith("_NUM_THREADS"):
                 os.environ.setdefault(var, value)
@@ -75,6 +75,11 @@ def run_in_process(component: str, **values) -> None:
     module = importlib.util.module_from_spec(loader)
     loader.loader.exec_module(module)
     run_component(spec.script_path, module.main, command_line(spec, values))
+
+
+def environment_without_thread_limits() -> dict[str, str]:
+    """This process's environment less every ``*_NUM_THREADS`` variable (a test sets its own)."""
+    return {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
 
 
 def run_cli(component: str, check: bool = True, **values) -> subprocess.CompletedProcess:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from conftest import METHODS, add_method, scmib_run
+from conftest import METHODS, add_method, environment_without_thread_limits, scmib_run
 
 from scmib.metrics.embedding.graph import PYNNDESCENT_MIN_CELLS
 from scmib.runner import execute as runner
@@ -429,7 +429,7 @@ def test_a_process_told_one_thread_keeps_torch_on_one_after_numba_ran_in_paralle
         "total(np.ones(1000))\n"
         "print(numba.config.NUMBA_NUM_THREADS, numba.threading_layer(), torch.get_num_threads())\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    env = environment_without_thread_limits()
     # The OpenMP layer shares torch's libgomp (where tbb is installed numba would pick tbb).
     env.update(OMP_NUM_THREADS="1", NUMBA_THREADING_LAYER="omp")
     proc = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
@@ -438,7 +438,7 @@ def test_a_process_told_one_thread_keeps_torch_on_one_after_numba_ran_in_paralle
 
 def test_an_omp_thread_count_numba_refuses_is_not_passed_on():
     """``OMP_NUM_THREADS=0`` (OpenMP's own business) must not become numba's 0, which stops its import."""
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    env = environment_without_thread_limits()
     probe = "import scmib, numba; print(numba.config.NUMBA_NUM_THREADS)"
     proc = subprocess.run(
         [sys.executable, "-c", probe], env={**env, "OMP_NUM_THREADS": "0"}, capture_output=True, text=True

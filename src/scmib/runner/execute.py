@@ -340,6 +340,11 @@ def _stopped(pid: int, ended: Ended) -> tuple[int, dict]:
         return signal.SIGKILL, {"maxrss_kb": 0, "cpu_s": 0.0}
 
 
+def threads_per_job(n_jobs: int) -> int:
+    """Each of ``n_jobs`` jobs running at once gets an equal share of the machine's cores."""
+    return max(1, (os.cpu_count() or 1) // max(1, n_jobs))
+
+
 def job_env(threads: int, numba_cache: Path | None = None) -> dict[str, str]:
     """The environment of every job: this one, unbuffered output, ``threads`` threads per library, and
     numba's compiled functions cached in ``numba_cache`` (unless ``NUMBA_CACHE_DIR`` is set already)."""
@@ -474,7 +479,7 @@ def execute(
     """
     n_jobs = max(1, n_jobs)
     keys = {job.id: job.key for job in jobs}
-    threads = max(1, (os.cpu_count() or 1) // n_jobs)
+    threads = threads_per_job(n_jobs)
     warm = _LazyServers(job_env(threads, numba_cache), warm_start_log)
 
     def run(job: Job, key: str, memory_limit_gb: float | None) -> JobResult:
