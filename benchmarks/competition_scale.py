@@ -43,8 +43,8 @@ REPORTED = {
 }
 
 
-#: Arguments that set how long a learnt model trains (``--epochs`` sets them all).
-EPOCH_ARGUMENTS = ("epochs", "max_epochs")
+#: Arguments that set how long a learnt model trains (``--epochs`` sets them all; CLUE fine-tunes too).
+EPOCH_ARGUMENTS = ("epochs", "max_epochs", "finetune_epochs")
 
 
 def main() -> None:

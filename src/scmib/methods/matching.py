@@ -117,27 +117,21 @@ def sinkhorn_plan(similarity: np.ndarray, k: int, reg: float = SINKHORN_REG) -> 
     return normalize_rows(top_k_rows(np.asarray(plan), k))
 
 
-def mutual_nearest_neighbours(similarity: np.ndarray, k: int, temperature: float = 0.05) -> sp.csr_matrix:
-    """Weights on mutual nearest neighbours (each among the other's ``k`` most similar).
+def shared_nearest_neighbours(x: np.ndarray, y: np.ndarray, k: int = 1) -> sp.csr_matrix:
+    """CLUE's matching (``snn_matching``): rows of ``x`` against rows of ``y``, both L2-normalised;
+    the weight of a pair is the Jaccard index of its shared neighbours (each cell's ``k`` nearest
+    in the other set and in its own, scikit-learn's ``NearestNeighbors``), rows scaled to sum 1."""
+    from sklearn.neighbors import NearestNeighbors
 
-    Mutual pairs get softmax weights of their similarity; a row with no mutual
-    neighbour falls back to its ``k`` nearest columns, so no test cell is left empty.
-    """
-    k = min(k, similarity.shape[0], similarity.shape[1])
-    # Which pairs are kept, as ones: a similarity of 0 or below is still a neighbour.
-    forward, backward = top_k_rows(similarity, k), top_k_rows(similarity.T, k).T.tocsr()
-    forward.data[:], backward.data[:] = 1.0, 1.0
-    mutual = forward.multiply(backward).tocsr()
-    mutual.eliminate_zeros()
-    lonely = np.flatnonzero(np.diff(mutual.indptr) == 0)
-    fallback = sp.csr_matrix(similarity.shape)
-    if len(lonely):
-        mask = sp.csr_matrix((np.ones(len(lonely)), (lonely, lonely)), shape=(similarity.shape[0],) * 2)
-        fallback = mask @ forward
-    chosen = (mutual + fallback).tocsr()
-    rows = np.repeat(np.arange(chosen.shape[0]), np.diff(chosen.indptr))
-    chosen.data = np.exp((similarity[rows, chosen.indices] - similarity.max(axis=1)[rows]) / temperature)
-    return normalize_rows(chosen)
+    x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    y = y / np.linalg.norm(y, axis=1, keepdims=True)
+    ky, kx = min(k, len(y)), min(k, len(x))
+    near_y, near_x = NearestNeighbors(n_neighbors=ky).fit(y), NearestNeighbors(n_neighbors=kx).fit(x)
+    x_to_y, y_to_y = near_y.kneighbors_graph(x), near_y.kneighbors_graph(y)
+    y_to_x, x_to_x = near_x.kneighbors_graph(y), near_x.kneighbors_graph(x)
+    shared = sp.csr_matrix(x_to_y @ y_to_y.T + (y_to_x @ x_to_x.T).T)
+    shared.data = shared.data / (2 * kx + 2 * ky - shared.data)
+    return normalize_rows(shared)
 
 
 def batch_groups(mod1: ad.AnnData, mod2: ad.AnnData) -> list[tuple[np.ndarray, np.ndarray]]:
