@@ -165,7 +165,9 @@ def test_units_without_a_modality_get_a_random_present_cell_masked_out():
     )
     rows = np.array([[0, 0], [1, 1], [2, -1], [3, -1], [-1, 8], [-1, 9]])
     units = clue.Units(data, rows)
-    (batch,) = units.minibatches(6, np.random.default_rng(0), drop_last=True, device=torch.device("cpu"))
+    (batch,) = list(
+        units.minibatches(6, np.random.default_rng(0), drop_last=True, device=torch.device("cpu"))
+    )
     paired = batch.paired.numpy()
     first, second = batch.counts[0].numpy().ravel(), batch.counts[1].numpy().ravel() - 1
     assert sorted(first[paired[:, 0]]) == [0, 1, 2, 3] and sorted(second[paired[:, 1]]) == [0, 1, 8, 9]
@@ -199,7 +201,9 @@ def test_the_generator_loss_works_against_the_discriminator():
         for n in (4, 2)
     )
     units = clue.Units(data, np.column_stack([np.arange(8), np.arange(8)]))
-    (batch,) = units.minibatches(8, np.random.default_rng(0), drop_last=False, device=torch.device("cpu"))
+    (batch,) = list(
+        units.minibatches(8, np.random.default_rng(0), drop_last=False, device=torch.device("cpu"))
+    )
     grads = []
     for dsc_only in (True, False):
         model.zero_grad()

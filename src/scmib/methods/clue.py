@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import anndata as ad
@@ -115,39 +116,60 @@ def variable_genes(
     return keep
 
 
+#: Cells densified at a time where CLUE made whole matrices dense (70,000 x 5,000 GEX values).
+CHUNK = 4096
+
+
+def _dense_rows(values: np.ndarray | sp.spmatrix, start: int) -> np.ndarray:
+    block = values[start : start + CHUNK]
+    return block.toarray() if sp.issparse(block) else np.asarray(block)
+
+
 def scaled_pca(
     train: np.ndarray | sp.spmatrix, test: np.ndarray | sp.spmatrix, n_comps: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """CLUE's GEX and ADT input: each feature scaled by its training mean and SD, clipped to
     [-10, 10], projected on the top ``n_comps`` right singular vectors of ``XᵀX`` (scikit-learn's
     ``randomized_svd``, 15 iterations, seed 0) of the training cells. A feature without spread in
-    training is centred only (CLUE divided by 0)."""
+    training is centred only (CLUE divided by 0). The scaled values are made dense
+    :data:`CHUNK` cells at a time (``XᵀX`` summed over the chunks), never all at once."""
     from sklearn.utils.extmath import randomized_svd
 
-    train = train.toarray() if sp.issparse(train) else np.asarray(train)
-    train = train.astype(np.float64)
-    mean = train.mean(axis=0)
-    sd = np.sqrt(np.maximum(np.square(train).mean(axis=0) - np.square(mean), 0))
+    n = train.shape[0]
+    if sp.issparse(train):
+        mean = np.asarray(train.mean(axis=0, dtype=np.float64)).ravel()
+        square = np.asarray(train.multiply(train).mean(axis=0, dtype=np.float64)).ravel()
+    else:
+        mean = np.asarray(train, dtype=np.float64).mean(axis=0)
+        square = np.square(np.asarray(train, dtype=np.float64)).mean(axis=0)
+    sd = np.sqrt(np.maximum(square - np.square(mean), 0))
     sd[sd == 0] = 1.0
 
-    def scaled(values: np.ndarray | sp.spmatrix) -> np.ndarray:
-        dense = values.toarray() if sp.issparse(values) else np.asarray(values, dtype=np.float64)
-        return np.clip((dense - mean) / sd, -10, 10)
+    def scaled(values: np.ndarray | sp.spmatrix, start: int) -> np.ndarray:
+        return np.clip((_dense_rows(values, start) - mean) / sd, -10, 10)
 
-    x = scaled(train)
-    _, _, vh = randomized_svd(x.T @ x, min(n_comps, x.shape[1]), n_iter=15, random_state=0)
-    return (x @ vh.T).astype(np.float32), (scaled(test) @ vh.T).astype(np.float32)
+    gram = sum(block.T @ block for block in (scaled(train, i) for i in range(0, n, CHUNK)))
+    _, _, vh = randomized_svd(gram, min(n_comps, train.shape[1]), n_iter=15, random_state=0)
+
+    def project(values: np.ndarray | sp.spmatrix) -> np.ndarray:
+        parts = [scaled(values, i) @ vh.T for i in range(0, values.shape[0], CHUNK)]
+        return np.concatenate(parts).astype(np.float32)
+
+    return project(train), project(test)
 
 
 def _atac_tfidf(counts: sp.spmatrix, idf: np.ndarray) -> sp.csr_matrix:
-    """``log1p`` of each cell's TF-IDF scaled to 10,000 (CLUE's ``ATACPreprocessing``)."""
+    """``log1p`` of each cell's TF-IDF scaled to 10,000 (CLUE's ``ATACPreprocessing``), computed on
+    one float64 copy of the counts' values."""
     x = sp.csr_matrix(counts, dtype=np.float64, copy=True)
-    totals = np.asarray(x.sum(axis=1)).ravel()
-    x = sp.csr_matrix(sp.diags(np.divide(1.0, totals, out=np.zeros_like(totals), where=totals > 0)) @ x)
-    x = sp.csr_matrix(x @ sp.diags(idf))
-    totals = np.asarray(x.sum(axis=1)).ravel()
-    x = sp.csr_matrix(sp.diags(np.divide(1e4, totals, out=np.zeros_like(totals), where=totals > 0)) @ x)
-    x.data = np.log1p(x.data)
+    rows = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
+    for scale_columns in (False, True):
+        if scale_columns:
+            x.data *= idf[x.indices]
+        totals = np.bincount(rows, weights=x.data, minlength=x.shape[0])
+        target = 1e4 if scale_columns else 1.0
+        x.data *= np.divide(target, totals, out=np.zeros_like(totals), where=totals > 0)[rows]
+    np.log1p(x.data, out=x.data)
     return x
 
 
@@ -160,17 +182,20 @@ def clue_lsi(
     training counts gets idf 0 (CLUE's is infinite)."""
     from sklearn.utils.extmath import randomized_svd
 
-    totals = np.asarray(train_counts.sum(axis=0), dtype=np.float64).ravel()
+    totals = np.asarray(train_counts.sum(axis=0, dtype=np.float64)).ravel()
     idf = np.divide(train_counts.shape[0], totals, out=np.zeros_like(totals), where=totals > 0)
     train = _atac_tfidf(train_counts, idf)
     _, s, vh = randomized_svd(train, min(n_comps, min(train.shape) - 1), n_iter=15, random_state=0)
-    reduced = []
-    for x in (train, _atac_tfidf(test_counts, idf)):
-        lsi = (x @ vh.T) / s
-        lsi = lsi - lsi.mean(axis=1, keepdims=True)
-        sd = lsi.std(axis=1, ddof=1, keepdims=True)
-        reduced.append((lsi / np.where(sd > 0, sd, 1.0)).astype(np.float32))
-    return reduced[0], reduced[1]
+
+    def lsi(x: sp.csr_matrix) -> np.ndarray:
+        reduced = (x @ vh.T) / s
+        reduced = reduced - reduced.mean(axis=1, keepdims=True)
+        sd = reduced.std(axis=1, ddof=1, keepdims=True)
+        return (reduced / np.where(sd > 0, sd, 1.0)).astype(np.float32)
+
+    first = lsi(train)
+    del train  # one TF-IDF copy at a time
+    return first, lsi(_atac_tfidf(test_counts, idf))
 
 
 def top_peaks(values: sp.spmatrix, n_peaks: int) -> np.ndarray:
@@ -390,15 +415,17 @@ class Units:
 
     def minibatches(
         self, size: int, rng: np.random.Generator, drop_last: bool, device: torch.device
-    ) -> list[Minibatch]:
+    ) -> Iterator[Minibatch]:
+        """One epoch's minibatches in a new random order, each made dense as it is reached (an
+        epoch of competition-size ATAC at once would hold gigabytes)."""
         rows = self.rows[rng.permutation(len(self.rows))].copy()
         paired = rows >= 0
         for k in range(2):
             missing = ~paired[:, k]
             rows[missing, k] = rng.choice(rows[~missing, k], missing.sum(), replace=True)
         n = len(rows)
-        stops = range(0, n - size + 1 if drop_last and n > size else n, size)
-        return [self._minibatch(rows[i : i + size], paired[i : i + size], device) for i in stops]
+        for i in range(0, n - size + 1 if drop_last and n > size else n, size):
+            yield self._minibatch(rows[i : i + size], paired[i : i + size], device)
 
     def _minibatch(self, rows: np.ndarray, paired: np.ndarray, device: torch.device) -> Minibatch:
         def tensor(values: np.ndarray) -> torch.Tensor:
@@ -489,8 +516,8 @@ def fit(model: Clue, units: Units, schedule: Schedule, device: torch.device, see
 
 
 def clue_embeddings(
-    train: tuple[ModalityData, ModalityData],
-    test: tuple[ModalityData, ModalityData],
+    data: tuple[ModalityData, ModalityData],
+    n_train: int,
     n_batches: int,
     settings: ClueSettings,
     device: torch.device,
@@ -501,30 +528,19 @@ def clue_embeddings(
     """Pretrain CLUE on the paired training cells, fine-tune it with the test cells of both
     modalities (unpaired) added, and return the test cells' posterior means per modality.
 
-    ``train[k]`` and ``test[k]`` hold modality ``k``'s cells (training rows paired);
-    ``batch`` codes index ``n_batches`` batches shared by both modalities. ``max_epochs`` > 0
-    caps pretraining (0: scglue's rule, :func:`auto_schedule`); CLUE fine-tuned 50 epochs on
-    the competition's data (5 on its starter cells).
+    ``data[k]`` holds modality ``k``'s cells: the ``n_train`` training cells first (row ``i``
+    of both modalities the same cell), then its test cells; ``batch`` codes index ``n_batches``
+    batches shared by both modalities. ``max_epochs`` > 0 caps pretraining (0: scglue's rule,
+    :func:`auto_schedule`); CLUE fine-tuned 50 epochs on the competition's data (5 on its
+    starter cells).
     """
     seed_everything(seed)
-    joined = tuple(
-        ModalityData(
-            sp.vstack([train[k].counts, test[k].counts], format="csr"),
-            np.concatenate([train[k].reduced, test[k].reduced]),
-            np.concatenate([train[k].batch, test[k].batch]),
-        )
-        for k in range(2)
-    )
-    n_train, n_test = len(train[0].batch), (len(test[0].batch), len(test[1].batch))
+    n_test = tuple(len(d.batch) - n_train for d in data)
     model = Clue(
-        tuple(d.reduced.shape[1] for d in joined),
-        tuple(d.counts.shape[1] for d in joined),
-        n_batches,
-        settings,
+        tuple(d.reduced.shape[1] for d in data), tuple(d.counts.shape[1] for d in data), n_batches, settings
     ).to(device)
     paired = np.column_stack([np.arange(n_train), np.arange(n_train)])
-    pretrain = auto_schedule(n_train, settings, max_epochs)
-    fit(model, Units(joined, paired), pretrain, device, seed, "CLUE")
+    fit(model, Units(data, paired), auto_schedule(n_train, settings, max_epochs), device, seed, "CLUE")
     if finetune_epochs > 0:
         first = np.column_stack([n_train + np.arange(n_test[0]), np.full(n_test[0], -1)])
         second = np.column_stack([np.full(n_test[1], -1), n_train + np.arange(n_test[1])])
@@ -535,12 +551,6 @@ def clue_embeddings(
             settings.finetune_patience,
             settings.finetune_reduce_lr_patience,
         )
-        fit(
-            model,
-            Units(joined, np.concatenate([paired, first, second])),
-            schedule,
-            device,
-            seed + 1,
-            "CLUE fine-tuning",
-        )
-    return model.encode(0, test[0].reduced, device), model.encode(1, test[1].reduced, device)
+        units = Units(data, np.concatenate([paired, first, second]))
+        fit(model, units, schedule, device, seed + 1, "CLUE fine-tuning")
+    return tuple(model.encode(k, data[k].reduced[n_train:], device) for k in range(2))

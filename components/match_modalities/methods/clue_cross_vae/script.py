@@ -22,39 +22,50 @@ def main(run: ComponentRun) -> None:
     from scmib.methods.torch_models import resolve_device
 
     par = run.par
-    files = {name: run.read(f"input_{name}", layers=("counts", "normalized")) for name in FILES}
     pairing = training_order(run.read("input_train_sol", layers=()))
-    files["train_mod2"] = files["train_mod2"][pairing].copy()
-    # The organisers' Multiome starter files give ATAC no batch: training cells take their pair's.
-    files["train_mod2"].obs["batch"] = files["train_mod1"].obs["batch"].to_numpy()
+    files = {name: run.read(f"input_{name}", layers=("counts", "normalized")) for name in FILES}
     kinds = (modality_of(files["train_mod1"]), modality_of(files["train_mod2"]))
     settings = clue.settings_for(kinds[1] if kinds[0] == "GEX" else kinds[0])
-    names = sorted({str(b) for f in files.values() for b in f.obs.get("batch", ["(none)"])})
-    train, test = [], []
+    # Training cells in mod1's order; the organisers' Multiome starter ATAC files have no batch,
+    # so a training cell's batch is read from mod1 and a test file without one gets "(none)".
+    batches = files["train_mod1"].obs["batch"].astype(str).to_numpy()
+    test_batches = [
+        f.obs["batch"].astype(str).to_numpy() if "batch" in f.obs else np.full(f.n_obs, "(none)")
+        for f in (files["test_mod1"], files["test_mod2"])
+    ]
+    names = np.array(sorted({*batches, *test_batches[0], *test_batches[1]}))
+    data = []
     for k, kind in enumerate(kinds):
         first, second = files[f"train_mod{k + 1}"], files[f"test_mod{k + 1}"]
-        counts = (sp.csr_matrix(first.layers["counts"]), sp.csr_matrix(second.layers["counts"]))
+        order = pairing if k else np.arange(first.n_obs)  # stored row of each training pair
         if kind == "ATAC":
             keep = clue.top_peaks(first.layers["normalized"], settings.n_peaks)
-            reduced = clue.clue_lsi(*counts, settings.n_comps)
+            train, test = clue.clue_lsi(first.layers["counts"], second.layers["counts"], settings.n_comps)
         else:
             keep = np.ones(first.n_vars, dtype=bool)
             if kind == "GEX":
-                batches = first.obs["batch"].astype(str).to_numpy()
-                keep = clue.variable_genes(counts[0], batches, first.var_names, settings, "ADT" in kinds)
-            reduced = clue.scaled_pca(
+                stored = np.empty_like(batches)
+                stored[order] = batches
+                keep = clue.variable_genes(
+                    first.layers["counts"], stored, first.var_names, settings, "ADT" in kinds
+                )
+            train, test = clue.scaled_pca(
                 first.layers["normalized"][:, keep], second.layers["normalized"][:, keep], settings.n_comps
             )
-        print(
-            f"CLUE: {kind} decoded: {keep.sum():,} of {keep.size:,} features; encoded: {reduced[0].shape[1]}"
-        )
-        for part, cells, values, out in zip((first, second), counts, reduced, (train, test), strict=True):
-            batch = part.obs["batch"].astype(str) if "batch" in part.obs else np.full(part.n_obs, "(none)")
-            codes = np.searchsorted(names, np.asarray(batch)).astype(np.int64)
-            out.append(clue.ModalityData(cells[:, keep].astype(np.float32), values, codes))
+        print(f"CLUE: {kind} decoded: {keep.sum():,} of {keep.size:,} features; encoded: {train.shape[1]}")
+        parts = [
+            sp.csr_matrix(first.layers["counts"])[order][:, keep],
+            sp.csr_matrix(second.layers["counts"])[:, keep],
+        ]
+        for part in (first, second):  # the files' matrices are no longer needed
+            for name in list(part.layers):
+                del part.layers[name]
+        codes = np.searchsorted(names, np.concatenate([batches, test_batches[k]])).astype(np.int64)
+        counts = sp.vstack(parts, format="csr", dtype=np.float32)
+        data.append(clue.ModalityData(counts, np.concatenate([train[order], test]), codes))
     z1, z2 = clue.clue_embeddings(
-        tuple(train),
-        tuple(test),
+        tuple(data),
+        len(batches),
         len(names),
         settings,
         resolve_device(par["device"]),
