@@ -405,9 +405,6 @@ class Units:
     def __init__(self, data: tuple[ModalityData, ModalityData], rows: np.ndarray) -> None:
         self.data, self.rows = data, rows
 
-    def __len__(self) -> int:
-        return len(self.rows)
-
     def split(self, fraction: float, rng: np.random.Generator) -> tuple[Units, Units]:
         order = rng.permutation(len(self.rows))
         cut = round((1 - fraction) * len(order))
