@@ -123,11 +123,29 @@ def test_lint_checks_defaults_against_types_and_ranges(tmp_path, argument, messa
     assert message in _spec_with(tmp_path, **argument)
 
 
+@pytest.mark.parametrize(
+    ("argument", "message"),
+    [
+        ({"min": None, "default": 5}, "argument 'n_neighbors': a number needs a 'min'"),
+        ({"exclusive_min": True, "default": 1}, "default of 'n_neighbors': 1 is not above 1"),
+        ({"min": None, "exclusive_min": True, "default": 5}, "exclusive_min needs a min"),
+    ],
+)
+def test_lint_asks_every_number_for_a_min_and_exclusive_min_refuses_the_min_itself(
+    tmp_path, argument, message
+):
+    assert message in _spec_with(tmp_path, **argument)
+    assert "a number needs a 'min'" not in _spec_with(tmp_path / "with_min", default=5)
+
+
 def test_a_value_out_of_range_on_the_command_line_is_refused(tmp_path, data_dir):
     proc = run_cli(
         "predict_modality/methods/knn_regression", check=False, n_neighbors=-3, output=tmp_path / "p"
     )
     assert proc.returncode == 2 and "-3 is below its minimum 1" in proc.stderr
+    proc = run_cli("predict_modality/methods/ridge_regression", check=False, alpha=-1, output=tmp_path / "p")
+    assert proc.returncode == 2 and "-1.0 is below its minimum 0" in proc.stderr
+    assert not (tmp_path / "p").exists()
 
 
 def test_a_method_outside_the_profile_runs_when_named_and_its_results_stay(data_dir, tmp_path):
@@ -182,3 +200,12 @@ def test_a_filtered_run_keeps_the_results_of_everything_else(repo, first_run, da
     assert len(after) == len(before)
     runs = pd.read_csv(out / "results" / "runs.tsv", sep="\t")
     assert (runs.loc[runs["method"] == "crashing_method", "status"] != "success").all()
+
+
+def test_check_run_of_a_folder_that_is_not_a_nextflow_run_says_so(tmp_path):
+    """A local run's folder (no pipeline_info/) or a mistyped path: one line naming what is missing."""
+    (tmp_path / "results").mkdir()
+    proc = scmib("check-run", str(tmp_path))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"{tmp_path} is not the --outdir of a finished Nextflow run" in proc.stderr
+    assert str(tmp_path / "pipeline_info" / "plan.json") in proc.stderr

@@ -274,3 +274,20 @@ def test_the_graph_code_compiles_once_into_numbas_cache(tmp_path):
     hits, misses, restored, parallel_cache = later.stdout.split()
     assert int(hits) > 0 and int(misses) == 0
     assert restored == "True" and parallel_cache == "NullCache"
+
+
+def test_trajectory_conservation_says_why_it_is_0_when_the_start_is_cut_off(capsys):
+    """Start-type cells outside the graph's largest part: scib scores 0, and the log says why."""
+    import anndata as ad
+    import scipy.sparse as sp
+
+    n = 12
+    edges = [(i, i + 1) for i in range(8)] + [(9, 10), (10, 11)]  # parts of 9 and 3 cells
+    rows, cols = zip(*edges, strict=True)
+    adjacency = sp.coo_matrix((np.ones(len(edges)), (rows, cols)), shape=(n, n)).tocsr()
+    graph = ad.AnnData(np.zeros((n, 2)), obsp={"connectivities": adjacency + adjacency.T})
+    labels = np.array(["late"] * 9 + ["HSC"] * 3)
+    pseudotime = np.r_[np.arange(1, 10), 0.0, 0.1, 0.2]
+    value = trajectory.trajectory_conservation(graph, pseudotime, labels, np.zeros(n))
+    assert value == 0.0
+    assert "none of the 3 HSC cells (the trajectory's start) is in the largest" in capsys.readouterr().out

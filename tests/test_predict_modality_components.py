@@ -76,6 +76,21 @@ def test_adt2gex_direction(tmp_path, triana_adt2gex):
     )
 
 
+def test_more_neighbours_than_training_cells_use_every_cell_and_say_so(tmp_path, triana_adt2gex):
+    """kNN with more neighbours than training cells: each test cell gets the training mean, and the
+    job's log says the setting was capped."""
+    n_train = read(triana_adt2gex["train_mod1"]).n_obs
+    inputs = {f"input_{n}": triana_adt2gex[n] for n in ("train_mod1", "train_mod2", "test_mod1")}
+    out = tmp_path / "knn.h5ad"
+    proc = run_cli("predict_modality/methods/knn_regression", output=out, n_neighbors=10**6, **inputs)
+    capped = f"n_neighbors: 1,000,000 asked, but there are only {n_train:,} training cells: {n_train:,} used"
+    assert capped in proc.stdout
+    first = read(out).layers["normalized"][0]
+    first = first.toarray() if hasattr(first, "toarray") else first
+    mean = read(triana_adt2gex["train_mod2"]).layers["normalized"].mean(axis=0)
+    np.testing.assert_allclose(np.ravel(first), np.ravel(mean), rtol=1e-4)
+
+
 @pytest.mark.parametrize("modality", ["cite", "multiome"])
 def test_organisers_files_work_unchanged_and_rmse_matches_numpy(tmp_path, data_dir, modality):
     files = organisers_files(data_dir, modality)

@@ -361,3 +361,15 @@ def test_a_score_is_the_scaling_rule_worked_by_hand(first_run):
         assert len(parts) == 2  # rmse and mae, the metrics of this run
         expected = pytest.approx(np.mean(parts), abs=1e-12)
         assert scores.loc[(variant, "knn_regression"), "mean_score"] == expected
+
+
+def test_a_long_failure_keeps_its_component_and_what_was_expected():
+    from scmib.report.leaderboard import _why_missing, last_line
+
+    line = (
+        "[datasets/user: /loaders/local_file] error: input file 'x.h5ad': " + "z" * 400 + " expected counts"
+    )
+    short = last_line(f"Traceback ...\n{line}")
+    assert len(short) == 300 and short.startswith("[datasets/user: /loaders/local_file] error")
+    assert short.endswith("expected counts") and " … " in short
+    assert _why_missing("failed", line).startswith("failed: error: input file 'x.h5ad'")

@@ -296,7 +296,33 @@ def test_a_metric_not_run_on_one_method_counts_0_instead_of_crashing_the_results
         assert scores.loc[(variant, "ridge_regression"), "mean_score"] == pytest.approx(expected)
     # Ridge's correlation job per direction (one job, six metrics): counted on the terminal and in the report.
     assert "2 metric jobs of methods in the results have not run as they are now" in proc.stderr
-    assert "metric jobs not run as they are now" in (tmp_path / "results" / "report.html").read_text()
+    assert "2 not run as they are now (scored 0)" in (tmp_path / "results" / "report.html").read_text()
+
+
+def test_a_method_run_on_fewer_datasets_counts_0_on_the_others(repo, data_dir, tmp_path):
+    """kNN on the CITE and Multiome starter cells, then ridge on CITE alone: ridge's Multiome rows
+    say ``not_run`` and count 0, so ridge is ranked over the four directions as kNN is, not over
+    CITE's alone (where it would come first)."""
+    both = ("--datasets", "neurips2021_starter_cite,neurips2021_starter_multiome")
+    scmib_run(repo, data_dir, tmp_path, *both, "--methods", "knn_regression")
+    proc = scmib_run(repo, data_dir, tmp_path, "--methods", "ridge_regression")
+    table = pd.read_csv(tmp_path / "results" / "results.tsv", sep="\t")
+    ridge = table[table["method"] == "ridge_regression"].set_index("dataset")
+    multiome = ridge.loc["neurips2021_starter_multiome"]
+    assert set(multiome["variant"]) == {"gex2atac", "atac2gex"}
+    assert (multiome["status"] == "not_run").all() and multiome["value"].isna().all()
+    assert ridge.loc["neurips2021_starter_cite", "value"].notna().all()
+    scores = pd.read_csv(tmp_path / "results" / "scores.tsv", sep="\t")
+    ridge_scores = scores[scores["method"] == "ridge_regression"].set_index("variant")["mean_score"]
+    assert ridge_scores[["gex2atac", "atac2gex"]].tolist() == [0.0, 0.0]
+    summary = pd.read_csv(tmp_path / "results" / "summary.tsv", sep="\t").set_index("method")
+    assert summary.loc["ridge_regression", "datasets"] == 4
+    assert summary.loc["ridge_regression", "mean_score"] == pytest.approx(ridge_scores.mean())
+    assert "and 2 method jobs of methods in the results have not run as they are now" in proc.stderr
+    runs = pd.read_csv(tmp_path / "results" / "runs.tsv", sep="\t").fillna("")
+    not_run = runs[(runs["method"] == "ridge_regression") & (runs["stage"] == "method")]
+    assert (not_run.set_index("dataset").loc["neurips2021_starter_multiome", "status"] == "not_run").all()
+    assert "not run here as it is now" in (tmp_path / "results" / "report.html").read_text()
 
 
 def test_a_metric_writing_other_ids_than_its_spec_fails_alone(repo, data_dir, tmp_path):

@@ -169,6 +169,9 @@ def test_a_job_skipped_for_a_failed_dependency_sets_its_earlier_output_aside(san
     results = execute(jobs, n_jobs=2, progress=False)
     assert results[metric.id].status == "upstream_failed"
     assert not score.exists() and Path(str(score) + ".previous").is_file()
+    # Its log is not the earlier run's command line and output, but why it did not run now.
+    method = "predict_modality/neurips2021_starter_cite/gex2adt/knn_regression"
+    assert (metric.workdir / ".job.log").read_text() == f"not run: {method}: failed\n"
 
 
 def test_logs_are_bounded_on_disk_and_read_from_their_end(tmp_path):

@@ -41,6 +41,7 @@ def finish(repo: Path, *folders: str) -> None:
         config, script = (repo / "components" / folder / name for name in ("config.yaml", "script.py"))
         assert f"{config}: field 'summary' is still the scaffold's TODO" in proc.stderr
         assert f"{script}:" in proc.stderr and "a TODO is left in the script" in proc.stderr
+        assert f"{script}: its docstring still has the scaffold's TODO" in proc.stderr
         for path in (config, script):
             path.write_text(path.read_text().replace("TODO", "Done"))
     scmib("lint", cwd=repo)

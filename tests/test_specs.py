@@ -99,7 +99,8 @@ def test_arguments_and_dataset_args_that_would_be_dropped_are_rejected(tmp_path)
 
 def test_lint_catches_undeclared_arguments_wrong_folder_and_duplicates(tmp_path):
     for component, (right, wrong) in {
-        "predict_modality/methods/knn_regression": ('run.par["n_neighbors"]', 'run.par["n_neighbours"]'),
+        "predict_modality/methods/knn_regression": ('at_most("n_neighbors"', 'at_most("n_neighbours"'),
+        "predict_modality/methods/lslab_fold_knn": ('run.par["n_neighbors"]', 'run.par["n_neighbours"]'),
         "predict_modality/methods/cajal_marker_mlp": ('run.read("input_test_mod1"', 'run.read("input_test"'),
     }.items():
         script = _copy_component(tmp_path, component) / "script.py"
@@ -108,7 +109,8 @@ def test_lint_catches_undeclared_arguments_wrong_folder_and_duplicates(tmp_path)
     misplaced = _copy_component(tmp_path, "predict_modality/methods/ridge_regression")
     misplaced.rename(misplaced.parent / "ridge")
     problems = "\n".join(lint(tmp_path / "components"))
-    assert "run.par['n_neighbours']" in problems
+    assert "run.par['n_neighbours'] but the spec declares no parameter 'n_neighbours'" in problems
+    assert "run.at_most('n_neighbours') but the spec declares no parameter 'n_neighbours'" in problems
     assert "run.read('input_test')" in problems
     assert "ridge_regression" in problems and "folder should be" in problems
 

@@ -283,3 +283,22 @@ def test_a_method_that_failed_on_one_seed_shows_its_score_with_the_failure_count
     assert board.values.loc["x", "overall"] == pytest.approx(0.4)
     note = board.notes.loc["x", "d1 gex2adt"]
     assert "1 of 2 seeds did not succeed, each counted 0" in note and "deliberate crash" in note
+
+
+def test_a_method_not_planned_on_a_dataset_says_why_instead_of_nan():
+    """A method whose modality pairs leave d2 out has no rows there: its blank cell says so."""
+    from scmib.report.leaderboard import NOT_PLANNED, leaderboards
+    from scmib.runner.results import scale
+
+    rows = []
+    for dataset in ("d1", "d2"):
+        rows += [_row(dataset, "good", "m1", 1.0, kind="control_method")]
+        rows += [_row(dataset, "bad", "m1", 0.0, kind="control_method")]
+    rows += [_row("d1", "x", "m1", 0.5)]
+    table = pd.DataFrame(rows).astype({"seed": "Int64"})
+    table["scaled"] = scale(table)
+    runs = table[["task", "dataset", "variant", "method", "status"]].drop_duplicates()
+    board = leaderboards(table, runs.assign(stage="method", message=""), {})[0]
+    assert np.isnan(board.values.loc["x", "d2 gex2adt"])
+    assert board.notes.loc["x", "d2 gex2adt"] == NOT_PLANNED
+    assert board.notes.loc["x", "d1 gex2adt"] != NOT_PLANNED

@@ -182,10 +182,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     _echo_failures(bad)
-    if not_run := sum(r.status == NOT_RUN for r in merged.values()):
+    if not_run := [job for job in in_results if merged[job.id].status == NOT_RUN]:
+        methods = sum(job.stage != "metric" for job in not_run)
+        what = f"{len(not_run) - methods} metric jobs" + (f" and {methods} method jobs" if methods else "")
         print(
-            f"  {not_run} metric jobs of methods in the results have not run as they are now (scored 0): "
-            "run without --methods/--metrics to complete them",
+            f"  {what} of methods in the results have not run as they are now (scored 0): "
+            "run without --datasets/--methods/--metrics to complete them",
             file=sys.stderr,
         )
     if results and not any(r.status in OK for r in results.values()):
@@ -202,7 +204,8 @@ def _echo_failures(bad: list) -> None:
 
     for result in bad:
         if result.status != UPSTREAM:
-            print(f"  {result.status}: {result.job_id}: {last_line(result.message)}", file=sys.stderr)
+            # The whole error on a terminal (a path and two checksums pass 300 characters).
+            print(f"  {result.status}: {result.job_id}: {last_line(result.message, 2000)}", file=sys.stderr)
             print(f"    log: {result.log}", file=sys.stderr)
     if skipped := sum(r.status == UPSTREAM for r in bad):
         print(
@@ -747,7 +750,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["method", "control_method", "metric", "loader"],
         help="what the component is (loader: with task 'datasets')",
     )
-    new.add_argument("name", help="lower_snake_case name, unique in the repository")
+    new.add_argument("name", help="lower_snake_case name, unique within its task")
     new.add_argument("--label", help="human-readable name (default: from the name)")
     new.add_argument("--summary", help="one sentence on what it does")
     new.set_defaults(func=cmd_new_component)

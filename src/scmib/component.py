@@ -112,6 +112,15 @@ class ComponentRun:
         """The non-file parameters (e.g. ``{"n_neighbors": 25, "seed": 0}``)."""
         return {a.name: self.values[a.name] for a in self.spec.parameters()}
 
+    def at_most(self, name: str, limit: int, what: str) -> int:
+        """Parameter ``name``, or ``limit`` where it asks for more (``what`` says of what: "600
+        training cells"); the job's log says when the limit applies, so no setting changes unseen."""
+        value = self.par[name]
+        if value > limit:
+            print(f"{name}: {value:,} asked, but there are only {what}: {limit:,} used")
+            return limit
+        return value
+
     def _file_arg(self, name: str, direction: str) -> Argument:
         arg = self.spec.argument_map.get(name)
         if arg is None or arg.type != "file" or arg.direction != direction:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from scmib.containers import package_name
 from scmib.errors import SpecError
 from scmib.spec import KIND_FOLDERS, ComponentSpec, discover_spec_files, load_spec
 
@@ -45,18 +46,27 @@ def _script_problems(spec: ComponentSpec) -> list[str]:
                     f"{path}:{node.lineno}: run.{node.func.attr}('{name}') but the spec "
                     f"declares no {need} argument '{name}'"
                 )
+        parameter = None
         if (
             isinstance(node, ast.Subscript)
             and isinstance(node.value, ast.Attribute)
             and node.value.attr == "par"
             and isinstance(node.slice, ast.Constant)
         ):
-            name = node.slice.value
-            if name not in args or args[name].type == "file":
-                problems.append(
-                    f"{path}:{node.lineno}: run.par['{name}'] but the spec declares no parameter '{name}'"
-                )
+            parameter, use = node.slice.value, f"run.par['{node.slice.value}']"
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "at_most"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
+            parameter, use = node.args[0].value, f"run.at_most('{node.args[0].value}')"
+        if parameter is not None and (parameter not in args or args[parameter].type == "file"):
+            problems.append(f"{path}:{node.lineno}: {use} but the spec declares no parameter '{parameter}'")
     # A scaffolded script works but is a placeholder until its TODOs are done: a stub is not a method.
+    if re.search(r"\bTODO\b", ast.get_docstring(tree) or ""):
+        problems.append(f"{path}: its docstring still has the scaffold's TODO: say what the component does")
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         todo = re.match(r"#:?\s*TODO\b:?\s*(.*)", line.strip())
         if todo:
@@ -117,9 +127,40 @@ def _spec_problems(spec: ComponentSpec, config: Path, components_dir: Path) -> l
     for arg in spec.arguments:
         if arg.type == "file" and not arg.contract:
             problems.append(f"{config}: argument '{arg.name}': file arguments need a 'contract'")
+        # Checked before any job runs (and by the script itself), so a value the component cannot
+        # use stops the run with the argument's name, not a library's traceback in one job.
+        if arg.type in ("integer", "double") and arg.min is None:
+            problems.append(
+                f"{config}: argument '{arg.name}': a number needs a 'min' (the smallest value the "
+                "component can use; 'exclusive_min: true' where that value itself is not allowed)"
+            )
     if (spec.folder / spec.script).is_file():
-        problems += _script_problems(spec)
+        problems += _script_problems(spec) + _requirement_problems(spec)
     return problems
+
+
+def _requirement_problems(spec: ComponentSpec) -> list[str]:
+    """Packages the script imports (itself or through scmib's modules) that its image would lack."""
+    from scmib.containers import base_for, provided_by
+    from scmib.imports import missing_requirements
+
+    if not _parses(spec.script_path):
+        return []  # _script_problems names the syntax error
+    provided = provided_by(base_for(spec).name) | {package_name(r) for r in spec.requirements.python}
+    return [
+        f"{spec.script_path}: imports '{module}'"
+        + (f" (through {' -> '.join(chain)})" if chain else "")
+        + f", which its image would not have: add '{distribution}' to requirements.python in config.yaml"
+        for module, chain, distribution in missing_requirements(spec.script_path, provided)
+    ]
+
+
+def _parses(path: Path) -> bool:
+    try:
+        ast.parse(path.read_text(), filename=str(path))
+    except SyntaxError:
+        return False
+    return True
 
 
 def lint(components_dir: Path) -> list[str]:

@@ -61,7 +61,9 @@ def new_component(
         "links": {"repository": None},
         # A seed only where the placeholder uses one: a component with a seed runs once per --seeds
         # seed (the templates say how to add one).
-        "arguments": [{"name": "seed", "type": "integer", "default": 0, "description": "Random seed"}]
+        "arguments": [
+            {"name": "seed", "type": "integer", "min": 0, "default": 0, "description": "Random seed"}
+        ]
         if any('run.par["seed"]' in line.split("#")[0] for line in template.read_text().splitlines())
         else [],
         "resources": ["lowcpu", "lowmem", "lowtime"],

@@ -80,6 +80,8 @@ class Argument(Strict):
     min: float | None = None
     max: float | None = None
     """For numbers: the smallest and largest value allowed (checked for defaults and on the command line)."""
+    exclusive_min: bool = False
+    """For numbers: ``min`` itself is not allowed (a length scale, a learning rate: above 0)."""
     affects_output: bool = True
     """False for where inputs come from (a mirror folder, a cache), not what the output is: left out
     of the job's cache key, so pointing at another copy of the same data re-runs nothing."""
@@ -88,6 +90,12 @@ class Argument(Strict):
     @classmethod
     def _identifier(cls, name: str) -> str:
         return check_name(name, "argument name")
+
+    @model_validator(mode="after")
+    def _exclusive_of_a_min(self) -> Argument:
+        if self.exclusive_min and self.min is None:
+            raise ValueError(f"'{self.name}': exclusive_min needs a min")
+        return self
 
     @model_validator(mode="after")
     def _defaults_fit(self) -> Argument:
@@ -126,6 +134,8 @@ class Argument(Strict):
             return f"{value!r} is not a{'n' if self.type == 'integer' else ''} {self.type}"
         if self.min is not None and value < self.min:
             return f"{value!r} is below its minimum {self.min:g}"
+        if self.min is not None and self.exclusive_min and value == self.min:
+            return f"{value!r} is not above {self.min:g}"
         if self.max is not None and value > self.max:
             return f"{value!r} is above its maximum {self.max:g}"
         if self.choices is not None and value not in self.choices:
@@ -382,14 +392,22 @@ def load_spec(path: str | Path) -> ComponentSpec:
 
 
 def find_repo_root(start: Path | None = None) -> Path:
-    """The folder holding ``components/``: ``$SCMIB_REPO`` or the nearest parent of ``start``."""
+    """The folder holding ``components/``: ``$SCMIB_REPO``, else the nearest parent of ``start``
+    (the working directory) that has one, else the checkout scmib itself is installed from
+    (``pip install -e .``), so ``scmib run`` works from any folder."""
     if env := os.environ.get("SCMIB_REPO"):
         return Path(env).resolve()
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         if (folder / "components").is_dir():
             return folder
-    raise SpecError(f"no 'components/' folder found in {here} or its parents (set SCMIB_REPO)")
+    checkout = Path(__file__).resolve().parents[2]  # src/scmib/spec.py in a checkout
+    if (checkout / "components").is_dir() and (checkout / "src" / "scmib").is_dir():
+        return checkout
+    raise SpecError(
+        f"no 'components/' folder found in {here} or its parents, nor beside the installed scmib "
+        "(run it in a checkout of the repository, or set SCMIB_REPO to one)"
+    )
 
 
 def discover_spec_files(components_dir: Path) -> list[Path]:

@@ -309,7 +309,7 @@ def raw_counts(adata: ad.AnnData, layer: str | None, where: str, option: str) ->
 def _counts_hint(option: str, part: str) -> str:
     if part.startswith("obsm:"):
         return f"store raw counts in {part} (an obsm entry has no layers)"
-    return f"name the layer that holds them with {option}"
+    return f"name the layer that holds them with --{option}"
 
 
 def find_key(

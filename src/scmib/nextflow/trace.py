@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from scmib.errors import ScmibError
 from scmib.runner.execute import INFRASTRUCTURE, OK
 
 #: The workflow's steps that run planned jobs (aliases of SCMIB_JOB in workflows/scmib.nf).
@@ -46,8 +47,16 @@ def check_run(
     With ``stub`` (a ``-stub`` run, which runs no component and writes no
     results), only the wiring: every planned job has a task that completed.
     """
-    plan = json.loads((outdir / "pipeline_info" / "plan.json").read_text())
-    tasks = job_tasks(read_trace(outdir / "pipeline_info" / "trace.txt"))
+    needed = [outdir / "pipeline_info" / "plan.json", outdir / "pipeline_info" / "trace.txt"]
+    needed += [] if stub else [outdir / "results" / "runs.tsv"]
+    if missing := [str(path) for path in needed if not path.is_file()]:
+        raise ScmibError(
+            f"{outdir} is not the --outdir of a finished Nextflow run of main.nf: "
+            f"missing {', '.join(missing)} "
+            "(a local `scmib run` folder has no pipeline_info/; check it with `scmib report`)"
+        )
+    plan = json.loads(needed[0].read_text())
+    tasks = job_tasks(read_trace(needed[1]))
     planned = {job["id"]: job for job in plan["jobs"]}
     if stub:
         done = set(tasks.index[tasks["status"] == "COMPLETED"])

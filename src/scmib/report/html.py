@@ -391,9 +391,10 @@ def rank_section(ranks: pd.DataFrame | None, task: str, labels: dict[str, str]) 
         where = "all datasets" if row.dataset == "all" else dataset_column(row.dataset, row.variant)
         versus = ""
         if isinstance(row.next_method, str) and row.next_method:
-            verdict = "better" if str(row.significant).lower() == "true" else "tied within noise"
+            significant = str(row.significant).lower() == "true"
+            verdict = "better than" if significant else "tied within noise with"
             versus = (
-                f"{verdict} than {row.next_method}: +{row.diff_to_next:.3f} "
+                f"{verdict} {row.next_method}: +{row.diff_to_next:.3f} "
                 f"[{row.diff_ci_low:.3f}, {row.diff_ci_high:.3f}]"
             )
         rows.append(

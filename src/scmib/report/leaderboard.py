@@ -23,6 +23,8 @@ from scmib.uncertainty.scores import OVERALL as ALL_DATASETS
 
 #: Why a dataset's score cell is blank though the method ran.
 UNSCALED = "not scaled: the controls span no range here (see their rows), so it is left out of the overall"
+#: Why a method has no score cell for a dataset: its spec's ``info.modality_pairs`` leave the variant out.
+NOT_PLANNED = "not run here: the method does not take this variant's modalities (its info.modality_pairs)"
 #: Column kinds, in the order the leaderboard shows them.
 OVERALL, DATASET, METRIC, TIME, MEMORY = "overall", "dataset", "metric", "time", "memory"
 P_BEST, GROUP = "p_best", "group"
@@ -47,10 +49,16 @@ class Leaderboard:
     """(method, column) -> the 95 % bootstrap interval of a score cell (overall and per dataset)."""
 
 
-def last_line(message: object) -> str:
-    """The last line of a job's message (for a failure: the error itself), at most 300 characters."""
+def last_line(message: object, width: int = 300) -> str:
+    """The last line of a job's message (for a failure: the error itself), at most ``width``
+    characters: a longer one keeps its start (the component and file) and its end (what was
+    expected), joined by " … "."""
     lines = str(message).strip().splitlines()
-    return lines[-1][-300:] if lines else ""
+    line = lines[-1] if lines else ""
+    if len(line) <= width:
+        return line
+    head = (width - 3) // 2
+    return f"{line[:head]} … {line[-(width - 3 - head) :]}"
 
 
 def _why_missing(status: str, message: str) -> str:
@@ -171,7 +179,7 @@ def _board(
                 for m, row in part.iterrows()
             ],
             index=part.index,
-        )
+        ).reindex(notes.index, fill_value=NOT_PLANNED)
         if "ci_low" in part:
             for method, row in part[ok & part["ci_low"].notna()].iterrows():
                 intervals[(method, column)] = (row["ci_low"], row["ci_high"])

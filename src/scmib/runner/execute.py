@@ -388,7 +388,7 @@ def outcome_summary(statuses: list[str]) -> str:
         detail = ", ".join(f"{n} {s}" for s, n in failures.items())
         parts.append(f"{sum(failures.values())} did not succeed ({detail})")
     if counts.get(NOT_RUN):
-        parts.append(f"{counts[NOT_RUN]} metric jobs not run as they are now (scored 0)")
+        parts.append(f"{counts[NOT_RUN]} not run as they are now (scored 0)")
     return f"{len(statuses)} jobs: " + ", ".join(parts)
 
 
@@ -541,6 +541,8 @@ def execute(
                         if skipped is not None:
                             # Its outputs of an earlier run are not what its record now says.
                             _set_aside(list(job.outputs.values()), ".previous")
+                            # Nor is its log of an earlier run: the log says why it did not run now.
+                            write_text_atomic(job.workdir / LOG, f"not run: {skipped.message}\n")
                             write_record(job, skipped)  # so later runs' results can show it too
                             finish(job.id, skipped)
                         elif (cached := cached_result(job, key)) is not None:

@@ -482,7 +482,9 @@ def with_earlier_results(
 ) -> tuple[list[Job], dict[str, JobResult]]:
     """This run's results plus every job of ``everything`` (the unfiltered plan of the same output
     folder and profile) that finished earlier as it is now, so a run of one method never hides the
-    others from the results. Jobs that never ran (or ran with other code or parameters) are left out.
+    others from the results. Jobs that never ran (or ran with other code or parameters) are left out,
+    but for the method and metric jobs that would leave a method in the results scored on fewer
+    datasets or metrics than the others: those are ``not_run`` results, scored 0.
     """
     merged = dict(results)
     for job in everything:  # dependencies first
@@ -490,6 +492,19 @@ def with_earlier_results(
             continue
         if (found := earlier_result(job)) is not None:
             merged[job.id] = found
+
+    # A method in the results that has not run as it is now on a dataset where others have (a run
+    # filtered by --datasets, then by --methods) is a result of its own there, scored 0: a method
+    # run on the easier datasets alone is not ranked over those alone.
+    methods = [job for job in everything if job.stage in ("method", "control_method")]
+    in_results = {(job.task, job.method) for job in methods if job.id in merged}
+    places = {(job.task, job.dataset, job.variant) for job in methods if job.id in merged}
+    ran_there = {(job.task, job.dataset, job.variant, job.method) for job in methods if job.id in merged}
+    for job in methods:
+        place = (job.task, job.dataset, job.variant)
+        if (job.task, job.method) in in_results and place in places and (*place, job.method) not in ran_there:
+            why = "not run here as it is now: run without --datasets/--methods filters to complete it"
+            merged[job.id] = JobResult(job.id, NOT_RUN, None, 0.0, 0.0, 0.0, job.key, "", why)
 
     # A metric that scored other methods on a dataset but has not run on one in the results (an
     # interrupted run, then a filtered one) is a result of its own, scored 0: that method is not
@@ -500,7 +515,8 @@ def with_earlier_results(
     scoring = {where(job) for job in everything if job.stage == "metric" and job.id in merged}
     for job in everything:
         method = merged.get(job.deps[0].id) if job.stage == "metric" else None
-        if method is not None and method.status in OK and job.id not in merged and where(job) in scoring:
+        ran = method is not None and (method.status in OK or method.status == NOT_RUN)
+        if ran and job.id not in merged and where(job) in scoring:
             why = "not run as it is now: run without --methods/--metrics filters to complete it"
             merged[job.id] = JobResult(job.id, NOT_RUN, None, 0.0, 0.0, 0.0, job.key, "", why)
     return [job for job in everything if job.id in merged], merged

@@ -16,7 +16,7 @@ def main(run: ComponentRun) -> None:
         run.par["n_components"],
         run.par["seed"],
     )
-    k = min(run.par["n_neighbors"], train_mod1.n_obs)
+    k = run.at_most("n_neighbors", train_mod1.n_obs, f"{train_mod1.n_obs:,} training cells")
     # Averaging neighbours is a sparse (test x train) matrix with 1/k per row times the
     # targets: it never densifies the training targets (10k ATAC peaks x all cells).
     weights = NearestNeighbors(n_neighbors=k).fit(train_emb).kneighbors_graph(test_emb) / k

@@ -20,7 +20,7 @@ def main(run: ComponentRun) -> None:
     targets = sp.csr_matrix(train_mod2.layers["normalized"])
     n_target = max(1, min(run.par["n_components_target"], min(targets.shape) - 1))
     batches = train_mod1.obs["batch"].astype(str).to_numpy()
-    n_folds = min(run.par["n_folds"], train_mod1.n_obs)
+    n_folds = run.at_most("n_folds", train_mod1.n_obs, f"{train_mod1.n_obs:,} training cells")
     # As LS lab: folds stratified by batch, each fold's model leaves one out.
     folds = StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(train_emb, batches)
     values = np.zeros((test_mod1.n_obs, targets.shape[1]))

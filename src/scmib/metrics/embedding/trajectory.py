@@ -58,6 +58,12 @@ def trajectory_conservation(
     _, parts = connected_components(sub.obsp["connectivities"], directed=False)
     largest = parts == np.bincount(parts).argmax()
     if not np.any(labels[largest] == start_type):
+        # A plain 0 would read as a trajectory lost; say it is scib's rule (printed in the job's log).
+        print(
+            f"trajectory conservation: none of the {int((labels == start_type).sum())} {start_type} cells "
+            f"(the trajectory's start) is in the largest connected part of the embedding's graph "
+            f"({int(largest.sum())} of the {len(labels)} cells on the trajectory): 0, as scib scores it"
+        )
         return 0.0
     core = sub[largest].copy()
     core.uns["iroot"] = _root(core, labels[largest] == start_type)
