@@ -44,6 +44,13 @@ def quality_control(results: pd.DataFrame, methods: dict | None = None) -> list[
     for (task, dataset, variant, method), group in results.groupby(keys, sort=False):
         where = f"{task}/{dataset}/{variant}/{method}"
         status = group["status"].iloc[0]
+        if status == "not_run":
+            message = (
+                f"{method} has not run on {dataset}/{variant} as it is now (scored 0): "
+                "run without --datasets/--methods filters to complete it"
+            )
+            flags.append(_flag("run", where, status, 2, message))
+            continue
         if status not in ("success", "cached", "not_applicable"):
             message = f"{method} did not finish on {dataset}/{variant} ({status})"
             flags.append(_flag("run", where, status, 2, message))
