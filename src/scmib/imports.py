@@ -70,6 +70,14 @@ def _module_names(nodes: list[ast.Import | ast.ImportFrom]) -> set[str]:
 
 
 def _parse(path: Path) -> ast.Module:
+    """A module's syntax tree, read once per version of the file (lint reads scmib's modules for
+    every script)."""
+    stat = path.stat()
+    return _parse_version(path, stat.st_mtime_ns, stat.st_size)
+
+
+@cache
+def _parse_version(path: Path, mtime_ns: int, size: int) -> ast.Module:
     return ast.parse(path.read_text(), filename=str(path))
 
 

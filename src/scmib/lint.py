@@ -144,23 +144,17 @@ def _requirement_problems(spec: ComponentSpec) -> list[str]:
     from scmib.containers import base_for, provided_by
     from scmib.imports import missing_requirements
 
-    if not _parses(spec.script_path):
-        return []  # _script_problems names the syntax error
     provided = provided_by(base_for(spec).name) | {package_name(r) for r in spec.requirements.python}
+    try:
+        missing = missing_requirements(spec.script_path, provided)
+    except SyntaxError:
+        return []  # _script_problems names it
     return [
         f"{spec.script_path}: imports '{module}'"
         + (f" (through {' -> '.join(chain)})" if chain else "")
         + f", which its image would not have: add '{distribution}' to requirements.python in config.yaml"
-        for module, chain, distribution in missing_requirements(spec.script_path, provided)
+        for module, chain, distribution in missing
     ]
-
-
-def _parses(path: Path) -> bool:
-    try:
-        ast.parse(path.read_text(), filename=str(path))
-    except SyntaxError:
-        return False
-    return True
 
 
 def lint(components_dir: Path) -> list[str]:
